@@ -1,0 +1,254 @@
+"""A small client for the dbt Cloud Administrative API v2.
+
+One `requests.Session`, explicit timeouts, reads retried under a `RetryPolicy`, and the trigger
+POST never retried blindly. Every failure becomes an `ApiError` with a one-line message that
+names what was asked for and never contains the token.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from restart import __version__
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class ApiError(Exception):
+    """A dbt Cloud request failed; the message is one line, fit for `::error::`."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(ApiError):
+    """HTTP 404: the account, job, run or artifact does not exist (or is not visible)."""
+
+
+class Unreachable(ApiError):
+    """No HTTP answer at all: DNS, refused connection, TLS or timeout."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How reads are retried: exponential backoff with jitter, capped, within a deadline."""
+
+    attempts: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    deadline: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_backoff)
+        return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff) * random.uniform(0.5, 1.0))
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+class DbtCloud:
+    """The endpoints this action uses, for one account."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        account_id: int,
+        *,
+        timeout: tuple[float, float] = (10.0, 30.0),
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.account_id = account_id
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.calls = 0
+        self._token = token
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Token {token}",
+                "Accept": "application/json",
+                "User-Agent": f"dbt-cloud-restart/{__version__}",
+            }
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def get_run(self, run_id: int, include: Iterable[str] = ("trigger", "job", "run_steps")) -> dict[str, Any]:
+        params = {"include_related": ",".join(include)} if include else None
+        return self._object("GET", f"runs/{run_id}/", f"run {run_id}", params=params)
+
+    def latest_finished_run_id(self, job_id: int) -> int | None:
+        """The newest run of the job that succeeded, errored or was cancelled."""
+        params = {
+            "job_definition_id": str(job_id),
+            "status__in": "[10,20,30]",
+            "order_by": "-id",
+            "limit": "1",
+        }
+        runs = self._data("GET", "runs/", f"runs of job {job_id}", params=params)
+        if not isinstance(runs, list):
+            raise ApiError(f"dbt Cloud answered the runs of job {job_id} with something other than a list")
+        return int(runs[0]["id"]) if runs else None
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        return self._object("GET", f"jobs/{job_id}/", f"job {job_id}")
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> Any:
+        """An artifact's parsed JSON, or None when the run has no such artifact."""
+        params = {"step": str(step)} if step is not None else None
+        what = f"{path} of run {run_id}" + (f" step {step}" if step is not None else "")
+        try:
+            return self._request("GET", f"runs/{run_id}/artifacts/{path}", what, params=params)
+        except NotFound:
+            return None
+
+    def trigger_run(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a new run. Sent once: a retry could start the job twice."""
+        return self._object("POST", f"jobs/{job_id}/run/", f"a new run of job {job_id}", json=body, retry=False)
+
+    def rerun(self, job_id: int) -> dict[str, Any]:
+        """dbt Cloud's own rerun-from-failure. Sent once."""
+        return self._object("POST", f"jobs/{job_id}/rerun/", f"a rerun of job {job_id}", retry=False)
+
+    def cancel_run(self, run_id: int) -> dict[str, Any]:
+        return self._object("POST", f"runs/{run_id}/cancel/", f"cancelling run {run_id}")
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _data(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        document = self._request(method, path, what, **kwargs)
+        if not isinstance(document, dict) or "data" not in document:
+            raise ApiError(f"dbt Cloud answered {what} without the usual `data` envelope")
+        return document["data"]
+
+    def _object(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        data = self._data(method, path, what, **kwargs)
+        if not isinstance(data, dict):
+            raise ApiError(f"dbt Cloud answered {what} with {type(data).__name__} data, not an object")
+        return data
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        retry: bool = True,
+    ) -> Any:
+        url = f"{self.base_url}/api/v2/accounts/{self.account_id}/{path}"
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls += 1
+            response: requests.Response | None = None
+            try:
+                response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
+            except requests.RequestException as exc:
+                error: ApiError = Unreachable(self._redact(self._describe_exception(exc, what)))
+            if response is not None:
+                if response.status_code < 400:
+                    return self._json(response, what)
+                error = self._http_error(response, what)
+            transient = response is None or response.status_code in TRANSIENT_STATUSES
+            if not (retry and transient and attempt < self.retry.attempts):
+                if attempt > 1:
+                    error = type(error)(f"{error} (after {attempt} attempts)", error.status)
+                raise error
+            retry_after = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+            pause = self.retry.delay(attempt, retry_after)
+            if time.monotonic() - started + pause > self.retry.deadline:
+                raise type(error)(f"{error} (gave up after {attempt} attempts)", error.status)
+            self._sleep(pause)
+
+    def _describe_exception(self, exc: requests.RequestException, what: str) -> str:
+        host = self.base_url
+        text = str(exc)
+        if isinstance(exc, requests.Timeout):
+            return f"dbt Cloud at {host} did not answer {what} within {self.timeout[1]:g}s"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return f"TLS handshake with {host} failed while asking for {what}: check dbt-cloud-host"
+        if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
+            return f"cannot resolve the host of {host}: check dbt-cloud-host"
+        if isinstance(exc, requests.ConnectionError):
+            return f"cannot connect to dbt Cloud at {host} while asking for {what}: check dbt-cloud-host"
+        return f"request for {what} failed: {type(exc).__name__}"
+
+    def _json(self, response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ApiError(
+                f"dbt Cloud answered {what} with a non-JSON body (HTTP {response.status_code}, {kind}): "
+                "check dbt-cloud-host",
+                response.status_code,
+            ) from None
+
+    def _http_error(self, response: requests.Response, what: str) -> ApiError:
+        code = response.status_code
+        message = ""
+        details = ""
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            status = document.get("status")
+            if isinstance(status, dict):
+                message = str(status.get("user_message") or status.get("developer_message") or "")
+            data = document.get("data")
+            if isinstance(data, dict) and code == 400:
+                details = "; ".join(f"{k}: {v}" for k, v in data.items())[:300]
+        elif code < 500 and code != 429:
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            message = f"non-JSON error body ({kind})"
+        message = " ".join(f"{message} {details}".split())[:300]
+        suffix = f": {message}" if message else ""
+        if code == 401:
+            text = f"dbt Cloud rejected the token (HTTP 401) for {what}: check dbt-cloud-token"
+        elif code == 403:
+            text = f"the token may not access {what} (HTTP 403){suffix}; check its permissions and account-id"
+        elif code == 404:
+            return NotFound(self._redact(f"{what} was not found in account {self.account_id} (HTTP 404)"), code)
+        elif code == 429:
+            text = f"dbt Cloud rate-limited {what} (HTTP 429)"
+        elif code >= 500:
+            text = f"dbt Cloud failed on {what} (HTTP {code})"
+        else:
+            text = f"dbt Cloud refused {what} (HTTP {code}){suffix}"
+        return ApiError(self._redact(text), code)

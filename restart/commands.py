@@ -1,0 +1,177 @@
+"""Parse a dbt command line and render a narrowed copy of it.
+
+Everything the narrowing does not touch is kept byte for byte: the parser records where each
+token starts and ends in the original string, and rendering cuts the selection arguments out of
+that string instead of re-quoting the rest.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+SUBCOMMANDS = frozenset(
+    {
+        "build", "run", "test", "seed", "snapshot", "compile", "clone", "docs", "source",
+        "run-operation", "ls", "list", "deps", "clean", "debug", "parse", "show", "retry",
+        "init", "freshness", "snapshot-freshness",
+    }
+)  # fmt: skip
+# Sub-commands whose second word is part of the command name (`dbt docs generate`).
+TWO_WORD = frozenset({"docs", "source"})
+# Commands that write one result per node to run_results.json and can be narrowed to nodes.
+NARROWABLE = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "clone"})
+# Global options (before the sub-command) that take a separate value.
+GLOBAL_VALUE_FLAGS = frozenset(
+    {
+        "--log-level", "--log-level-file", "--log-format", "--log-format-file", "--log-path",
+        "--target-path", "--profiles-dir", "--project-dir", "--printer-width",
+        "--warn-error-options", "--log-file-max-bytes", "--record-timing-info", "-r",
+        "--cache-selected-only-for", "--debug-connection", "--invocation-command",
+    }
+)  # fmt: skip
+SELECTION_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m", "--exclude", "--selector"})
+INCLUDE_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m"})
+
+
+class CommandParseError(ValueError):
+    """The command line is not one this tool can narrow safely."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """One shell word: its unquoted value and its span in the original text."""
+
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class DbtCommand:
+    """A parsed `dbt ...` command line."""
+
+    raw: str
+    tokens: tuple[Token, ...]
+    name: str  # "build", "docs generate", "source freshness", "run-operation", ...
+    name_end: int  # index in tokens just after the sub-command word(s)
+
+    @property
+    def narrowable(self) -> bool:
+        return self.name in NARROWABLE
+
+    def option_values(self, flags: frozenset[str]) -> list[str]:
+        """Values given to any of `flags` (dbt's multi-value options take words up to the next flag)."""
+        return [value for _, _, values in self._options(flags) for value in values]
+
+    def has_flag(self, flag: str) -> bool:
+        return any(t.value == flag or t.value.startswith(flag + "=") for t in self.tokens[self.name_end :])
+
+    def _options(self, flags: frozenset[str]) -> list[tuple[int, int, list[str]]]:
+        """(first token, token after the last value, values) for each use of `flags`."""
+        found = []
+        i = self.name_end
+        while i < len(self.tokens):
+            word = self.tokens[i].value
+            flag, eq, inline = word.partition("=")
+            if flag in flags and word.startswith("-"):
+                if eq:
+                    found.append((i, i + 1, [inline]))
+                    i += 1
+                    continue
+                j = i + 1
+                while j < len(self.tokens) and not self.tokens[j].value.startswith("-"):
+                    j += 1
+                found.append((i, j, [t.value for t in self.tokens[i + 1 : j]]))
+                i = j
+                continue
+            i += 1
+        return found
+
+    def without(self, flags: frozenset[str]) -> str:
+        """The original text with every use of `flags` (and its values) cut out."""
+        text = self.raw
+        for first, stop, _ in reversed(self._options(flags)):
+            start = self.tokens[first].start
+            end = self.tokens[stop - 1].end
+            # Take the whitespace before the option with it, so no double spaces remain.
+            while start > 0 and text[start - 1].isspace():
+                start -= 1
+            text = text[:start] + text[end:]
+        return text
+
+    def narrowed(self, selectors: list[str], *, indirect_empty: bool) -> str:
+        """This command selecting exactly `selectors`; every other flag is kept as written."""
+        remove = SELECTION_FLAGS | ({"--indirect-selection"} if indirect_empty else frozenset())
+        text = self.without(remove).rstrip()
+        text += " --select " + " ".join(shlex.quote(s) for s in selectors)
+        if indirect_empty:
+            text += " --indirect-selection empty"
+        return text
+
+
+def tokenize(text: str) -> tuple[Token, ...]:
+    """Split like `shlex.split` (POSIX quotes and backslashes), remembering each word's span."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start, value = i, []
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            if ch == "'":
+                close = text.find("'", i + 1)
+                if close < 0:
+                    raise CommandParseError("unterminated single quote")
+                value.append(text[i + 1 : close])
+                i = close + 1
+            elif ch == '"':
+                i += 1
+                while True:
+                    if i >= n:
+                        raise CommandParseError("unterminated double quote")
+                    if text[i] == '"':
+                        i += 1
+                        break
+                    if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\':
+                        value.append(text[i + 1])
+                        i += 2
+                    else:
+                        value.append(text[i])
+                        i += 1
+            elif ch == "\\":
+                if i + 1 >= n:
+                    raise CommandParseError("trailing backslash")
+                value.append(text[i + 1])
+                i += 2
+            else:
+                value.append(ch)
+                i += 1
+        tokens.append(Token("".join(value), start, i))
+    return tuple(tokens)
+
+
+def parse(text: str) -> DbtCommand:
+    """Parse one dbt Cloud step command such as `dbt build --select a+ --vars '{x: 1}'`."""
+    tokens = tokenize(text)
+    if not tokens or tokens[0].value != "dbt":
+        raise CommandParseError("a step command must start with `dbt`")
+    i = 1
+    while i < len(tokens):
+        word = tokens[i].value
+        if word.startswith("-"):
+            i += 2 if (word in GLOBAL_VALUE_FLAGS and "=" not in word) else 1
+            continue
+        if word not in SUBCOMMANDS:
+            raise CommandParseError(f"unknown dbt sub-command {word!r}")
+        if word in TWO_WORD and i + 1 < len(tokens) and not tokens[i + 1].value.startswith("-"):
+            return DbtCommand(text, tokens, f"{word} {tokens[i + 1].value}", i + 2)
+        return DbtCommand(text, tokens, word, i + 1)
+    raise CommandParseError("no dbt sub-command found")
+
+
+def normalize(text: str) -> str:
+    """A command with runs of whitespace folded, for comparing step names with commands."""
+    return " ".join(text.split())

@@ -1,0 +1,196 @@
+"""The restart, start to end: one function per stage, called in order by `restart()`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from restart import actions, report
+from restart.api import ApiError, DbtCloud
+from restart.artifacts import ArtifactError, Manifest, parse_manifest, parse_run_results
+from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
+from restart.records import STATUS_NAMES, SUCCESS, RecordError, Run, run_from_json
+from restart.report import Outcome
+from restart.settings import Settings
+
+RETRY_REASONS = {
+    "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
+    "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
+    "RETRY_NOT_LATEST_RUN": "it is not the job's latest run",
+    "RETRY_NOT_FAILED_RUN": "it did not fail",
+    "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
+}
+
+
+class RestartError(Exception):
+    """A condition that ends the restart with a one-line error."""
+
+
+def find_previous_run(client: DbtCloud, settings: Settings) -> Run:
+    """The run to restart: the given one, or the job's latest finished run."""
+    run_id = settings.run_id or client.latest_finished_run_id(settings.job_id)
+    if run_id is None:
+        raise RestartError(f"job {settings.job_id} has no finished run to restart")
+    run = run_from_json(client.get_run(run_id))
+    if run.job_id != settings.job_id:
+        raise RestartError(f"run {run_id} belongs to job {run.job_id}, not to job-id {settings.job_id}")
+    if not run.is_complete:
+        raise RestartError(f"run {run_id} is still {run.status_name}: wait for it to finish before restarting")
+    return run
+
+
+def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
+    """One failed step's run_results.json (and manifest.json) or the reason they are unusable."""
+    try:
+        document = client.get_artifact(run.id, "run_results.json", step)
+        if document is None:
+            return StepArtifacts(problem="run_results.json is missing")
+        results = parse_run_results(document)
+    except (ApiError, ArtifactError) as exc:
+        return StepArtifacts(problem=str(exc))
+    manifest: Manifest | None = None
+    try:
+        manifest_document = client.get_artifact(run.id, "manifest.json", step)
+        manifest = parse_manifest(manifest_document) if manifest_document is not None else None
+    except (ApiError, ArtifactError):
+        manifest = None
+    return StepArtifacts(run_results=results, manifest=manifest)
+
+
+def plan_restart(client: DbtCloud, run: Run) -> Plan:
+    """Read the failed steps' artifacts and plan the restart."""
+    paired, _ = align(run)
+    found = {step: read_artifacts(client, run, step) for step in needs_artifacts(paired)}
+    return make_plan(run, found)
+
+
+def default_cause(run: Run, env: Mapping[str, str]) -> str:
+    url = actions.workflow_run_url(env)
+    cause = f"dbt-cloud-restart: restart of run #{run.id} from its point of failure"
+    return (cause + (f" ({url})" if url else ""))[:255]
+
+
+def wait_for(
+    client: DbtCloud,
+    run: Run,
+    settings: Settings,
+    log: actions.Log,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Run, bool]:
+    """Poll until the run completes or `timeout` passes; (latest run, timed out)."""
+    started = clock()
+    last = None
+    while True:
+        elapsed = clock() - started
+        if run.status != last:
+            last = run.status
+            log.info(f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] run {run.id}: {run.status_name}")
+        if run.is_complete:
+            return run, False
+        if elapsed >= settings.timeout:
+            return run, True
+        sleep(min(settings.poll_interval, max(settings.timeout - elapsed, 0.0)))
+        run = run_from_json(client.get_run(run.id, include=()))
+
+
+def _exit_for(status: str, settings: Settings) -> int:
+    return 1 if status in ("error", "cancelled", "timeout") and settings.fail_on_run_failure else 0
+
+
+def trigger_and_wait(
+    client: DbtCloud, settings: Settings, log: actions.Log, previous: Run, plan: Plan | None, body: dict[str, Any]
+) -> Outcome:
+    """Start the new run (or dbt Cloud's native rerun) and follow it to the end."""
+    with log.group("Trigger"):
+        if settings.strategy == "native":
+            data = client.rerun(settings.job_id)
+        else:
+            data = client.trigger_run(settings.job_id, body)
+        new = run_from_json(data)
+        log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
+    if not settings.wait:
+        return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, settings.strategy)
+    try:
+        with log.group(f"Wait for run {new.id}"):
+            new, timed_out = wait_for(client, new, settings, log)
+    except ApiError as exc:
+        log.error(f"lost track of run {new.id}: {exc}", title="dbt-cloud-restart")
+        return Outcome(new.status_name, f"run #{new.id} started; {exc}", 1, previous, plan, new, settings.strategy)
+    if timed_out:
+        details: tuple[str, ...] = ()
+        if settings.cancel_on_timeout:
+            client.cancel_run(new.id)
+            details = (f"Run #{new.id} was cancelled after the {settings.timeout:g}s timeout.",)
+        log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
+        return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, settings.strategy, details)
+    final = run_from_json(client.get_run(new.id))
+    status = final.status_name
+    if status != "success":
+        reason = f": {final.status_message}" if final.status_message else ""
+        log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
+    return Outcome(
+        status, f"run #{final.id} {status}", _exit_for(status, settings), previous, plan, final, settings.strategy
+    )
+
+
+def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping[str, str]) -> Outcome:
+    """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
+    with log.group("Find the run to restart"):
+        previous = find_previous_run(client, settings)
+        log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
+    cause = settings.cause or default_cause(previous, env)
+    if previous.status == SUCCESS:
+        mode = settings.if_previous_succeeded
+        if mode == "skip":
+            log.notice(f"run {previous.id} succeeded: nothing to restart")
+            return Outcome("skipped", f"run #{previous.id} succeeded; nothing to restart", 0, previous)
+        if mode == "fail":
+            raise RestartError(f"run {previous.id} succeeded and if-previous-succeeded is `fail`")
+        if settings.dry_run:
+            return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
+        return trigger_and_wait(client, settings, log, previous, None, {"cause": cause, **settings.payload})
+
+    if settings.strategy == "native":
+        if previous.can_retry is False:
+            reason = previous.retry_not_supported_reason or "unknown"
+            why = RETRY_REASONS.get(reason, reason)
+            raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})")
+        if settings.dry_run:
+            return Outcome(
+                "planned", f"would ask dbt Cloud to rerun job {settings.job_id}", 0, previous, strategy="native"
+            )
+        return trigger_and_wait(client, settings, log, previous, None, {})
+
+    with log.group("Plan"):
+        plan = plan_restart(client, previous)
+        for step in plan.steps:
+            log.info(f"{step.action:>6}: {step.command}" + (f"\n    -> {step.new_command}" if step.new_command else ""))
+        for warning in plan.warnings:
+            log.warning(warning)
+    if not plan.steps_override:
+        log.warning(f"run {previous.id} failed outside its commands; there is nothing to rerun")
+        return Outcome("skipped", "nothing to rerun", 0, previous, plan)
+    if settings.dry_run:
+        return Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
+    return trigger_and_wait(client, settings, log, previous, plan, body)
+
+
+def execute(settings: Settings, log: actions.Log, env: Mapping[str, str]) -> Outcome:
+    """`restart()` with a client, every expected failure turned into a failed `Outcome`."""
+    client = DbtCloud(settings.base_url, settings.token, settings.account_id)
+    try:
+        return restart(settings, client, log, env)
+    except (ApiError, RestartError, RecordError) as exc:
+        message = str(exc).replace(settings.token, "***")
+        log.error(message, title="dbt-cloud-restart")
+        return Outcome("error", message, 1)
+    finally:
+        log.debug(f"{client.calls} API call(s)")
+        client.close()
+
+
+__all__ = ["STATUS_NAMES", "execute", "report", "restart"]

@@ -1,0 +1,251 @@
+"""The planner: a previous run and its artifacts in, what to rerun (and why) out. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from restart import commands as cmds
+from restart.artifacts import Manifest, NodeResult, RunResults, retryable
+from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
+from restart.selection import pulls_in_tests, select_nodes
+
+Action = Literal["skip", "narrow", "rerun"]
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
+
+
+@dataclass(frozen=True)
+class CommandStep:
+    """A command of the previous run and the run step it executed as (None: never reached)."""
+
+    command: str
+    step: Step | None
+
+
+@dataclass(frozen=True)
+class StepArtifacts:
+    """What was read for one failed step; a `problem` says why something is missing."""
+
+    run_results: RunResults | None = None
+    manifest: Manifest | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What happens to one command of the previous run."""
+
+    command: str
+    step_index: int | None
+    action: Action
+    reason: str
+    new_command: str = ""
+    nodes: tuple[str, ...] = ()  # unique_ids selected for rerun
+    failures: tuple[NodeResult, ...] = ()  # nodes that errored or failed, with their messages
+    warning: str = ""
+
+    @property
+    def sent(self) -> str | None:
+        """The command sent in steps_override, or None when the step is dropped."""
+        if self.action == "skip":
+            return None
+        return self.new_command or self.command
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The restart plan: one entry per command of the previous run, in order."""
+
+    steps: tuple[StepPlan, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def steps_override(self) -> list[str]:
+        return [s.sent for s in self.steps if s.sent is not None]
+
+    @property
+    def rerun_nodes(self) -> list[str]:
+        return [uid for s in self.steps for uid in s.nodes]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.notes, *(s.warning for s in self.steps if s.warning)]
+
+
+def step_command(name: str) -> str | None:
+    """The command in a step name such as ``Invoke dbt with `dbt build` ``; None for setup steps."""
+    if not name.strip().lower().startswith("invoke dbt with"):
+        return None
+    first, last = name.find("`"), name.rfind("`")
+    return name[first + 1 : last].strip() if 0 <= first < last else None
+
+
+def _same(step_text: str, command: str) -> bool:
+    a, b = cmds.normalize(step_text), cmds.normalize(command)
+    if a.endswith("...") and len(a) > 3:  # dbt Cloud may shorten long step names
+        return b.startswith(a[:-3].rstrip())
+    return a == b
+
+
+def align(run: Run) -> tuple[list[CommandStep], list[str]]:
+    """Pair each command of the run with the run step it executed as.
+
+    Steps dbt Cloud adds itself (clone, profile, `dbt deps`, the job's source freshness and docs
+    steps) are recognised by name and position and never paired with a command.
+    """
+    commands = list(run.commands)
+    invoked = [(s, c) for s in run.steps if (c := step_command(s.name)) is not None]
+    notes: list[str] = []
+
+    def leading(text: str, *, only_if: bool = True) -> None:
+        nonlocal invoked
+        if not only_if or not invoked or not _same(invoked[0][1], text):
+            return
+        user_has_it = bool(commands) and _same(commands[0], text)
+        twice = len(invoked) > 1 and _same(invoked[1][1], text)
+        if not user_has_it or twice:
+            invoked = invoked[1:]
+
+    leading("dbt deps")
+    generates_sources = run.job.run_generate_sources if run.job else True
+    leading("dbt source freshness", only_if=generates_sources)
+
+    paired: list[CommandStep] = []
+    position = 0
+    for command in commands:
+        if position < len(invoked) and _same(invoked[position][1], command):
+            paired.append(CommandStep(command, invoked[position][0]))
+            position += 1
+        else:
+            paired.append(CommandStep(command, None))
+            position = len(invoked)  # once one command did not run, none after it did
+    leftover = [s for s, c in invoked[position:] if not _same(c, "dbt docs generate")]
+    if leftover and any(p.step is None for p in paired):
+        notes.append(
+            f"run step {leftover[0].index} ({leftover[0].name!r}) matches no command of the run; "
+            "the commands it could not place are rerun as they were"
+        )
+    return paired, notes
+
+
+def needs_artifacts(paired: list[CommandStep]) -> list[int]:
+    """Indexes of the failed steps whose node results could narrow their command."""
+    wanted = []
+    for item in paired:
+        if item.step is None or item.step.status != ERROR:
+            continue
+        try:
+            if cmds.parse(item.command).narrowable:
+                wanted.append(item.step.index)
+        except cmds.CommandParseError:
+            continue
+    return wanted
+
+
+def _which(command: cmds.DbtCommand) -> str:
+    return {"docs generate": "generate", "source freshness": "freshness", "ls": "list"}.get(command.name, command.name)
+
+
+def _words(values: object) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list | tuple):
+        return []
+    return sorted(" ".join(str(v) for v in values).split())
+
+
+def results_belong_to(results: RunResults, command: cmds.DbtCommand) -> bool:
+    """Whether run_results.json was written by this command (the API may ignore `step`)."""
+    args = results.args
+    if args.get("which") != _which(command):
+        return False
+    same_select = _words(args.get("select")) == _words(command.option_values(cmds.INCLUDE_FLAGS))
+    same_exclude = _words(args.get("exclude")) == _words(command.option_values(frozenset({"--exclude"})))
+    selector = command.option_values(frozenset({"--selector"}))
+    same_selector = (args.get("selector") or None) == (selector[-1] if selector else None)
+    return same_select and same_exclude and same_selector
+
+
+def _rerun(item: CommandStep, reason: str, warning: str = "") -> StepPlan:
+    index = item.step.index if item.step else None
+    return StepPlan(item.command, index, "rerun", reason, warning=warning)
+
+
+def _plan_failed(item: CommandStep, found: StepArtifacts) -> StepPlan:
+    assert item.step is not None
+    where = f"step {item.step.index}"
+    try:
+        command = cmds.parse(item.command)
+    except cmds.CommandParseError as exc:
+        return _rerun(item, "failed", f"{where}: cannot parse `{item.command}` ({exc}); rerun as it was")
+    if not command.narrowable:
+        return _rerun(item, "failed", f"{where}: `dbt {command.name}` writes no node results; rerun as it was")
+    results = found.run_results
+    if results is None:
+        problem = found.problem or "run_results.json is missing"
+        return _rerun(item, "failed", f"{where}: {problem}; rerun as it was")
+    if not results_belong_to(results, command):
+        return _rerun(
+            item,
+            "failed",
+            f"{where}: the run_results.json received was written by another command; rerun as it was",
+        )
+    failures = tuple(r for r in results.results if r.status in FAILED_STATUSES)
+    nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
+    if not nodes:
+        return StepPlan(
+            item.command,
+            item.step.index,
+            "rerun",
+            "failed",
+            failures=failures,
+            warning=f"{where} failed but no node did (a hook or a compile error?); rerun as it was",
+        )
+    unique_ids = [r.unique_id for r in nodes]
+    selection = select_nodes(unique_ids, found.manifest)
+    indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
+    warning = ""
+    if selection.inexact:
+        warning = (
+            f"{where}: {len(selection.inexact)} node(s) selected by name, resource type and package "
+            "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
+        )
+    return StepPlan(
+        item.command,
+        item.step.index,
+        "narrow",
+        f"failed: {len(failures)} node(s) failed, {len(nodes) - len(failures)} more were skipped",
+        new_command=command.narrowed(list(selection.selectors), indirect_empty=indirect),
+        nodes=tuple(unique_ids),
+        failures=failures,
+        warning=warning,
+    )
+
+
+def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts]) -> Plan:
+    """Decide, command by command, what the restart runs.
+
+    - a command that succeeded is dropped;
+    - a failed command with node results reruns exactly the nodes `dbt retry` would;
+    - a failed command without usable node results, and one cancelled mid-way, reruns as it was;
+    - a command never reached reruns as it was.
+    """
+    paired, notes = align(run)
+    never = (
+        "never ran: the run was cancelled before it"
+        if run.status == CANCELLED
+        else ("never ran: an earlier step failed")
+    )
+    planned = []
+    for item in paired:
+        if item.step is None:
+            planned.append(_rerun(item, never))
+        elif item.step.status == SUCCESS:
+            planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
+        elif item.step.status == ERROR:
+            planned.append(_plan_failed(item, artifacts.get(item.step.index, StepArtifacts())))
+        else:
+            state = STATUS_NAMES.get(item.step.status, str(item.step.status))
+            planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))
+    return Plan(tuple(planned), tuple(notes))

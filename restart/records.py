@@ -1,0 +1,137 @@
+"""Plain records of a dbt Cloud run, its steps and its job, built from the API's JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
+FINISHED = frozenset({SUCCESS, ERROR, CANCELLED})
+STATUS_NAMES = {
+    QUEUED: "queued",
+    STARTING: "starting",
+    RUNNING: "running",
+    SUCCESS: "success",
+    ERROR: "error",
+    CANCELLED: "cancelled",
+}
+
+
+class RecordError(ValueError):
+    """The API answered with JSON that lacks a field this tool needs."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One run step as dbt Cloud lists it (setup steps included)."""
+
+    index: int
+    name: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job settings that decide which steps a run has."""
+
+    id: int
+    name: str
+    execute_steps: tuple[str, ...]
+    generate_docs: bool
+    run_generate_sources: bool
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run with what planning and reporting need."""
+
+    id: int
+    job_id: int
+    status: int
+    href: str
+    status_message: str
+    duration: str
+    finished_at: str
+    cause: str
+    steps_override: tuple[str, ...] | None
+    steps: tuple[Step, ...]
+    job: Job | None
+    can_retry: bool | None
+    retry_not_supported_reason: str | None
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES.get(self.status, str(self.status))
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The commands this run was asked to execute: its override, else its job's steps."""
+        if self.steps_override:
+            return self.steps_override
+        return self.job.execute_steps if self.job else ()
+
+
+def _int(data: dict[str, Any], key: str, what: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RecordError(f"{what} has no integer {key!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise RecordError(f"{what} has a non-integer {key!r}: {value!r}") from None
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError("a list of commands holds something other than strings")
+    return tuple(value)
+
+
+def job_from_json(data: dict[str, Any]) -> Job:
+    """A `Job` from the API's job object."""
+    return Job(
+        id=_int(data, "id", "job"),
+        name=str(data.get("name") or ""),
+        execute_steps=_strings(data.get("execute_steps")) or (),
+        generate_docs=bool(data.get("generate_docs")),
+        run_generate_sources=bool(data.get("run_generate_sources") or data.get("generate_sources")),
+    )
+
+
+def run_from_json(data: dict[str, Any]) -> Run:
+    """A `Run` from the API's run object (with `trigger`, `job` and `run_steps` when included)."""
+    if not isinstance(data, dict):
+        raise RecordError("the run is not a JSON object")
+    trigger = data.get("trigger") or {}
+    job = data.get("job")
+    steps = tuple(
+        sorted(
+            (
+                Step(_int(s, "index", "run step"), str(s.get("name") or ""), _int(s, "status", "run step"))
+                for s in data.get("run_steps") or ()
+            ),
+            key=lambda s: s.index,
+        )
+    )
+    job_id = data.get("job_definition_id", data.get("job_id"))
+    return Run(
+        id=_int(data, "id", "run"),
+        job_id=_int({"job": job_id}, "job", "run"),
+        status=_int(data, "status", "run"),
+        href=str(data.get("href") or ""),
+        status_message=str(data.get("status_message") or ""),
+        duration=str(data.get("duration_humanized") or data.get("duration") or ""),
+        finished_at=str(data.get("finished_at") or ""),
+        cause=str(trigger.get("cause") or ""),
+        steps_override=_strings(trigger.get("steps_override")),
+        steps=steps,
+        job=job_from_json(job) if isinstance(job, dict) else None,
+        can_retry=data.get("can_retry"),
+        retry_not_supported_reason=data.get("retry_not_supported_reason"),
+    )

@@ -1,0 +1,122 @@
+"""Node selectors that make dbt run exactly a given set of nodes.
+
+The matching rules below restate dbt-core's documented selection semantics (the default `fqn`
+method, `resource_type:` and `package:` methods, and `,` intersection) so that every selector
+can be checked against the step's manifest before it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from restart.artifacts import Manifest, ManifestNode
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Selectors for a set of nodes and whether each one was proven exact."""
+
+    selectors: tuple[str, ...]
+    inexact: tuple[str, ...]  # unique_ids whose selector may also select other nodes
+
+
+def _leaf_matches(fqn: tuple[str, ...], selector: str, is_versioned: bool) -> bool:
+    """dbt's fqn match of one (wildcard-free) selector against one fqn."""
+    if not fqn:
+        return False
+    parts = selector.split(".")
+    if is_versioned and len(fqn) >= 2:
+        if fqn[-2] == selector or "_".join(fqn[-2:]) == "_".join(parts[-2:]):
+            return True
+    elif fqn[-1] == selector:
+        return True
+    flat = [piece for segment in fqn for piece in segment.split(".")]
+    return len(flat) >= len(parts) and all(flat[i] == part for i, part in enumerate(parts))
+
+
+def fqn_matches(selector: str, node: ManifestNode) -> bool:
+    """Whether a method-less selector picks `node` (scoped, or with the package left out)."""
+    return _leaf_matches(node.fqn, selector, node.is_versioned) or _leaf_matches(
+        node.fqn[1:], selector, node.is_versioned
+    )
+
+
+def _part_matches(part: str, node: ManifestNode) -> bool:
+    method, sep, value = part.partition(":")
+    if not sep:
+        return fqn_matches(part, node)
+    if method == "resource_type":
+        return node.resource_type == value
+    if method == "package":
+        return node.package_name == value
+    if method == "fqn":
+        return fqn_matches(value, node)
+    raise ValueError(f"selector method {method!r} is not modelled")
+
+
+def selects(selector: str, manifest: Manifest) -> set[str]:
+    """The unique_ids an intersection selector (`a,b,c`) picks among the manifest's nodes."""
+    parts = selector.split(",")
+    return {uid for uid, node in manifest.nodes.items() if all(_part_matches(p, node) for p in parts)}
+
+
+def _name_from_id(unique_id: str) -> tuple[str, str, str]:
+    """(resource_type, package, name) read off a unique_id, versions as `name.vN`."""
+    parts = unique_id.split(".")
+    resource_type, package = parts[0], parts[1] if len(parts) > 1 else ""
+    if resource_type == "model" and len(parts) == 4:
+        return resource_type, package, f"{parts[2]}.{parts[3]}"
+    if resource_type == "unit_test" and len(parts) >= 4:
+        return resource_type, package, parts[3]
+    return resource_type, package, parts[2] if len(parts) > 2 else unique_id
+
+
+def _candidates(node: ManifestNode) -> Iterable[str]:
+    """Selectors for `node`, shortest first; each includes the node itself."""
+    name = ".".join(node.fqn[-2:]) if node.is_versioned else node.name
+    full = ".".join(node.fqn)
+    kind, package = f"resource_type:{node.resource_type}", f"package:{node.package_name}"
+    for base in (name, full):
+        yield base
+        yield f"{base},{kind}"
+        yield f"{base},{package}"
+        yield f"{base},{kind},{package}"
+
+
+def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Selection:
+    """One selector per node: the shortest one the manifest proves exact.
+
+    Without a manifest (or for a node it lacks) the selector names the node's resource type,
+    package and name: it always selects the node, and may select more.
+    """
+    selectors: list[str] = []
+    inexact: list[str] = []
+    for uid in unique_ids:
+        node = manifest.nodes.get(uid) if manifest else None
+        chosen = None
+        if node is not None and manifest is not None:
+            chosen = next((c for c in _candidates(node) if selects(c, manifest) == {uid}), None)
+        if chosen is None:
+            resource_type, package, name = _name_from_id(uid)
+            chosen = f"{name},resource_type:{resource_type},package:{package}"
+            inexact.append(uid)
+        selectors.append(chosen)
+    return Selection(tuple(selectors), tuple(inexact))
+
+
+def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool:
+    """Whether selecting these nodes in `build`/`test` would add tests outside the set.
+
+    dbt's default (eager) indirect selection adds every test that depends on a selected node;
+    without a manifest the answer is assumed to be yes.
+    """
+    chosen = set(unique_ids)
+    if manifest is None:
+        return any(not uid.startswith(("test.", "unit_test.")) for uid in chosen)
+    return any(
+        node.resource_type in ("test", "unit_test")
+        and uid not in chosen
+        and any(dep in chosen for dep in node.depends_on)
+        for uid, node in manifest.nodes.items()
+    )

@@ -1,0 +1,209 @@
+"""Inputs -> one validated, frozen `Settings`; every check runs before any API call."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+
+MAX_CAUSE = 255
+TRUE = frozenset({"true", "yes", "on", "1"})
+FALSE = frozenset({"false", "no", "off", "0"})
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+# The trigger body's optional fields (dbt Cloud v2 `TriggerRunRequest`), minus the two the action
+# sets itself: `cause` (its own input) and `steps_override` (the plan).
+PAYLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "git_sha": {"type": "string", "minLength": 1},
+        "git_branch": {"type": "string", "minLength": 1},
+        "azure_pull_request_id": {"type": "integer"},
+        "github_pull_request_id": {"type": "integer"},
+        "gitlab_merge_request_id": {"type": "integer"},
+        "non_native_pull_request_id": {"type": "integer"},
+        "schema_override": {"type": "string", "minLength": 1},
+        "dbt_version_override": {"type": "string", "minLength": 1},
+        "threads_override": {"type": "integer", "minimum": 1},
+        "target_name_override": {"type": "string", "minLength": 1},
+        "generate_docs_override": {"type": "boolean"},
+        "timeout_seconds_override": {"type": "integer", "minimum": 0},
+    },
+}
+OWN_FIELDS = {
+    "cause": "use the `cause` input",
+    "steps_override": "the action computes steps_override from the failed run",
+}
+
+
+class InputError(ValueError):
+    """One input is missing or malformed; `name` is the input as the user wrote it."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"Input `{name}` {message}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one restart needs, already validated."""
+
+    token: str = field(repr=False)
+    account_id: int
+    job_id: int
+    run_id: int | None
+    base_url: str
+    cause: str
+    payload: dict[str, Any]
+    strategy: str
+    if_previous_succeeded: str
+    wait: bool
+    poll_interval: float
+    timeout: float
+    cancel_on_timeout: bool
+    fail_on_run_failure: bool
+    dry_run: bool
+    github_token: str = field(repr=False, default="")
+
+
+def _text(values: Mapping[str, str], name: str) -> str:
+    return (values.get(name) or "").strip()
+
+
+def _positive_int(values: Mapping[str, str], name: str, *, required: bool = True) -> int | None:
+    raw = _text(values, name)
+    if not raw:
+        if required:
+            raise InputError(name, "is required (a dbt Cloud numeric id)")
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise InputError(name, f"must be a positive integer, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _boolean(values: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(values, name).lower()
+    if not raw:
+        return default
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise InputError(name, f"must be `true` or `false`, got {raw[:40]!r}")
+
+
+def _seconds(values: Mapping[str, str], name: str, default: float) -> float:
+    raw = _text(values, name)
+    if not raw:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise InputError(name, f"must be a number of seconds, got {raw[:40]!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise InputError(name, f"must be a positive number of seconds, got {raw[:40]!r}")
+    return number
+
+
+def _choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = _text(values, name).lower() or choices[0]
+    if raw not in choices:
+        raise InputError(name, f"must be one of {', '.join(choices)}; got {raw[:40]!r}")
+    return raw
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(raw: str, name: str = "dbt-cloud-host") -> str:
+    """`https://host[:port]` from a host name or a base URL; `http://` only for loopback."""
+    raw = raw.strip() or "cloud.getdbt.com"
+    parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+    if parts.scheme not in ("https", "http"):
+        raise InputError(name, f"must be a host or an https:// URL, got scheme {parts.scheme!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise InputError(name, "must be a host or a base URL such as https://emea.dbt.com (no path)")
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        raise InputError(name, "has an invalid port") from None
+    if not (HOSTNAME.match(host) or _is_loopback(host)):
+        raise InputError(name, f"is not a valid host name: {host[:60]!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise InputError(name, "must use https:// (plain http is only allowed for loopback addresses)")
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}{f':{port}' if port else ''}"
+
+
+def parse_payload(raw: str, name: str = "payload") -> dict[str, Any]:
+    """The `payload` input: a JSON object of extra trigger fields, checked against the API's types."""
+    if not raw.strip():
+        return {}
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(document, dict):
+        raise InputError(name, f"must be a JSON object, got {type(document).__name__}")
+    for key, why in OWN_FIELDS.items():
+        if key in document:
+            raise InputError(name, f"must not set `{key}`: {why}")
+    try:
+        jsonschema.validate(document, PAYLOAD_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path)
+        if exc.validator == "additionalProperties":
+            allowed = ", ".join(sorted(PAYLOAD_SCHEMA["properties"]))
+            raise InputError(name, f"has an unknown field ({exc.message}); allowed: {allowed}") from None
+        raise InputError(name, f"field `{where}` is invalid: {exc.message}") from None
+    return document
+
+
+def parse(values: Mapping[str, str]) -> Settings:
+    """Validate raw input values keyed by action input name (`job-id`, ...)."""
+    token = _text(values, "dbt-cloud-token")
+    if not token:
+        raise InputError("dbt-cloud-token", "is required (a dbt Cloud service token)")
+    if any(ch.isspace() for ch in token):
+        raise InputError("dbt-cloud-token", "must not contain whitespace")
+    cause = _text(values, "cause")
+    if len(cause) > MAX_CAUSE:
+        raise InputError("cause", f"must be at most {MAX_CAUSE} characters, got {len(cause)}")
+    account_id = _positive_int(values, "account-id")
+    job_id = _positive_int(values, "job-id")
+    assert account_id is not None and job_id is not None
+    return Settings(
+        token=token,
+        account_id=account_id,
+        job_id=job_id,
+        run_id=_positive_int(values, "run-id", required=False),
+        base_url=base_url(values.get("dbt-cloud-host") or ""),
+        cause=cause,
+        payload=parse_payload(values.get("payload") or ""),
+        strategy=_choice(values, "strategy", ("select", "native")),
+        if_previous_succeeded=_choice(values, "if-previous-succeeded", ("skip", "run", "fail")),
+        wait=_boolean(values, "wait", True),
+        poll_interval=_seconds(values, "poll-interval", 10.0),
+        timeout=_seconds(values, "timeout", 3600.0),
+        cancel_on_timeout=_boolean(values, "cancel-on-timeout", True),
+        fail_on_run_failure=_boolean(values, "fail-on-run-failure", True),
+        dry_run=_boolean(values, "dry-run", False),
+        github_token=_text(values, "github-token"),
+    )

@@ -1,0 +1,1 @@
+"""Tests, the local dbt Cloud emulator and its dbt project."""

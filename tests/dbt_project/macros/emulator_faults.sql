@@ -1,0 +1,73 @@
+{#-
+  Fault injection for the local dbt Cloud emulator.
+
+  DBT_EMULATOR_FAULTS holds a comma-separated list of node names. A node is faulted when the list
+  holds any of its keys: its name (`stg_orders`, `test_basic`), its relation name (`dim_customers_v1`,
+  `utils_calendar`), `<package>.<name>` (`shop_utils.calendar`), its unique_id, or its unique_id
+  without the resource type and package (`dim_customers.v1`, `stg_orders.test_basic`).
+  Faulted models, seeds and snapshots error; faulted data tests and unit tests fail.
+-#}
+
+{% macro emulator_faults() -%}
+  {%- set listed = [] -%}
+  {%- for name in env_var('DBT_EMULATOR_FAULTS', '').split(',') -%}
+    {%- if name.strip() -%}{%- do listed.append(name.strip()) -%}{%- endif -%}
+  {%- endfor -%}
+  {{- return(listed) -}}
+{%- endmacro %}
+
+{% macro emulator_fault_keys(node) -%}
+  {%- set uid = node.get('unique_id', '') -%}
+  {%- set keys = [node.get('name'), uid, node.get('package_name', '') ~ '.' ~ node.get('name'), node.get('alias')] -%}
+  {%- do keys.append(uid.split('.')[2:] | join('.')) -%}
+  {{- return(keys | reject('none') | list) -}}
+{%- endmacro %}
+
+{% macro emulator_is_faulted(node) -%}
+  {%- set listed = emulator_faults() -%}
+  {%- if not listed or node is none -%}{{- return(false) -}}{%- endif -%}
+  {%- for key in emulator_fault_keys(node) -%}
+    {%- if key in listed -%}{{- return(true) -}}{%- endif -%}
+  {%- endfor -%}
+  {{- return(false) -}}
+{%- endmacro %}
+
+{% macro emulator_fault_hook() -%}
+  {%- if execute and emulator_is_faulted(model) -%}
+    select error('injected fault: {{ model.unique_id }}')
+  {%- endif -%}
+{%- endmacro %}
+
+{# Overrides dbt's test query: a faulted data test reports one extra failure, so it ends `fail`. #}
+{% macro default__get_test_sql(main_sql, fail_calc, warn_if, error_if, limit) -%}
+  {%- set extra = ' + 1' if emulator_is_faulted(model) else '' -%}
+    select
+      ({{ fail_calc }}){{ extra }} as failures,
+      ({{ fail_calc }}){{ extra }} {{ warn_if }} as should_warn,
+      ({{ fail_calc }}){{ extra }} {{ error_if }} as should_error
+    from (
+      {{ main_sql }}
+      {{ "limit " ~ limit if limit != none }}
+    ) dbt_internal_test
+{%- endmacro %}
+
+{# Overrides dbt's unit test query: a faulted unit test sees no actual rows, so it ends `fail`. #}
+{% macro default__get_unit_test_sql(main_sql, expected_fixture_sql, expected_column_names) -%}
+  {%- set columns = expected_column_names | join(', ') -%}
+with dbt_internal_unit_test_actual as (
+  select {{ columns }}, {{ dbt.string_literal("actual") }} as {{ adapter.quote("actual_or_expected") }}
+  from (
+    {{ main_sql }}
+  ) _dbt_internal_unit_test_actual
+  {% if emulator_is_faulted(model) %}where false{% endif %}
+),
+dbt_internal_unit_test_expected as (
+  select {{ columns }}, {{ dbt.string_literal("expected") }} as {{ adapter.quote("actual_or_expected") }}
+  from (
+    {{ expected_fixture_sql }}
+  ) _dbt_internal_unit_test_expected
+)
+select * from dbt_internal_unit_test_actual
+union all
+select * from dbt_internal_unit_test_expected
+{%- endmacro %}

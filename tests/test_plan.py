@@ -1,0 +1,185 @@
+"""The pure planner on hand-made runs: alignment of steps to commands and per-step decisions."""
+
+from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults
+from restart.plan import StepArtifacts, align, make_plan, needs_artifacts
+from restart.records import CANCELLED, ERROR, SUCCESS, Job, Run, Step
+
+SETUP = ["Clone git repository", "Create profile from connection Snowflake", "Invoke dbt with `dbt deps`"]
+
+
+def make_run(
+    commands: list[str],
+    statuses: list[int],
+    *,
+    status: int = ERROR,
+    override: list[str] | None = None,
+    docs: bool = False,
+    freshness: bool = False,
+    extra_before: list[tuple[str, int]] = (),  # type: ignore[assignment]
+) -> Run:
+    names = [(n, SUCCESS) for n in SETUP] + list(extra_before)
+    names += [(f"Invoke dbt with `{c}`", s) for c, s in zip(override or commands, statuses, strict=False)]
+    steps = tuple(Step(i + 1, n, s) for i, (n, s) in enumerate(names))
+    job = Job(7, "nightly", tuple(commands), docs, freshness)
+    return Run(
+        id=100,
+        job_id=7,
+        status=status,
+        href="",
+        status_message="",
+        duration="",
+        finished_at="",
+        cause="",
+        steps_override=tuple(override) if override else None,
+        steps=steps,
+        job=job,
+        can_retry=None,
+        retry_not_supported_reason=None,
+    )
+
+
+def results(which: str, nodes: dict[str, str], **args: object) -> RunResults:
+    return RunResults(tuple(NodeResult(u, s, f"{s} in {u}") for u, s in nodes.items()), {"which": which, **args})
+
+
+def test_setup_steps_are_never_commands() -> None:
+    run = make_run(["dbt seed", "dbt run"], [SUCCESS, ERROR])
+    paired, notes = align(run)
+    assert [(p.command, p.step.index if p.step else None) for p in paired] == [("dbt seed", 4), ("dbt run", 5)]
+    assert notes == []
+
+
+def test_user_deps_step_is_told_apart_from_the_automatic_one() -> None:
+    run = make_run(["dbt deps", "dbt run"], [SUCCESS, ERROR])
+    paired, _ = align(run)
+    assert [p.step.index if p.step else None for p in paired] == [4, 5]
+
+
+def test_job_freshness_step_is_not_a_command() -> None:
+    run = make_run(
+        ["dbt build"], [ERROR], freshness=True, extra_before=[("Invoke dbt with `dbt source freshness`", SUCCESS)]
+    )
+    paired, _ = align(run)
+    assert paired[0].step is not None and paired[0].step.index == 5
+
+
+def test_steps_override_of_the_previous_run_is_what_gets_planned() -> None:
+    run = make_run(["dbt build"], [SUCCESS, ERROR], override=["dbt seed", "dbt run -s a"])
+    plan = make_plan(run, {})
+    assert [s.command for s in plan.steps] == ["dbt seed", "dbt run -s a"]
+
+
+def test_succeeded_dropped_failed_narrowed_unreached_rerun_as_is() -> None:
+    run = make_run(
+        ["dbt seed", "dbt run --select staging+ --target prod", "dbt test", "dbt docs generate"], [SUCCESS, ERROR]
+    )
+    assert needs_artifacts(align(run)[0]) == [5]
+    found = StepArtifacts(
+        results(
+            "run",
+            {"model.shop.a": "success", "model.shop.b": "error", "model.shop.c": "skipped"},
+            select=["staging+"],
+        )
+    )
+    plan = make_plan(run, {5: found})
+    assert [s.action for s in plan.steps] == ["skip", "narrow", "rerun", "rerun"]
+    narrowed = plan.steps[1]
+    assert narrowed.nodes == ("model.shop.b", "model.shop.c")
+    assert narrowed.new_command == (
+        "dbt run --target prod --select b,resource_type:model,package:shop c,resource_type:model,package:shop"
+    )
+    assert [f.unique_id for f in narrowed.failures] == ["model.shop.b"]
+    assert plan.steps_override == [narrowed.new_command, "dbt test", "dbt docs generate"]
+    assert plan.rerun_nodes == ["model.shop.b", "model.shop.c"]
+    assert "without manifest.json" in narrowed.warning
+    assert plan.steps[2].reason == "never ran: an earlier step failed"
+
+
+def test_results_of_another_step_are_not_trusted() -> None:
+    """The artifacts endpoint may ignore `step` and hand back another command's results."""
+    run = make_run(["dbt seed", "dbt run"], [SUCCESS, ERROR])
+    stale = StepArtifacts(results("seed", {"seed.shop.raw": "success"}))
+    step = make_plan(run, {5: stale}).steps[1]
+    assert (step.action, step.sent) == ("rerun", "dbt run")
+    assert "another command" in step.warning
+
+
+def test_missing_or_bad_artifacts_rerun_the_step_as_is() -> None:
+    run = make_run(["dbt build"], [ERROR])
+    step = make_plan(run, {4: StepArtifacts(problem="run_results.json is missing")}).steps[0]
+    assert (step.action, step.sent) == ("rerun", "dbt build")
+    assert "run_results.json is missing" in step.warning
+
+
+def test_commands_without_node_results_rerun_as_is_with_a_warning() -> None:
+    run = make_run(["dbt run-operation grant", "dbt run"], [ERROR])
+    plan = make_plan(run, {})
+    assert [s.action for s in plan.steps] == ["rerun", "rerun"]
+    assert "writes no node results" in plan.steps[0].warning
+
+
+def test_failed_step_without_failed_nodes_reruns_as_is() -> None:
+    run = make_run(["dbt build"], [ERROR])
+    step = make_plan(run, {4: StepArtifacts(results("build", {"model.shop.a": "success"}))}).steps[0]
+    assert step.action == "rerun"
+    assert "no node did" in step.warning
+
+
+def test_cancelled_run_reruns_the_interrupted_step_and_the_rest() -> None:
+    run = make_run(["dbt seed", "dbt run", "dbt test"], [SUCCESS, CANCELLED], status=CANCELLED)
+    plan = make_plan(run, {})
+    assert [s.action for s in plan.steps] == ["skip", "rerun", "rerun"]
+    assert plan.steps[2].reason == "never ran: the run was cancelled before it"
+
+
+def test_warn_counts_only_under_warn_error() -> None:
+    nodes = {"test.shop.t.1": "warn", "model.shop.m": "error"}
+    plain = make_run(["dbt build"], [ERROR])
+    assert make_plan(plain, {4: StepArtifacts(results("build", nodes))}).rerun_nodes == ["model.shop.m"]
+    strict = make_run(["dbt build --warn-error"], [ERROR])
+    assert make_plan(strict, {4: StepArtifacts(results("build", nodes))}).rerun_nodes == [
+        "test.shop.t.1",
+        "model.shop.m",
+    ]
+
+
+def test_hooks_are_not_selected() -> None:
+    run = make_run(["dbt run"], [ERROR])
+    nodes = {"operation.shop.shop-on-run-end-0": "error", "model.shop.m": "error"}
+    assert make_plan(run, {4: StepArtifacts(results("run", nodes))}).rerun_nodes == ["model.shop.m"]
+
+
+def node(uid: str, fqn: list[str], versioned: bool = False, depends: tuple[str, ...] = ()) -> ManifestNode:
+    kind, package = uid.split(".")[:2]
+    name = fqn[-2] if versioned else fqn[-1]
+    return ManifestNode(uid, kind, package, name, tuple(fqn), versioned, depends)
+
+
+def test_manifest_gives_short_exact_selectors_and_no_indirect_tests() -> None:
+    manifest = Manifest(
+        {
+            n.unique_id: n
+            for n in [
+                node("model.shop.orders", ["shop", "marts", "orders"]),
+                node("model.shop.calendar", ["shop", "calendar"]),
+                node("model.utils.calendar", ["utils", "calendar"]),
+                node("model.shop.dim.v2", ["shop", "marts", "dim", "v2"], versioned=True),
+                node("model.shop.dim.v1", ["shop", "marts", "dim", "v1"], versioned=True),
+                node(
+                    "test.shop.not_null_orders_id.abc",
+                    ["shop", "marts", "not_null_orders_id"],
+                    depends=("model.shop.orders",),
+                ),
+            ]
+        }
+    )
+    run = make_run(["dbt build"], [ERROR])
+    failed = {
+        "model.shop.orders": "error",
+        "test.shop.not_null_orders_id.abc": "skipped",
+        "model.shop.calendar": "error",
+        "model.shop.dim.v2": "error",
+    }
+    step = make_plan(run, {4: StepArtifacts(results("build", failed), manifest)}).steps[0]
+    assert step.new_command == "dbt build --select orders not_null_orders_id calendar,package:shop dim.v2"
+    assert step.warning == ""
