@@ -168,6 +168,11 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
         plan = plan_restart(client, previous)
         for step in plan.steps:
             log.info(f"{step.action:>6}: {step.command}" + (f"\n    -> {step.new_command}" if step.new_command else ""))
+        failures = [f for step in plan.steps for f in step.failures]
+        if failures:
+            with log.untrusted():
+                for failure in failures:
+                    log.info(f"  {failure.status}: {failure.unique_id}: {' '.join(failure.message.split())[:500]}")
         for warning in plan.warnings:
             log.warning(warning)
     if not plan.steps_override:

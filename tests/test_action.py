@@ -1,0 +1,290 @@
+"""The action end to end: entrypoint.py run as the runner runs it, against the local dbt Cloud.
+
+Each scenario makes a real dbt run fail in the emulator, clears the fault (the "fix"), runs the
+action, and checks what the new run really executed, node for node, from its run_results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import LocalDbtCloud
+from tests.runner import ROOT, ActionResult, run_action
+
+RETRY = {"error", "fail", "skipped", "runtime error", "partial success"}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
+    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
+        yield emulator
+
+
+def inputs(cloud: LocalDbtCloud, job_id: int, **extra: str) -> dict[str, str]:
+    values = {
+        "dbt-cloud-token": cloud.token,
+        "account-id": str(cloud.account_id),
+        "job-id": str(job_id),
+        "dbt-cloud-host": cloud.base_url,
+        "poll-interval": "0.3",
+        "timeout": "300",
+    }
+    values.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return values
+
+
+def failed_run(cloud: LocalDbtCloud, steps: list[str], faults: list[str], environment_id: int) -> tuple[int, int]:
+    """A job whose run fails on `faults`; the faults are cleared afterwards (the fix)."""
+    job_id = cloud.add_job(steps, environment_id=environment_id)
+    cloud.set_faults(faults)
+    run_id = cloud.trigger(job_id)
+    run = cloud.wait(run_id)
+    cloud.set_faults([])
+    assert run["status"] == 20, f"the injected fault did not fail run {run_id}: {run['status_humanized']}"
+    return job_id, run_id
+
+
+def to_rerun(cloud: LocalDbtCloud, run_id: int, step: int) -> set[str]:
+    """What `dbt retry` would rerun for that step: its retryable nodes, hooks aside."""
+    return {
+        uid
+        for uid, status in cloud.executed_nodes(run_id)[step].items()
+        if status in RETRY and not uid.startswith("operation.")
+    }
+
+
+def new_run_steps(cloud: LocalDbtCloud, result: ActionResult) -> dict[int, dict[str, str]]:
+    return cloud.executed_nodes(int(result.outputs["run-id"]))
+
+
+def posts(cloud: LocalDbtCloud) -> list[str]:
+    return [r.path for r in cloud.requests if r.method == "POST"]
+
+
+def assert_restarted_ok(result: ActionResult, previous_run: int) -> None:
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "success", result.log
+    assert result.outputs["restarted"] == "true"
+    assert result.outputs["previous-run-id"] == str(previous_run)
+    assert result.outputs["run-url"].startswith("http://127.0.0.1")
+    assert result.errors() == []
+
+
+def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt build"], ["stg_orders"], environment_id=1)
+    expected = to_rerun(cloud, run_id, 4)
+    assert "model.shop.stg_orders" in expected and len(expected) > 3
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert_restarted_ok(result, run_id)
+    executed = new_run_steps(cloud, result)
+    assert list(executed) == [4], "the restart should have exactly one command step"
+    assert set(executed[4]) == expected
+    assert set(executed[4].values()) == {"success"}
+    assert set(result.json_output("rerun-nodes")) == expected
+    [command] = result.json_output("steps")
+    assert command.startswith("dbt build --select ")
+    assert "stg_orders" in result.summary and "narrowed to" in result.summary
+
+
+def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    steps = ["dbt seed", 'dbt run --select staging+ --vars \'{"who": "a b"}\'', "dbt test", "dbt docs generate"]
+    job_id, run_id = failed_run(cloud, steps, ["stg_payments"], environment_id=2)
+    expected = to_rerun(cloud, run_id, 5)
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert_restarted_ok(result, run_id)
+    sent = result.json_output("steps")
+    assert len(sent) == 3
+    assert sent[0].startswith('dbt run --vars \'{"who": "a b"}\' --select ')
+    assert sent[1:] == ["dbt test", "dbt docs generate"]
+    executed = new_run_steps(cloud, result)
+    assert set(executed[4]) == expected, "the narrowed run step ran other nodes than the failed and skipped ones"
+    assert all(status == "pass" for status in executed[5].values())
+
+
+def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt build"], ["not_null_stg_orders_order_id"], environment_id=3)
+    failed = cloud.executed_nodes(run_id)[4]
+    tests_failed = {u for u, s in failed.items() if s == "fail"}
+    assert len(tests_failed) == 1
+    expected = to_rerun(cloud, run_id, 4)
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert_restarted_ok(result, run_id)
+    assert set(new_run_steps(cloud, result)[4]) == expected
+
+
+@pytest.mark.parametrize(
+    ("fault", "rerun", "not_rerun"),
+    [
+        ("shop_utils.calendar", "model.shop_utils.calendar", "model.shop.calendar"),
+        ("dim_customers.v1", "model.shop.dim_customers.v1", "model.shop.dim_customers.v2"),
+    ],
+    ids=["ambiguous-name", "versioned-model"],
+)
+def test_a_node_sharing_its_name_selects_only_itself(
+    cloud: LocalDbtCloud, tmp_path: Path, fault: str, rerun: str, not_rerun: str
+) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt build"], [fault], environment_id=4)
+    expected = to_rerun(cloud, run_id, 4)
+    assert rerun in expected and not_rerun not in expected
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert_restarted_ok(result, run_id)
+    executed = set(new_run_steps(cloud, result)[4])
+    assert executed == expected
+
+
+def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt seed", "dbt build --exclude resource_type:snapshot"], ["raw_payments"], 5)
+    before = len(posts(cloud))
+
+    result = run_action(tmp_path, inputs(cloud, job_id, dry_run="true", run_id=str(run_id)))
+
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "planned"
+    assert result.outputs["restarted"] == "false"
+    assert result.outputs["run-id"] == ""
+    assert result.json_output("steps")[0].startswith("dbt seed --select raw_payments")
+    assert result.json_output("steps")[1] == "dbt build --exclude resource_type:snapshot"
+    assert len(posts(cloud)) == before, "a dry run must not trigger anything"
+    assert "planned" in result.summary
+
+    # The same plan from the command line, outside Actions: JSON on stdout, log on stderr.
+    cli = subprocess.run(
+        [sys.executable, "-m", "restart", "--account-id", str(cloud.account_id), "--job-id", str(job_id)]
+        + ["--host", cloud.base_url, "--dry-run", "true"],
+        env={"PATH": os.environ["PATH"], "DBT_CLOUD_SERVICE_TOKEN": cloud.token},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    printed = json.loads(cli.stdout)
+    assert printed["status"] == "planned"
+    assert json.loads(printed["steps"]) == result.json_output("steps")
+    assert "::" not in cli.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "status"), [("skip", 0, "skipped"), ("fail", 1, "error"), ("run", 0, "success")]
+)
+def test_previous_run_succeeded(cloud: LocalDbtCloud, tmp_path: Path, mode: str, code: int, status: str) -> None:
+    job_id = cloud.add_job(["dbt seed"], environment_id=6)
+    run_id = cloud.trigger(job_id)
+    assert cloud.wait(run_id)["status"] == 10
+    before = len(posts(cloud))
+
+    result = run_action(tmp_path, inputs(cloud, job_id, if_previous_succeeded=mode))
+
+    assert result.exit_code == code, result.log
+    assert result.outputs["status"] == status
+    assert result.outputs["previous-run-id"] == str(run_id)
+    triggered = posts(cloud)[before:]
+    if mode == "run":
+        assert triggered == [f"/api/v2/accounts/{cloud.account_id}/jobs/{job_id}/run/"]
+        body = next(r.json for r in reversed(cloud.requests) if r.method == "POST")
+        assert "steps_override" not in body
+    else:
+        assert triggered == []
+        assert result.outputs["restarted"] == "false"
+    if mode == "fail":
+        assert len(result.errors()) == 1 and "succeeded" in result.errors()[0]
+
+
+def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt build --select stg_orders+"], ["orders"], environment_id=7)
+
+    result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
+
+    assert_restarted_ok(result, run_id)
+    assert posts(cloud)[-1] == f"/api/v2/accounts/{cloud.account_id}/jobs/{job_id}/rerun/"
+
+    # The first run is no longer the job's latest: dbt Cloud refuses, and the action says why.
+    again = run_action(tmp_path, inputs(cloud, job_id, strategy="native", run_id=str(run_id)))
+    assert again.exit_code == 1
+    [error] = again.errors()
+    assert "RETRY_NOT_LATEST_RUN" in error
+
+
+def test_timeout_cancels_the_new_run(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_run(cloud, ["dbt seed"], ["raw_customers"], environment_id=8)
+    cloud.set_step_delay(60)
+    try:
+        result = run_action(tmp_path, inputs(cloud, job_id, timeout="3", poll_interval="0.5"))
+    finally:
+        cloud.set_step_delay(0)
+
+    assert result.exit_code == 1
+    assert result.outputs["status"] == "timeout"
+    new_id = int(result.outputs["run-id"])
+    assert cloud.wait(new_id, timeout=60)["status"] == 30, "the timed-out run should have been cancelled"
+    assert posts(cloud)[-1] == f"/api/v2/accounts/{cloud.account_id}/runs/{new_id}/cancel/"
+    assert any("did not finish within 3s" in e for e in result.errors())
+
+
+BAD_INPUTS = [
+    ("job-id", "abc", "`job-id` must be a positive integer"),
+    ("account-id", "", "`account-id` is required"),
+    ("run-id", "-1", "`run-id` must be a positive integer"),
+    ("wait", "maybe", "`wait` must be `true` or `false`"),
+    ("poll-interval", "fast", "`poll-interval` must be a number"),
+    ("timeout", "0", "`timeout` must be a positive number"),
+    ("payload", "{not json", "`payload` is not valid JSON"),
+    ("payload", '{"threads_override": "many"}', "`threads_override` is invalid"),
+    ("payload", '{"steps_override": ["dbt run"]}', "must not set `steps_override`"),
+    ("strategy", "fastest", "`strategy` must be one of"),
+    ("if-previous-succeeded", "shrug", "`if-previous-succeeded` must be one of"),
+    ("dbt-cloud-host", "http://cloud.getdbt.com", "must use https://"),
+    ("dbt-cloud-token", "", "`dbt-cloud-token` is required"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_INPUTS, ids=[f"{n}={v}" for n, v, _ in BAD_INPUTS])
+def test_bad_input_is_one_error_line_and_no_request(
+    cloud: LocalDbtCloud, tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    before = len(cloud.requests)
+    result = run_action(tmp_path, {**inputs(cloud, 1), name: value})
+    assert result.exit_code == 1
+    [error] = result.errors()
+    assert message in error, error
+    assert len(cloud.requests) == before, "no API call may happen before inputs are valid"
+    assert result.outputs["restarted"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dbt-cloud-token": "wrong-token"}, "rejected the token (HTTP 401)"),
+        ({"job-id": "987654"}, "was not found"),
+        ({"run-id": "987654"}, "run 987654 was not found"),
+    ],
+)
+def test_api_errors_are_one_actionable_line(
+    cloud: LocalDbtCloud, tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    result = run_action(tmp_path, {**inputs(cloud, 1), **change})
+    assert result.exit_code == 1
+    [error] = result.errors()
+    assert message in error
+    assert cloud.token not in result.log and "wrong-token" not in result.log.replace("::add-mask::wrong-token", "")
+
+
+def test_token_is_masked_before_anything_else(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    result = run_action(tmp_path, {**inputs(cloud, 1), "job-id": "x"})
+    assert result.stdout.splitlines()[0] == f"::add-mask::{cloud.token}"
+    assert json.dumps(result.outputs).count(cloud.token) == 0

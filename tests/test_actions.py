@@ -1,0 +1,48 @@
+"""GitHub Actions I/O: outputs the runner can always read, escaped workflow commands."""
+
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from restart import actions
+from tests.runner import parse_output_file
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z-]{0,10}", fullmatch=True), st.text(max_size=80), max_size=5))
+def test_outputs_round_trip_through_the_runner_parser(values: dict[str, str]) -> None:
+    values = {k: v.replace("\r", "") for k, v in values.items()}
+    assert parse_output_file(actions.format_outputs(values)) == values
+
+
+def test_values_that_look_like_delimiters_are_safe() -> None:
+    values = {"steps": '["dbt run"]\nEOF\nghadelimiter_1234\nname<<X', "status": "success"}
+    assert parse_output_file(actions.format_outputs(values)) == values
+
+
+def test_workflow_commands_escape_their_data() -> None:
+    out = io.StringIO()
+    log = actions.Log(actions=True, stream=out)
+    log.error("line one\nline two 100%", title="a: b, c")
+    assert out.getvalue() == "::error title=a%3A b%2C c::line one%0Aline two 100%25\n"
+
+
+def test_remote_text_is_fenced_with_stop_commands() -> None:
+    out = io.StringIO()
+    log = actions.Log(actions=True, stream=out)
+    with log.untrusted():
+        log.info("::error::not a real error")
+    first, middle, last = out.getvalue().splitlines()
+    token = first.removeprefix("::stop-commands::")
+    assert len(token) >= 32 and last == f"::{token}::" and middle == "::error::not a real error"
+
+
+def test_outside_actions_lines_are_plain() -> None:
+    out = io.StringIO()
+    actions.Log(actions=False, stream=out).error("bad", title="Invalid input")
+    assert out.getvalue() == "error: Invalid input: bad\n"
+
+
+def test_input_names_keep_hyphens() -> None:
+    assert actions.input_env_name("job-id") == "INPUT_JOB-ID"
+    assert actions.input_env_name("my input") == "INPUT_MY_INPUT"

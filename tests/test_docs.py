@@ -1,0 +1,49 @@
+"""The README and the CLI stay in sync with action.yml."""
+
+import re
+
+from restart.cli import INPUTS
+from tests.runner import ROOT, action_metadata
+
+
+def readme_table(heading: str) -> dict[str, list[str]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        table[cells[0].strip("`")] = cells[1:]
+    return table
+
+
+def test_cli_knows_every_input_in_order() -> None:
+    assert INPUTS == list(action_metadata()["inputs"])
+
+
+def test_readme_inputs_match_action_yml() -> None:
+    table = readme_table("Inputs")
+    inputs = action_metadata()["inputs"]
+    assert list(table) == list(inputs)
+    for name, spec in inputs.items():
+        required, default, description = table[name]
+        assert required == ("yes" if spec.get("required") else "no"), name
+        expected_default = "" if "default" not in spec else f"`{spec['default'] or chr(34) * 2}`"
+        assert default == expected_default, name
+        assert description == spec["description"].strip(), name
+
+
+def test_readme_outputs_match_action_yml() -> None:
+    table = readme_table("Outputs")
+    outputs = action_metadata()["outputs"]
+    assert list(table) == list(outputs)
+    for name, spec in outputs.items():
+        assert table[name] == [spec["description"].strip()], name
+
+
+def test_every_input_and_output_is_described() -> None:
+    metadata = action_metadata()
+    for group in ("inputs", "outputs"):
+        for name, spec in metadata[group].items():
+            assert re.fullmatch(r"[a-z][a-z-]*", name), name
+            assert spec.get("description"), f"{group}.{name} has no description"
