@@ -164,8 +164,19 @@ def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) 
 
     # The same plan from the command line, outside Actions: JSON on stdout, log on stderr.
     cli = subprocess.run(
-        [sys.executable, "-m", "restart", "--account-id", str(cloud.account_id), "--job-id", str(job_id)]
-        + ["--host", cloud.base_url, "--dry-run", "true"],
+        [
+            sys.executable,
+            "-m",
+            "restart",
+            "--account-id",
+            str(cloud.account_id),
+            "--job-id",
+            str(job_id),
+            "--host",
+            cloud.base_url,
+            "--dry-run",
+            "true",
+        ],
         env={"PATH": os.environ["PATH"], "DBT_CLOUD_SERVICE_TOKEN": cloud.token},
         cwd=ROOT,
         capture_output=True,
@@ -221,7 +232,7 @@ def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: P
 
 
 def test_timeout_cancels_the_new_run(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt seed"], ["raw_customers"], environment_id=8)
+    job_id, _run_id = failed_run(cloud, ["dbt seed"], ["raw_customers"], environment_id=8)
     cloud.set_step_delay(60)
     try:
         result = run_action(tmp_path, inputs(cloud, job_id, timeout="3", poll_interval="0.5"))
