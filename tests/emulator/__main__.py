@@ -1,0 +1,40 @@
+"""Run the local dbt Cloud in the foreground: `python -m tests.emulator --port 8765 --token T`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .cloud import LocalDbtCloud
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--token", default="local-token", help="the API token clients must send")
+    parser.add_argument("--account-id", type=int, default=1)
+    parser.add_argument("--root", type=Path, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--job", action="append", default=[], metavar="COMMAND", help="define a job of one step")
+    args = parser.parse_args(argv)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with LocalDbtCloud(args.root, token=args.token, account_id=args.account_id, port=args.port) as cloud:
+        for command in args.job:
+            print(f"job {cloud.add_job([command])}: {command}", flush=True)
+        print(cloud.base_url, flush=True)
+        while not stopped.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""LocalDbtCloud: the emulator as a context manager for tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .engine import Engine
+from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
+
+INCLUDE_ALL = {"trigger", "job", "run_steps"}
+
+
+class LocalDbtCloud:
+    """A local dbt Cloud: the v2 API on 127.0.0.1, running real dbt-core on DuckDB.
+
+    `with LocalDbtCloud() as cloud:` starts the server; leaving the block stops it, cancels unfinished
+    runs (killing their dbt processes) and removes the scratch directory if the emulator made it.
+    """
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        token: str = "local-token",
+        account_id: int = 1,
+        *,
+        port: int = 0,
+    ) -> None:
+        self.token = token
+        self.account_id = account_id
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="dbt-cloud-")) if root is None else Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.engine = Engine(self.root, account_id)
+        self.api = Api(self.engine, token)
+        self._port = port
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> LocalDbtCloud:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bind the server and serve in a background thread."""
+        self._server = EmulatorServer(self.api, port=self._port)
+        host, port = self._server.server_address[:2]
+        self.base_url = f"http://{host!s}:{port}"
+        self.engine.base_url = self.base_url
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dbt-cloud-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, cancel unfinished runs and clean up."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.engine.close()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every API request received so far."""
+        return self.api.requests
+
+    def add_job(
+        self,
+        steps: list[str],
+        *,
+        name: str = "nightly",
+        generate_docs: bool = False,
+        run_generate_sources: bool = False,
+        environment_id: int = 1,
+        timeout_seconds: int = 0,
+    ) -> int:
+        """Define a job; returns its id."""
+        job = self.engine.add_job(
+            steps,
+            name=name,
+            generate_docs=generate_docs,
+            run_generate_sources=run_generate_sources,
+            environment_id=environment_id,
+            timeout_seconds=timeout_seconds,
+        )
+        return job.id
+
+    def set_faults(self, names: list[str]) -> None:
+        """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
+        with self.engine.lock:
+            self.engine.faults = list(names)
+
+    def set_step_delay(self, seconds: float) -> None:
+        """Pause before each command step (a cancel or a timeout cuts the pause short)."""
+        self.engine.step_delay = seconds
+
+    def trigger(self, job_id: int, cause: str = "Scheduled", steps_override: list[str] | None = None) -> int:
+        """Queue a run as the scheduler would (not recorded as a request); returns its id."""
+        job = self.engine.jobs[job_id]
+        body: dict[str, Any] = {"cause": cause}
+        if steps_override is not None:
+            body["steps_override"] = steps_override
+        return self.engine.trigger(job, validate_trigger(body), "scheduled").id
+
+    def wait(self, run_id: int, timeout: float = 300) -> dict[str, Any]:
+        """Block until the run is complete; returns it with its run steps, trigger and job."""
+        run = self.engine.runs[run_id]
+        self.engine.wait(run, timeout)
+        return self.engine.run_json(run, INCLUDE_ALL)
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """The run as it is now, with its run steps, trigger and job."""
+        return self.engine.run_json(self.engine.runs[run_id], INCLUDE_ALL)
+
+    def artifact(self, run_id: int, step: int, name: str = "run_results.json") -> dict[str, Any] | None:
+        """A JSON artifact of one step of a run, or None when that step did not write it."""
+        with self.engine.lock:
+            steps = [s for s in self.engine.runs[run_id].steps if s.index == step]
+            path = steps[0].artifacts.get(name) if steps else None
+        if path is None:
+            return None
+        result: dict[str, Any] = json.loads(path.read_bytes())
+        return result
+
+    def executed_nodes(self, run_id: int) -> dict[int, dict[str, str]]:
+        """Per step index, {unique_id: status} from that step's run_results.json."""
+        with self.engine.lock:
+            indexes = [step.index for step in self.engine.runs[run_id].steps]
+        nodes: dict[int, dict[str, str]] = {}
+        for index in indexes:
+            results = self.artifact(run_id, index)
+            if results is not None:
+                nodes[index] = {item["unique_id"]: item["status"] for item in results["results"]}
+        return nodes
+
+    def query(self, sql: str, environment_id: int = 1) -> list[tuple[Any, ...]]:
+        """Read an environment's DuckDB file, waiting for the run it executes (if any) to finish."""
+        import duckdb  # imported here: only tests that query need it
+
+        path = self.engine.database(environment_id)
+        with self.engine.lock:
+            executor = self.engine.executors.get(environment_id)
+        if executor is None:
+            return _read(duckdb, path, sql)
+        with executor.busy:
+            return _read(duckdb, path, sql)
+
+
+def _read(duckdb: Any, path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Run a read-only query on a DuckDB file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no DuckDB file yet at {path}: no run has built anything")
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows: list[tuple[Any, ...]] = connection.sql(sql).fetchall()
+        return rows

@@ -1,0 +1,489 @@
+"""The emulator's state and its executors: runs of real dbt-core on DuckDB, one queue per environment."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import queue
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from .model import (
+    CANCELLED,
+    ERROR,
+    LOG_LINES,
+    RUNNING,
+    STARTING,
+    SUCCESS,
+    Job,
+    Run,
+    Step,
+    Trigger,
+    now,
+    read_text,
+    tail,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+DBT = Path(sys.executable).parent / "dbt"
+PROFILE_NAME = "shop"
+CLONE_STEP = "Clone git repository"
+PROFILE_STEP = "Create profile from connection DuckDB"
+DEPS = "dbt deps"
+FRESHNESS = "dbt source freshness"
+DOCS = "dbt docs generate"
+RETRY = "dbt retry"
+RERUN_CAUSE = "Rerun from failure"
+PARTIAL_PARSE = "partial_parse.msgpack"
+COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
+
+
+def step_name(command: str) -> str:
+    """The name dbt Cloud gives the step that runs `command`."""
+    return f"Invoke dbt with `{command}`"
+
+
+@cache
+def dbt_version() -> str:
+    """The installed dbt-core version."""
+    return version("dbt-core")
+
+
+@cache
+def project_sha() -> str:
+    """A stable fake git sha: the hash of the dbt project's files."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        if path.is_file() and not {"target", "dbt_packages", "logs"} & set(path.parts):
+            digest.update(str(path.relative_to(PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Engine:
+    """Jobs and runs of one account, and the executors that run them."""
+
+    def __init__(self, root: Path, account_id: int, project_id: int = 1) -> None:
+        self.root = root
+        self.account_id = account_id
+        self.project_id = project_id
+        self.base_url = ""
+        self.lock = threading.Condition(threading.RLock())
+        self.jobs: dict[int, Job] = {}
+        self.runs: dict[int, Run] = {}
+        self.faults: list[str] = []
+        self.step_delay = 0.0
+        self.executors: dict[int, Executor] = {}
+        self._job_ids = itertools.count(1)
+        self._run_ids = itertools.count(1001)
+        self._trigger_ids = itertools.count(5001)
+        self._step_ids = itertools.count(90001)
+
+    def next_step_id(self) -> int:
+        """A fresh run step id."""
+        with self.lock:
+            return next(self._step_ids)
+
+    def database(self, environment_id: int) -> Path:
+        """The DuckDB file every run of an environment builds into."""
+        return self.root / "environments" / str(environment_id) / "shop.duckdb"
+
+    def add_job(
+        self,
+        steps: list[str],
+        *,
+        name: str = "nightly",
+        generate_docs: bool = False,
+        run_generate_sources: bool = False,
+        environment_id: int = 1,
+        timeout_seconds: int = 0,
+        threads: int = 4,
+        target_name: str = "default",
+    ) -> Job:
+        """Define a job."""
+        for command in steps:
+            if not command.startswith("dbt "):
+                raise ValueError(f"a job step must start with 'dbt ': {command!r}")
+        with self.lock:
+            job = Job(
+                id=next(self._job_ids),
+                account_id=self.account_id,
+                project_id=self.project_id,
+                environment_id=environment_id,
+                name=name,
+                execute_steps=list(steps),
+                generate_docs=generate_docs,
+                run_generate_sources=run_generate_sources,
+                timeout_seconds=timeout_seconds,
+                threads=threads,
+                target_name=target_name,
+            )
+            self.jobs[job.id] = job
+            return job
+
+    def latest_run_id(self, job_id: int) -> int:
+        """The id of the job's newest run (0 when it has none)."""
+        with self.lock:
+            return max((run.id for run in self.runs.values() if run.job.id == job_id), default=0)
+
+    def run_json(self, run: Run, include: set[str]) -> dict[str, Any]:
+        """A run as the API returns it."""
+        with self.lock:
+            return run.to_api(self.latest_run_id(run.job.id), include)
+
+    def trigger(self, job: Job, fields: dict[str, Any], cause_category: str, *, retry_of: Run | None = None) -> Run:
+        """Queue a run of `job`; `fields` are a validated TriggerRunRequest body."""
+        with self.lock:
+            trigger = Trigger(
+                id=next(self._trigger_ids),
+                job_definition_id=job.id,
+                cause_category=cause_category,
+                **fields,
+            )
+            commands = list(trigger.steps_override or job.execute_steps)
+            retry_state = None
+            if retry_of is not None:
+                failed = retry_of.failed_step()
+                assert failed is not None
+                commands = [RETRY, *retry_of.skipped_commands()]
+                retry_state = failed.artifacts["run_results.json"]
+            run_id = next(self._run_ids)
+            docs = trigger.generate_docs_override
+            timeout = trigger.timeout_seconds_override
+            run = Run(
+                id=run_id,
+                account_id=self.account_id,
+                project_id=self.project_id,
+                job=replace(job, execute_steps=list(job.execute_steps)),
+                trigger=trigger,
+                commands=commands,
+                generate_docs=job.generate_docs if docs is None else docs,
+                timeout_seconds=job.timeout_seconds if timeout is None else timeout,
+                git_branch=trigger.git_branch or "main",
+                git_sha=trigger.git_sha or project_sha(),
+                dbt_version=dbt_version(),
+                href=f"{self.base_url}/deploy/{self.account_id}/projects/{self.project_id}/runs/{run_id}/",
+                retry_of=None if retry_of is None else retry_of.id,
+                retry_state=retry_state,
+            )
+            self.runs[run.id] = run
+            executor = self.executors.get(job.environment_id)
+            if executor is None:
+                executor = self.executors[job.environment_id] = Executor(self, job.environment_id)
+                executor.start()
+            self.lock.notify_all()
+        executor.queue.put(run.id)
+        return run
+
+    def rerun(self, job: Job) -> Run:
+        """dbt Cloud's "rerun from failure": retry the latest finished run if it failed, else run anew."""
+        with self.lock:
+            finished = [r for r in self.runs.values() if r.job.id == job.id and r.is_complete]
+            latest = max(finished, key=lambda r: r.id, default=None)
+            if latest is None or latest.retry_blocker(latest.id) is not None:
+                return self.trigger(job, {"cause": RERUN_CAUSE}, "rerun")
+            carried = {
+                key: getattr(latest.trigger, key)
+                for key in (
+                    "git_branch",
+                    "schema_override",
+                    "threads_override",
+                    "target_name_override",
+                    "generate_docs_override",
+                    "timeout_seconds_override",
+                )
+            }
+            return self.trigger(job, {"cause": RERUN_CAUSE, **carried}, "rerun", retry_of=latest)
+
+    def cancel(self, run: Run) -> None:
+        """Cancel a queued or running run at once; its executor stops its dbt process."""
+        with self.lock:
+            if run.is_complete:
+                return
+            run.cancelled.set()
+            run.status = CANCELLED
+            run.finished_at = run.updated_at = now()
+            for step in run.steps:
+                if step.finished_at is None:
+                    step.status = CANCELLED
+            self.lock.notify_all()
+
+    def wait(self, run: Run, timeout: float) -> None:
+        """Block until `run` is complete and its executor is done with it."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not (run.is_complete and run.process is None):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"run {run.id} still {run.status} after {timeout} s")
+                self.lock.wait(min(left, 0.5))
+
+    def close(self) -> None:
+        """Cancel every unfinished run and stop the executors."""
+        with self.lock:
+            for run in self.runs.values():
+                self.cancel(run)
+            executors = list(self.executors.values())
+        for executor in executors:
+            executor.queue.put(None)
+        for executor in executors:
+            executor.join(timeout=30)
+
+
+class Executor(threading.Thread):
+    """Runs one environment's runs one at a time, first in first out."""
+
+    def __init__(self, engine: Engine, environment_id: int) -> None:
+        super().__init__(name=f"dbt-cloud-environment-{environment_id}", daemon=True)
+        self.engine = engine
+        self.environment_id = environment_id
+        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.busy = threading.Lock()
+        self.timed_out = False
+
+    def run(self) -> None:
+        """Execute queued runs until told to stop."""
+        while (run_id := self.queue.get()) is not None:
+            with self.busy:
+                run = self.engine.runs[run_id]
+                try:
+                    self.execute(run)
+                except Exception:
+                    self.finish(run, ERROR, f"Emulator error: {traceback.format_exc(limit=3)}")
+
+    def execute(self, run: Run) -> None:
+        """Run the setup steps, the commands and the job's extra steps of `run`."""
+        engine = self.engine
+        with engine.lock:
+            if run.cancelled.is_set():
+                return
+            run.status = STARTING
+            run.dequeued_at = run.started_at = run.updated_at = now()
+            faults = list(engine.faults)
+            engine.lock.notify_all()
+        self.timed_out = False
+        deadline: datetime | None = None
+        if run.timeout_seconds > 0 and run.started_at is not None:
+            deadline = run.started_at + timedelta(seconds=run.timeout_seconds)
+        workspace = engine.root / "runs" / str(run.id)
+        project = workspace / "project"
+        profiles = workspace / "profile"
+
+        def dbt(command: str, state: Path | None = None, delay: bool = False) -> Callable[[Step], int]:
+            def action(step: Step) -> int:
+                return self.dbt(run, step, command, project, profiles, faults, deadline, state, delay)
+
+            return action
+
+        setup: list[tuple[str, Callable[[Step], int]]] = [
+            (CLONE_STEP, lambda step: self.clone(step, project)),
+            (PROFILE_STEP, lambda step: self.profile(step, run, profiles)),
+            (step_name(DEPS), dbt(DEPS)),
+        ]
+        for name, action in setup:
+            if self.step(run, name, action) != SUCCESS:
+                return self.finish(run, ERROR, self.failure(run))
+        with engine.lock:
+            if not run.cancelled.is_set():
+                run.status = RUNNING
+                run.updated_at = now()
+                engine.lock.notify_all()
+        if run.job.run_generate_sources:
+            status = self.step(run, step_name(FRESHNESS), dbt(FRESHNESS))
+            run.has_sources_generated = status == SUCCESS
+        for index, command in enumerate(run.commands):
+            state = run.retry_state if index == 0 else None
+            action = dbt(command, state, delay=True)
+            if self.step(run, step_name(command), action, command, index) != SUCCESS:
+                return self.finish(run, ERROR, self.failure(run))
+        if run.generate_docs:
+            run.has_docs_generated = self.step(run, step_name(DOCS), dbt(DOCS)) == SUCCESS
+        self.finish(run, SUCCESS, None)
+
+    def failure(self, run: Run) -> str:
+        """The status message of a failed run."""
+        if self.timed_out:
+            return f"This run timed out after running for longer than the timeout of {run.timeout_seconds} seconds."
+        failed = [step for step in run.steps if step.status == ERROR]
+        return f"{failed[-1].name} failed." if failed else "The run failed."
+
+    def finish(self, run: Run, status: int, message: str | None) -> None:
+        """Record the run's outcome, unless it was cancelled meanwhile."""
+        with self.engine.lock:
+            if not run.cancelled.is_set():
+                run.status = status
+                run.status_message = message
+                run.finished_at = now()
+            run.updated_at = now()
+            self.engine.lock.notify_all()
+
+    def step(
+        self,
+        run: Run,
+        name: str,
+        action: Callable[[Step], int],
+        command: str | None = None,
+        command_index: int | None = None,
+    ) -> int:
+        """Start a step, run `action` for it and record the status it returns."""
+        engine = self.engine
+        with engine.lock:
+            if run.cancelled.is_set():
+                return CANCELLED
+            index = len(run.steps) + 1
+            step = Step(
+                id=engine.next_step_id(),
+                run_id=run.id,
+                account_id=run.account_id,
+                index=index,
+                name=name,
+                directory=engine.root / "runs" / str(run.id) / "steps" / str(index),
+                command=command,
+                command_index=command_index,
+            )
+            run.steps.append(step)
+            run.updated_at = now()
+            engine.lock.notify_all()
+        step.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            status = action(step)
+        except Exception:
+            step.logs = traceback.format_exc()
+            status = ERROR
+        with engine.lock:
+            step.status = CANCELLED if run.cancelled.is_set() else status
+            step.finished_at = run.updated_at = now()
+            if step.logs is None and step.stdout_path is not None:
+                step.logs = tail(read_text(step.stdout_path), LOG_LINES)
+            engine.lock.notify_all()
+            return step.status
+
+    def clone(self, step: Step, project: Path) -> int:
+        """Copy the dbt project into the run's workspace."""
+        shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE, dirs_exist_ok=True)
+        step.logs = (
+            f"Cloning repository at {project_sha()}\nCopied {PROJECT_DIR} to {project}\nChecked out branch main\n"
+        )
+        return SUCCESS
+
+    def profile(self, step: Step, run: Run, profiles: Path) -> int:
+        """Write the profiles.yml that points the run at its environment's DuckDB file."""
+        trigger = run.trigger
+        target = trigger.target_name_override or run.job.target_name
+        threads = trigger.threads_override or run.job.threads
+        database = self.engine.database(run.job.environment_id)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"{PROFILE_NAME}:",
+            f"  target: {target}",
+            "  outputs:",
+            f"    {target}:",
+            "      type: duckdb",
+            f"      path: '{database}'",
+            f"      threads: {threads}",
+        ]
+        if trigger.schema_override:
+            lines.append(f"      schema: {trigger.schema_override}")
+        profiles.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(lines) + "\n"
+        (profiles / "profiles.yml").write_text(text, encoding="utf-8")
+        step.logs = f"Writing profile to {profiles / 'profiles.yml'}\n{text}"
+        return SUCCESS
+
+    def dbt(
+        self,
+        run: Run,
+        step: Step,
+        command: str,
+        project: Path,
+        profiles: Path,
+        faults: list[str],
+        deadline: datetime | None,
+        state: Path | None,
+        delay: bool,
+    ) -> int:
+        """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
+        args = shlex.split(command)
+        args[0] = str(DBT)
+        target = step.directory / "target"
+        target.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            shutil.copy2(state, target / "run_results.json")
+        parsed = [s.target_path / PARTIAL_PARSE for s in run.steps if s.target_path is not None]
+        parsed = [path for path in parsed if path.is_file()]
+        if parsed:  # the same workspace: dbt may reuse the previous step's parse
+            shutil.copy2(parsed[-1], target / PARTIAL_PARSE)
+        step.target_path = target
+        step.stdout_path = step.directory / "stdout.log"
+        step.debug_log_path = step.directory / "logs" / "dbt.log"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+        env.update(
+            DBT_PROJECT_DIR=str(project),
+            DBT_PROFILES_DIR=str(profiles),
+            DBT_TARGET_PATH=str(target),
+            DBT_LOG_PATH=str(step.debug_log_path.parent),
+            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            DBT_USE_COLORS="false",
+            DBT_EMULATOR_FAULTS=",".join(faults),
+        )
+        pause = self.engine.step_delay if delay else 0.0
+        if pause > 0 and self.interrupted(run, deadline, pause):
+            return ERROR
+        with step.stdout_path.open("wb") as out:
+            process = subprocess.Popen(
+                args, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        with self.engine.lock:
+            run.process = process
+        try:
+            while True:
+                try:
+                    code = process.wait(timeout=0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    if self.interrupted(run, deadline, 0):
+                        stop(process)
+                        return ERROR
+            return SUCCESS if code == 0 else ERROR
+        finally:
+            with self.engine.lock:
+                run.process = None
+                self.engine.lock.notify_all()
+
+    def interrupted(self, run: Run, deadline: datetime | None, pause: float) -> bool:
+        """Wait up to `pause` seconds; True once the run is cancelled or past its deadline."""
+        if deadline is not None:
+            left = (deadline - now()).total_seconds()
+            if left <= pause:
+                run.cancelled.wait(max(left, 0))
+                self.timed_out = not run.cancelled.is_set()
+                return True
+        return run.cancelled.wait(pause) if pause else run.cancelled.is_set()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a dbt process group, killing it if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
