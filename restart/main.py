@@ -24,13 +24,18 @@ RETRY_REASONS = {
 
 
 class RestartError(Exception):
-    """A condition that ends the restart with a one-line error."""
+    """A condition that ends the restart with a one-line error (after `previous` was found)."""
+
+    def __init__(self, message: str, previous: Run | None = None) -> None:
+        super().__init__(message)
+        self.previous = previous
 
 
 def find_previous_run(client: DbtCloud, settings: Settings) -> Run:
     """The run to restart: the given one, or the job's latest finished run."""
     run_id = settings.run_id or client.latest_finished_run_id(settings.job_id)
     if run_id is None:
+        client.get_job(settings.job_id)  # a 404 here says the job itself does not exist
         raise RestartError(f"job {settings.job_id} has no finished run to restart")
     run = run_from_json(client.get_run(run_id))
     if run.job_id != settings.job_id:
@@ -148,7 +153,9 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
             log.notice(f"run {previous.id} succeeded: nothing to restart")
             return Outcome("skipped", f"run #{previous.id} succeeded; nothing to restart", 0, previous)
         if mode == "fail":
-            raise RestartError(f"run {previous.id} succeeded and if-previous-succeeded is `fail`")
+            message = f"run {previous.id} succeeded and if-previous-succeeded is `fail`"
+            log.error(message, title="dbt-cloud-restart")
+            return Outcome("error", message, 1, previous)
         if settings.dry_run:
             return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
         return trigger_and_wait(client, settings, log, previous, None, {"cause": cause, **settings.payload})
@@ -157,7 +164,7 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
         if previous.can_retry is False:
             reason = previous.retry_not_supported_reason or "unknown"
             why = RETRY_REASONS.get(reason, reason)
-            raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})")
+            raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
         if settings.dry_run:
             return Outcome(
                 "planned", f"would ask dbt Cloud to rerun job {settings.job_id}", 0, previous, strategy="native"
@@ -192,7 +199,7 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str]) -> Out
     except (ApiError, RestartError, RecordError) as exc:
         message = str(exc).replace(settings.token, "***")
         log.error(message, title="dbt-cloud-restart")
-        return Outcome("error", message, 1)
+        return Outcome("error", message, 1, getattr(exc, "previous", None))
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
