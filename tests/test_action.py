@@ -82,9 +82,13 @@ def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDb
     expected = to_rerun(cloud, run_id, 4)
     assert "model.shop.stg_orders" in expected and len(expected) > 3
 
-    result = run_action(tmp_path, inputs(cloud, job_id))
+    result = run_action(tmp_path, inputs(cloud, job_id, payload='{"threads_override": 2, "git_branch": "main"}'))
 
     assert_restarted_ok(result, run_id)
+    body = next(r.json for r in reversed(cloud.requests) if r.method == "POST" and r.path.endswith("/run/"))
+    assert body["threads_override"] == 2 and body["git_branch"] == "main"
+    assert body["steps_override"] == result.json_output("steps")
+    assert f"#{run_id}" in body["cause"] and "https://github.com/acme/analytics/actions/runs/4242" in body["cause"]
     executed = new_run_steps(cloud, result)
     assert list(executed) == [4], "the restart should have exactly one command step"
     assert set(executed[4]) == expected
@@ -300,3 +304,55 @@ def test_token_is_masked_before_anything_else(cloud: LocalDbtCloud, tmp_path: Pa
     result = run_action(tmp_path, {**inputs(cloud, 1), "job-id": "x"})
     assert result.stdout.splitlines()[0] == f"::add-mask::{cloud.token}"
     assert json.dumps(result.outputs).count(cloud.token) == 0
+
+
+def test_steps_dbt_cloud_adds_itself_are_not_copied(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    """The job's own source freshness and docs steps come back by themselves: never in steps_override."""
+    job_id = cloud.add_job(["dbt build"], generate_docs=True, run_generate_sources=True, environment_id=9)
+    cloud.set_faults(["customers"])
+    run_id = cloud.trigger(job_id)
+    run = cloud.wait(run_id)
+    cloud.set_faults([])
+    assert [s["name"] for s in run["run_steps"]][3:] == [
+        "Invoke dbt with `dbt source freshness`",
+        "Invoke dbt with `dbt build`",
+    ]
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert_restarted_ok(result, run_id)
+    [command] = result.json_output("steps")
+    assert command.startswith("dbt build --select customers")
+    names = [s["name"] for s in cloud.run(int(result.outputs["run-id"]))["run_steps"]]
+    assert names.count("Invoke dbt with `dbt source freshness`") == 1
+    assert names[-1] == "Invoke dbt with `dbt docs generate`"
+
+
+def test_a_restart_that_fails_again_fails_the_step_unless_told_not_to(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id = cloud.add_job(["dbt seed"], environment_id=10)
+    cloud.set_faults(["raw_orders"])
+    try:
+        run_id = cloud.trigger(job_id)
+        assert cloud.wait(run_id)["status"] == 20
+        strict = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id)))
+        lenient = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), fail_on_run_failure="false"))
+    finally:
+        cloud.set_faults([])
+
+    assert (strict.exit_code, strict.outputs["status"], strict.outputs["restarted"]) == (1, "error", "true")
+    assert any("ended error" in e for e in strict.errors())
+    assert (lenient.exit_code, lenient.outputs["status"]) == (0, "error")
+    assert "❌" in strict.summary
+
+
+def test_a_run_of_another_job_is_refused(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id = cloud.add_job(["dbt seed"], environment_id=11)
+    other_job = cloud.add_job(["dbt seed"], environment_id=11)
+    run_id = cloud.trigger(job_id)
+    cloud.wait(run_id)
+
+    result = run_action(tmp_path, inputs(cloud, other_job, run_id=str(run_id)))
+
+    assert result.exit_code == 1
+    [error] = result.errors()
+    assert f"run {run_id} belongs to job {job_id}, not to job-id {other_job}" in error
