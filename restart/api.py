@@ -34,7 +34,18 @@ class NotFound(ApiError):
 
 
 class Unreachable(ApiError):
-    """No HTTP answer at all: DNS, refused connection, TLS or timeout."""
+    """No HTTP answer at all; `sent` is False only when the request surely never left."""
+
+    def __init__(self, message: str, status: int | None = None, *, sent: bool = True) -> None:
+        super().__init__(message, status)
+        self.sent = sent
+
+
+def maybe_processed(error: ApiError) -> bool:
+    """Whether a failed POST may still have been carried out by dbt Cloud."""
+    if isinstance(error, Unreachable):
+        return error.sent
+    return error.status is None or error.status >= 500
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,18 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _sent(exc: requests.RequestException) -> bool:
+    """Whether the request may have reached the server before `exc`."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc)
+        return not any(
+            marker in text for marker in ("NewConnectionError", "NameResolution", "Connection refused", "getaddrinfo")
+        )
+    return True
 
 
 class DbtCloud:
@@ -131,9 +154,59 @@ class DbtCloud:
         except NotFound:
             return None
 
-    def trigger_run(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a new run. Sent once: a retry could start the job twice."""
-        return self._object("POST", f"jobs/{job_id}/run/", f"a new run of job {job_id}", json=body, retry=False)
+    def active_runs(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's runs that are queued, starting or running, newest first."""
+        params = {"job_definition_id": str(job_id), "status__in": "[1,2,3]", "order_by": "-id", "limit": "10"}
+        runs = self._data("GET", "runs/", f"active runs of job {job_id}", params=params)
+        if not isinstance(runs, list):
+            raise ApiError(f"dbt Cloud answered the runs of job {job_id} with something other than a list")
+        return [r for r in runs if isinstance(r, dict)]
+
+    def recent_runs(self, job_id: int, limit: int = 25) -> list[dict[str, Any]]:
+        """The job's newest runs with their triggers (for the cause markers)."""
+        params = {
+            "job_definition_id": str(job_id),
+            "order_by": "-id",
+            "limit": str(limit),
+            "include_related": "trigger",
+        }
+        runs = self._data("GET", "runs/", f"recent runs of job {job_id}", params=params)
+        if not isinstance(runs, list):
+            raise ApiError(f"dbt Cloud answered the runs of job {job_id} with something other than a list")
+        return [r for r in runs if isinstance(r, dict)]
+
+    def find_run_with_cause(self, job_id: int, text: str) -> dict[str, Any] | None:
+        for run in self.recent_runs(job_id, limit=10):
+            trigger = run.get("trigger") or {}
+            if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
+                return run
+        return None
+
+    def trigger_run(self, job_id: int, body: dict[str, Any], marker: str) -> tuple[dict[str, Any], bool]:
+        """POST a new run, never twice; returns (run, adopted).
+
+        The POST is repeated only when it surely never reached dbt Cloud. When its answer is lost
+        (timeout, dropped connection, 5xx), the job's recent runs are searched for `marker`, which
+        the body's cause carries: a run found there is adopted instead of starting another one.
+        """
+        what = f"a new run of job {job_id}"
+        path = f"jobs/{job_id}/run/"
+        try:
+            return self._object("POST", path, what, json=body, retry=False), False
+        except ApiError as error:
+            if not maybe_processed(error):
+                raise
+            lost = error
+        for check in range(self.retry.attempts):
+            found = self.find_run_with_cause(job_id, marker)
+            if found is not None:
+                return found, True
+            self._sleep(min(self.retry.backoff * 2**check, self.retry.max_backoff))
+        try:
+            return self._object("POST", path, what, json=body, retry=False), False
+        except ApiError as error:
+            error.args = (f"{error} (the first attempt failed too: {lost})",)
+            raise
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """dbt Cloud's own rerun-from-failure. Sent once."""
@@ -179,20 +252,24 @@ class DbtCloud:
             try:
                 response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
             except requests.RequestException as exc:
-                error: ApiError = Unreachable(self._redact(self._describe_exception(exc, what)))
+                error: ApiError = Unreachable(self._redact(self._describe_exception(exc, what)), sent=_sent(exc))
             if response is not None:
                 if response.status_code < 400:
                     return self._json(response, what)
                 error = self._http_error(response, what)
-            transient = response is None or response.status_code in TRANSIENT_STATUSES
-            if not (retry and transient and attempt < self.retry.attempts):
+            if retry:
+                transient = response is None or response.status_code in TRANSIENT_STATUSES
+            else:  # not idempotent: only what surely was not carried out may be sent again
+                transient = not maybe_processed(error) and (response is None or response.status_code == 429)
+            if not (transient and attempt < self.retry.attempts):
                 if attempt > 1:
-                    error = type(error)(f"{error} (after {attempt} attempts)", error.status)
+                    error.args = (f"{error} (after {attempt} attempts)",)
                 raise error
             retry_after = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
             pause = self.retry.delay(attempt, retry_after)
             if time.monotonic() - started + pause > self.retry.deadline:
-                raise type(error)(f"{error} (gave up after {attempt} attempts)", error.status)
+                error.args = (f"{error} (gave up after {attempt} attempts within {self.retry.deadline:g}s)",)
+                raise error
             self._sleep(pause)
 
     def _describe_exception(self, exc: requests.RequestException, what: str) -> str:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from restart import __version__, actions, report, settings
-from restart.main import execute
+from restart.main import Stop, execute
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
 INPUTS = [
@@ -22,6 +22,7 @@ INPUTS = [
     "payload",
     "strategy",
     "if-previous-succeeded",
+    "if-job-running",
     "wait",
     "poll-interval",
     "timeout",
@@ -49,6 +50,7 @@ HELP = {
     "payload": "JSON object of extra trigger fields, e.g. '{\"threads_override\": 8}'",
     "strategy": "select (node-exact steps_override, default) or native (dbt Cloud's rerun)",
     "if-previous-succeeded": "skip (default), run or fail",
+    "if-job-running": "when a run of the job is queued or running: skip (default), wait or fail",
     "wait": "wait for the new run to finish: true (default) or false",
     "poll-interval": "seconds between status checks (default 10)",
     "timeout": "seconds to wait before giving up (default 3600)",
@@ -60,14 +62,20 @@ HELP = {
 
 
 def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log) -> tuple[int, dict[str, str]]:
-    """Validate inputs, restart, and return (exit code, outputs); masks the token first."""
+    """Validate inputs, restart, and return (exit code, outputs); masks the token first.
+
+    SIGTERM and SIGINT (a cancelled workflow) are caught: the run being waited for is cancelled
+    and the outputs known so far are still written.
+    """
+    stop = Stop()
+    stop.install()
     log.mask(values.get("dbt-cloud-token", "").strip())
     try:
         config = settings.parse(values)
     except settings.InputError as exc:
         log.error(str(exc), title="Invalid input")
         return 1, report.outputs(report.Outcome("error", str(exc), 1))
-    outcome = execute(config, log, env)
+    outcome = execute(config, log, env, stop)
     actions.append_summary(report.summary(outcome), env)
     return outcome.exit_code, report.outputs(outcome)
 
@@ -86,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
         prog="dbt-cloud-restart",
         description="Restart a failed dbt Cloud job from its point of failure.",
         epilog="Exit codes: 0 done (or nothing to do), 1 failed (bad input, API error, run failed or timed out), "
-        "2 usage error.",
+        "2 usage error, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for name in INPUTS:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
-from restart import actions, report
+from restart import actions
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, parse_manifest, parse_run_results
+from restart.cause import Marker, next_marker, with_marker
 from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
-from restart.records import STATUS_NAMES, SUCCESS, RecordError, Run, run_from_json
+from restart.records import SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
 from restart.settings import Settings
 
@@ -72,8 +76,40 @@ def plan_restart(client: DbtCloud, run: Run) -> Plan:
 
 def default_cause(run: Run, env: Mapping[str, str]) -> str:
     url = actions.workflow_run_url(env)
-    cause = f"dbt-cloud-restart: restart of run #{run.id} from its point of failure"
-    return (cause + (f" ({url})" if url else ""))[:255]
+    cause = f"Restart of run #{run.id} from its point of failure"
+    return cause + (f" by {url}" if url else "")
+
+
+class Stop:
+    """A cancellation request (SIGTERM/SIGINT from the runner), checked between polls."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum = 0
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGTERM)
+
+    def sleep(self, seconds: float) -> None:
+        if self.event.wait(seconds):
+            raise Interrupted(self.signum)
+
+
+class Interrupted(Exception):
+    """The workflow was cancelled while the action waited."""
 
 
 def wait_for(
@@ -81,9 +117,9 @@ def wait_for(
     run: Run,
     settings: Settings,
     log: actions.Log,
+    stop: Stop,
     *,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Run, bool]:
     """Poll until the run completes or `timeout` passes; (latest run, timed out)."""
     started = clock()
@@ -97,7 +133,7 @@ def wait_for(
             return run, False
         if elapsed >= settings.timeout:
             return run, True
-        sleep(min(settings.poll_interval, max(settings.timeout - elapsed, 0.0)))
+        stop.sleep(min(settings.poll_interval, max(settings.timeout - elapsed, 0.0)))
         run = run_from_json(client.get_run(run.id, include=()))
 
 
@@ -105,48 +141,95 @@ def _exit_for(status: str, settings: Settings) -> int:
     return 1 if status in ("error", "cancelled", "timeout") and settings.fail_on_run_failure else 0
 
 
+def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:
+    try:
+        client.cancel_run(run.id)
+    except ApiError as exc:
+        log.warning(f"could not cancel run {run.id}: {exc}")
+        return f"Run #{run.id} could not be cancelled: {exc}"
+    return f"Run #{run.id} was cancelled."
+
+
 def trigger_and_wait(
-    client: DbtCloud, settings: Settings, log: actions.Log, previous: Run, plan: Plan | None, body: dict[str, Any]
+    client: DbtCloud,
+    settings: Settings,
+    log: actions.Log,
+    stop: Stop,
+    previous: Run,
+    plan: Plan | None,
+    body: dict[str, Any],
+    marker: Marker | None,
 ) -> Outcome:
     """Start the new run (or dbt Cloud's native rerun) and follow it to the end."""
+    strategy = settings.strategy
     with log.group("Trigger"):
-        if settings.strategy == "native":
+        if marker is None:
             data = client.rerun(settings.job_id)
         else:
-            data = client.trigger_run(settings.job_id, body)
+            data, adopted = client.trigger_run(settings.job_id, body, marker.render())
+            if adopted:
+                log.warning(f"the answer to the trigger was lost; adopted run {data.get('id')} that it created")
         new = run_from_json(data)
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
     if not settings.wait:
-        return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, settings.strategy)
+        return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, strategy)
     try:
         with log.group(f"Wait for run {new.id}"):
-            new, timed_out = wait_for(client, new, settings, log)
+            new, timed_out = wait_for(client, new, settings, log, stop)
     except ApiError as exc:
         log.error(f"lost track of run {new.id}: {exc}", title="dbt-cloud-restart")
-        return Outcome(new.status_name, f"run #{new.id} started; {exc}", 1, previous, plan, new, settings.strategy)
+        return Outcome(new.status_name, f"run #{new.id} started; {exc}", 1, previous, plan, new, strategy)
+    except Interrupted:
+        detail = _cancel(client, new, log) if settings.cancel_on_timeout else f"Run #{new.id} was left running."
+        log.error(f"the workflow was cancelled while run {new.id} was {new.status_name}. {detail}", title="Cancelled")
+        return Outcome("cancelled", f"interrupted; {detail}", stop.exit_code, previous, plan, new, strategy, (detail,))
     if timed_out:
         details: tuple[str, ...] = ()
         if settings.cancel_on_timeout:
-            client.cancel_run(new.id)
-            details = (f"Run #{new.id} was cancelled after the {settings.timeout:g}s timeout.",)
+            details = (_cancel(client, new, log),)
         log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
-        return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, settings.strategy, details)
+        return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, strategy, details)
     final = run_from_json(client.get_run(new.id))
     status = final.status_name
     if status != "success":
         reason = f": {final.status_message}" if final.status_message else ""
         log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
-    return Outcome(
-        status, f"run #{final.id} {status}", _exit_for(status, settings), previous, plan, final, settings.strategy
-    )
+    return Outcome(status, f"run #{final.id} {status}", _exit_for(status, settings), previous, plan, final, strategy)
 
 
-def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping[str, str]) -> Outcome:
+def wait_while_busy(client: DbtCloud, settings: Settings, log: actions.Log, stop: Stop) -> str:
+    """'' when no run of the job is active; else what to say (after waiting, with `if-job-running: wait`)."""
+    started = time.monotonic()
+    while True:
+        active = client.active_runs(settings.job_id)
+        if not active:
+            return ""
+        first = active[0]
+        state = str(first.get("status_humanized") or "active").lower()
+        busy = f"run {first.get('id')} of job {settings.job_id} is {state}"
+        if settings.if_job_running != "wait":
+            return busy
+        if time.monotonic() - started >= settings.timeout:
+            return f"{busy} after waiting {settings.timeout:g}s"
+        log.info(f"{busy}; waiting for it to finish")
+        stop.sleep(settings.poll_interval)
+
+
+def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping[str, str], stop: Stop) -> Outcome:
     """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
     with log.group("Find the run to restart"):
+        busy = wait_while_busy(client, settings, log, stop)
         previous = find_previous_run(client, settings)
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
-    cause = settings.cause or default_cause(previous, env)
+    if busy:
+        message = f"{busy}: not starting another run of the job"
+        if settings.if_job_running == "fail":
+            log.error(message, title="dbt-cloud-restart")
+            return Outcome("error", message, 1, previous)
+        log.warning(message)
+        return Outcome("skipped", message, 0, previous)
+    marker = next_marker(previous.id, previous.cause)
+    cause = with_marker(settings.cause or default_cause(previous, env), marker)
     if previous.status == SUCCESS:
         mode = settings.if_previous_succeeded
         if mode == "skip":
@@ -158,7 +241,8 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
             return Outcome("error", message, 1, previous)
         if settings.dry_run:
             return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
-        return trigger_and_wait(client, settings, log, previous, None, {"cause": cause, **settings.payload})
+        body = {"cause": cause, **settings.payload}
+        return trigger_and_wait(client, settings, log, stop, previous, None, body, marker)
 
     if settings.strategy == "native":
         if previous.can_retry is False:
@@ -166,15 +250,15 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
             why = RETRY_REASONS.get(reason, reason)
             raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
         if settings.dry_run:
-            return Outcome(
-                "planned", f"would ask dbt Cloud to rerun job {settings.job_id}", 0, previous, strategy="native"
-            )
-        return trigger_and_wait(client, settings, log, previous, None, {})
+            message = f"would ask dbt Cloud to rerun job {settings.job_id}"
+            return Outcome("planned", message, 0, previous, strategy="native")
+        return trigger_and_wait(client, settings, log, stop, previous, None, {}, None)
 
     with log.group("Plan"):
         plan = plan_restart(client, previous)
         for step in plan.steps:
-            log.info(f"{step.action:>6}: {step.command}" + (f"\n    -> {step.new_command}" if step.new_command else ""))
+            arrow = f"\n    -> {step.new_command}" if step.new_command else ""
+            log.info(f"{step.action:>6}: {step.command}{arrow}")
         failures = [f for step in plan.steps for f in step.failures]
         if failures:
             with log.untrusted():
@@ -187,15 +271,21 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
         return Outcome("skipped", "nothing to rerun", 0, previous, plan)
     if settings.dry_run:
         return Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+    if stop.requested:
+        return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    return trigger_and_wait(client, settings, log, previous, plan, body)
+    return trigger_and_wait(client, settings, log, stop, previous, plan, body, marker)
 
 
-def execute(settings: Settings, log: actions.Log, env: Mapping[str, str]) -> Outcome:
+def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: Stop | None = None) -> Outcome:
     """`restart()` with a client, every expected failure turned into a failed `Outcome`."""
     client = DbtCloud(settings.base_url, settings.token, settings.account_id)
     try:
-        return restart(settings, client, log, env)
+        return restart(settings, client, log, env, stop or Stop())
+    except Interrupted:
+        stop = stop or Stop()
+        log.error("the workflow was cancelled before a run was started", title="Cancelled")
+        return Outcome("cancelled", "cancelled before triggering", stop.exit_code)
     except (ApiError, RestartError, RecordError) as exc:
         message = str(exc).replace(settings.token, "***")
         log.error(message, title="dbt-cloud-restart")
@@ -203,6 +293,3 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str]) -> Out
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
-
-
-__all__ = ["STATUS_NAMES", "execute", "report", "restart"]

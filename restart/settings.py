@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 
-MAX_CAUSE = 255
+MAX_CAUSE = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 HOSTNAME = re.compile(
@@ -67,6 +67,7 @@ class Settings:
     payload: dict[str, Any]
     strategy: str
     if_previous_succeeded: str
+    if_job_running: str
     wait: bool
     poll_interval: float
     timeout: float
@@ -199,6 +200,7 @@ def parse(values: Mapping[str, str]) -> Settings:
         payload=parse_payload(values.get("payload") or ""),
         strategy=_choice(values, "strategy", ("select", "native")),
         if_previous_succeeded=_choice(values, "if-previous-succeeded", ("skip", "run", "fail")),
+        if_job_running=_choice(values, "if-job-running", ("skip", "wait", "fail")),
         wait=_boolean(values, "wait", True),
         poll_interval=_seconds(values, "poll-interval", 10.0),
         timeout=_seconds(values, "timeout", 3600.0),

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from .engine import Engine
+from .faults import HttpFault
 from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
 
 INCLUDE_ALL = {"trigger", "job", "run_steps"}
@@ -104,6 +105,17 @@ class LocalDbtCloud:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
         with self.engine.lock:
             self.engine.faults = list(names)
+
+    def add_http_fault(self, method: str, path: str, **options: Any) -> HttpFault:
+        """Inject an HTTP fault (see `faults.HttpFault`) into matching API requests."""
+        return self.api.http_faults.add(HttpFault(method, path, **options))
+
+    def clear_http_faults(self) -> None:
+        self.api.http_faults.clear()
+
+    def override_artifact(self, run_id: int, step: int | None, name: str, content: bytes | None) -> None:
+        """Serve `content` (None: a 404) for that artifact instead of what dbt wrote."""
+        self.api.artifact_overrides[(run_id, step, name)] = content
 
     def set_step_delay(self, seconds: float) -> None:
         """Pause before each command step (a cancel or a timeout cuts the pause short)."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .engine import Engine
+from .faults import FaultList, HttpFault
 from .model import ERROR, Job, Run
 
 Query = dict[str, list[str]]
@@ -216,6 +220,9 @@ class Api:
         self.token = token
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
+        self.http_faults = FaultList()
+        # (run id, step or None, artifact name) -> bytes to serve instead, or None for a 404
+        self.artifact_overrides: dict[tuple[int, int | None, str], bytes | None] = {}
         prefix = r"/api/v2/accounts/(?P<account>\d+)"
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(prefix + r"/jobs/(?P<job>\d+)/"), self.get_job),
@@ -355,6 +362,12 @@ class Api:
         found = self.run(run)
         name = unquote(path).strip("/")
         index = integer(request.query, "step")
+        for key in ((found.id, index, name), (found.id, None, name)):
+            if key in self.artifact_overrides:
+                content = self.artifact_overrides[key]
+                if content is None:
+                    raise ApiError(404, NOT_FOUND)
+                return Raw(content)
         with self.engine.lock:
             steps = [step for step in found.steps if index is None or step.index == index]
             files: list[Path] = [step.artifacts[name] for step in steps if name in step.artifacts]
@@ -492,22 +505,45 @@ class RequestHandler(BaseHTTPRequestHandler):
             body_error=body_error,
             authorization=self.headers.get("Authorization", ""),
         )
+        api = self.server.api
+        fault = api.http_faults.take(method, parts.path, "before")
+        if fault is not None:
+            if parts.path.startswith("/api/"):
+                api.record(request)
+            self.inject(fault)
+            return
         try:
-            code, result = self.server.api.dispatch(request)
+            code, result = api.dispatch(request)
         except ApiError as error:
             code, result = error.code, envelope(error.code, error.data, error.user_message)
         except Exception as error:
             code, result = 500, envelope(500, None, f"Internal emulator error: {error!r}")
-        if isinstance(result, Raw):
+        fault = api.http_faults.take(method, parts.path, "after")
+        if fault is not None:
+            self.inject(fault)
+        elif isinstance(result, Raw):
             self.send(code, result.content, result.content_type)
         else:
             self.send(code, json.dumps(result).encode(), "application/json")
 
-    def send(self, code: int, content: bytes, content_type: str) -> None:
+    def inject(self, fault: HttpFault) -> None:
+        """Answer with an injected fault: a delay, then a dropped connection or an error answer."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send(fault.status, fault.body, fault.content_type, fault.headers)
+
+    def send(self, code: int, content: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         """Write one response."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(content)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(content)
 

@@ -1,0 +1,52 @@
+"""The `cause` of a restarted run, carrying a marker the action can find again.
+
+The marker names the original failed run, which restart attempt this is, and a random id. It lets
+the action recognise the run it created when the trigger's answer was lost, and count earlier
+restarts of the same failure.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+MAX_CAUSE = 255
+MARKER = re.compile(r"\[dbt-cloud-restart run=(\d+) attempt=(\d+) id=([0-9a-f]{8,32})\]")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Which failure a run restarts, the how-manieth attempt it is, and a unique id."""
+
+    original_run: int
+    attempt: int
+    nonce: str
+
+    def render(self) -> str:
+        return f"[dbt-cloud-restart run={self.original_run} attempt={self.attempt} id={self.nonce}]"
+
+
+def read_marker(cause: str) -> Marker | None:
+    match = MARKER.search(cause or "")
+    if match is None:
+        return None
+    return Marker(int(match.group(1)), int(match.group(2)), match.group(3))
+
+
+def next_marker(previous_run_id: int, previous_cause: str) -> Marker:
+    """The marker for restarting a run: attempt 1 of it, or the next attempt of what it restarted."""
+    earlier = read_marker(previous_cause)
+    if earlier is None:
+        return Marker(previous_run_id, 1, secrets.token_hex(4))
+    return Marker(earlier.original_run, earlier.attempt + 1, secrets.token_hex(4))
+
+
+def with_marker(text: str, marker: Marker) -> str:
+    """`text` followed by the marker, shortened so that the whole fits dbt Cloud's 255 characters."""
+    tag = marker.render()
+    room = MAX_CAUSE - len(tag) - 1
+    text = " ".join(text.split())
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return f"{text} {tag}" if text else tag
