@@ -1,0 +1,247 @@
+"""Real dbt-core as the oracle for the planner.
+
+A `DbtProject` is a dbt project in a temporary directory with its own DuckDB file. It runs dbt
+in-process (`dbtRunner`), parsing the project once and handing that manifest to every later
+command, so that one failing step, its `dbt retry` and the `dbt ls` of the narrowed command cost
+well under two seconds together.
+
+For a failed step the oracle is what `dbt retry`, run on a copy of that step's own target
+directory, executes (its new run_results.json). The planner's command is resolved with `dbt ls`
+using the very selection flags it would send (`--select/--exclude/--selector`,
+`--indirect-selection`, `--resource-type`), restricted to the resource types the sub-command
+executes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from restart import commands as cmds
+from restart.artifacts import parse_manifest, parse_run_results
+from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
+from restart.records import ERROR, SUCCESS, Job, Run, Step
+
+FAULTS_ENV = "DBT_EMULATOR_FAULTS"
+# What each narrowable sub-command executes (and so writes to run_results.json).
+EXECUTES: dict[str, frozenset[str]] = {
+    "run": frozenset({"model"}),
+    "seed": frozenset({"seed"}),
+    "snapshot": frozenset({"snapshot"}),
+    "test": frozenset({"test", "unit_test"}),
+    "build": frozenset({"model", "seed", "snapshot", "test", "unit_test"}),
+}
+# Flags of a narrowed command that take part in node selection, passed on to `dbt ls`.
+LS_FLAGS = {
+    "--select": cmds.INCLUDE_FLAGS,
+    "--exclude": frozenset({"--exclude"}),
+    "--selector": frozenset({"--selector"}),
+    "--indirect-selection": frozenset({"--indirect-selection"}),
+    "--resource-type": frozenset({"--resource-type", "--resource-types"}),
+    "--exclude-resource-type": frozenset({"--exclude-resource-type", "--exclude-resource-types"}),
+}
+QUIET = ["--log-level", "none", "--log-level-file", "none"]
+
+
+@contextlib.contextmanager
+def faults_env(faults: Iterator[str] | tuple[str, ...] | list[str]) -> Iterator[None]:
+    """Set DBT_EMULATOR_FAULTS for the duration of one in-process dbt invocation."""
+    before = os.environ.get(FAULTS_ENV)
+    os.environ[FAULTS_ENV] = ",".join(faults)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(FAULTS_ENV, None)
+        else:
+            os.environ[FAULTS_ENV] = before
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One dbt command run as a job step: its target directory and artifacts."""
+
+    command: str
+    target: Path
+    success: bool
+    run_results: dict[str, Any] | None
+    manifest: dict[str, Any] | None
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return {r["unique_id"]: r["status"] for r in (self.run_results or {}).get("results", [])}
+
+
+class DbtProject:
+    """A dbt project in `root`, run against a DuckDB file next to it."""
+
+    def __init__(self, root: Path, profile: str = "shop") -> None:
+        self.root = root
+        self.work = root.parent / f"{root.name}-work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.profiles = self.work / "profiles"
+        self.profiles.mkdir(exist_ok=True)
+        database = self.work / "warehouse.duckdb"
+        (self.profiles / "profiles.yml").write_text(
+            f"{profile}:\n  target: dev\n  outputs:\n"
+            f"    dev:\n      type: duckdb\n      path: '{database}'\n      threads: 2\n"
+            f"    other:\n      type: duckdb\n      path: '{database}'\n      threads: 1\n",
+            encoding="utf-8",
+        )
+        self.counter = 0
+        self.parsed: Any = None  # dbt's Manifest object, reused by later invocations
+        self.manifest_doc: dict[str, Any] = {}
+        self.parse_target = self.work / "parse-target"
+
+    def _dirs(self) -> list[str]:
+        return ["--project-dir", str(self.root), "--profiles-dir", str(self.profiles)]
+
+    def invoke(self, args: list[str], *, reuse_manifest: bool = True) -> Any:
+        from dbt.cli.main import dbtRunner
+
+        runner = dbtRunner(manifest=self.parsed) if reuse_manifest and self.parsed is not None else dbtRunner()
+        with contextlib.redirect_stdout(io.StringIO()):
+            return runner.invoke(args)
+
+    def next_dir(self, label: str) -> Path:
+        self.counter += 1
+        path = self.work / f"{self.counter:03d}-{label}"
+        path.mkdir(parents=True)
+        return path
+
+    def deps_and_parse(self) -> None:
+        if (self.root / "packages.yml").exists():
+            result = self.invoke(["deps", *self._dirs(), *QUIET], reuse_manifest=False)
+            assert result.success, result.exception
+        result = self.invoke(
+            ["parse", *self._dirs(), "--target-path", str(self.parse_target), *QUIET], reuse_manifest=False
+        )
+        assert result.success, result.exception
+        self.parsed = result.result
+        self.manifest_doc = json.loads((self.parse_target / "manifest.json").read_text(encoding="utf-8"))
+
+    def run(self, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
+        """Run `command` (a dbt Cloud step) with `faults` injected, in its own target directory."""
+        target = self.next_dir("step")
+        args = shlex.split(command)[1:]
+        # A command whose flags change parsing (vars, target, profile) is parsed again for itself.
+        reuse = not any(a.startswith(("--vars", "--target", "--profile", "-t")) for a in args)
+        if not reuse:
+            shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        with faults_env(list(faults)):
+            result = self.invoke(
+                [*args, *self._dirs(), "--target-path", str(target), *QUIET],
+                reuse_manifest=reuse,
+            )
+        return StepRun(
+            command, target, bool(result.success), _load(target / "run_results.json"), _load_manifest(target)
+        )
+
+    def retry(self, step: StepRun) -> set[str]:
+        """What `dbt retry` on a copy of the step's target directory runs (faults fixed)."""
+        from dbt.task import retry as retry_module
+
+        target = self.next_dir("retry")
+        shutil.copytree(step.target, target, dirs_exist_ok=True)
+        shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        (target / "run_results.json").unlink(missing_ok=True)
+        shutil.copy2(step.target / "run_results.json", target / "run_results.json")
+        before = set(retry_module.RETRYABLE_STATUSES)  # dbt adds `warn` to it under --warn-error
+        mtime = (target / "run_results.json").stat().st_mtime_ns
+        try:
+            with faults_env([]):
+                result = self.invoke(["retry", *self._dirs(), "--target-path", str(target), *QUIET])
+        finally:
+            retry_module.RETRYABLE_STATUSES.clear()
+            retry_module.RETRYABLE_STATUSES.update(before)
+        assert result.exception is None, result.exception
+        assert (target / "run_results.json").stat().st_mtime_ns != mtime, "dbt retry wrote no run_results.json"
+        written = _load(target / "run_results.json") or {}
+        return self.executed({r["unique_id"] for r in written.get("results", [])})
+
+    def ls(self, command: str, *, extra: Mapping[str, list[str]] | None = None) -> set[str]:
+        """The nodes `command` selects, by `dbt ls` with its selection flags, that its sub-command executes."""
+        parsed = cmds.parse(command)
+        args = ["ls", *self._dirs(), "--target-path", str(self.parse_target), "--output", "json"]
+        args += ["--output-keys", "unique_id", *QUIET]
+        for flag, names in LS_FLAGS.items():
+            values = parsed.option_values(names)
+            if values:
+                args += [flag, *values] if flag in ("--select", "--exclude") else [a for v in values for a in (flag, v)]
+        for flag, values in (extra or {}).items():
+            args += [flag, *values]
+        result = self.invoke(args)
+        assert result.success, result.exception
+        found = {json.loads(line)["unique_id"] for line in result.result}
+        return self.executed(found, EXECUTES[parsed.name])
+
+    def executed(self, unique_ids: set[str], kinds: frozenset[str] | None = None) -> set[str]:
+        """Keep the nodes a command really executes: no ephemeral models, hooks or sources."""
+        kept = set()
+        for uid in unique_ids:
+            node = self.manifest_doc["nodes"].get(uid) or self.manifest_doc.get("unit_tests", {}).get(uid)
+            if node is None:
+                continue
+            if node["resource_type"] == "model" and node["config"].get("materialized") == "ephemeral":
+                continue
+            if kinds is not None and node["resource_type"] not in kinds:
+                continue
+            kept.add(uid)
+        return kept
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _load_manifest(target: Path) -> dict[str, Any] | None:
+    return _load(target / "manifest.json")
+
+
+def single_step_run(command: str, status: int = ERROR) -> Run:
+    """A dbt Cloud run of one job whose only command is `command`."""
+    steps = (
+        Step(1, "Clone git repository", SUCCESS),
+        Step(2, "Create profile from connection DuckDB", SUCCESS),
+        Step(3, "Invoke dbt with `dbt deps`", SUCCESS),
+        Step(4, f"Invoke dbt with `{command}`", status),
+    )
+    return Run(
+        id=1,
+        job_id=1,
+        status=status,
+        href="",
+        status_message="",
+        duration="",
+        finished_at="",
+        cause="",
+        steps_override=None,
+        steps=steps,
+        job=Job(1, "job", (command,), False, False),
+        can_retry=None,
+        retry_not_supported_reason=None,
+    )
+
+
+def plan_step(step: StepRun, *, manifest: bool = True) -> StepPlan:
+    """The planner's decision for this failed step, from its own artifacts."""
+    found = StepArtifacts(
+        parse_run_results(step.run_results) if step.run_results is not None else None,
+        parse_manifest(step.manifest) if manifest and step.manifest is not None else None,
+    )
+    plan: Plan = make_plan(single_step_run(step.command), {4: found})
+    return plan.steps[0]
+
+
+def sent_selection(project: DbtProject, planned: StepPlan) -> set[str]:
+    """The nodes the command the planner sends would run."""
+    assert planned.sent is not None
+    return project.ls(planned.sent)
