@@ -34,6 +34,32 @@ SELECTION_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m", "--e
 INCLUDE_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m"})
 
 
+# Single-letter options of dbt's sub-commands, and whether each takes a value.
+SHORT_FLAGS = {
+    "s": "--select", "m": "--models", "t": "--target", "f": "--full-refresh", "x": "--fail-fast",
+    "q": "--quiet", "d": "--debug", "h": "--help", "o": "--output", "r": "--record-timing-info",
+}  # fmt: skip
+SHORT_WITH_VALUE = frozenset({"s", "m", "t", "o", "r"})
+
+
+def _is_short_group(word: str) -> bool:
+    """`-x`, `-xf`, `-sname`: one dash, then a known short option letter."""
+    return len(word) >= 2 and word[0] == "-" and word[1] != "-" and word[1] in SHORT_FLAGS
+
+
+def _check_short(word: str) -> None:
+    """Refuse short-option groups that hide a selection where it cannot be cut out alone (`-xs a`)."""
+    if len(word) < 2 or word[0] != "-" or word[1] == "-" or word[1].isdigit():
+        return
+    for position, letter in enumerate(word[1:], start=1):
+        if letter not in SHORT_FLAGS:
+            return  # not an option dbt knows: dbt refuses it, with or without narrowing
+        if letter in SHORT_WITH_VALUE:
+            if letter in "sm" and position > 1:
+                raise CommandParseError(f"a selection inside the option group {word!r}")
+            return
+
+
 class CommandParseError(ValueError):
     """The command line is not one this tool can narrow safely."""
 
@@ -65,27 +91,51 @@ class DbtCommand:
         return [value for _, _, values in self._options(flags) for value in values]
 
     def has_flag(self, flag: str) -> bool:
-        return any(t.value == flag or t.value.startswith(flag + "=") for t in self.tokens[self.name_end :])
+        """Whether `flag` is given, before or after the sub-command (`-x` counts as `--fail-fast`)."""
+        shorts = {short for short, long in SHORT_FLAGS.items() if long == flag}
+        for token in self.tokens[1:]:
+            word = token.value
+            if word == flag or word.startswith(flag + "="):
+                return True
+            if word.startswith("-") and not word.startswith("--") and any(c in shorts for c in word[1:]):
+                return True
+        return False
+
+    @property
+    def fail_fast(self) -> bool:
+        """Whether the command stops at its first failure (the last of `--fail-fast/-x/--no-fail-fast`)."""
+        state = False
+        for token in self.tokens[self.name_end :]:
+            word = token.value
+            if word == "--fail-fast" or (_is_short_group(word) and "x" in word):
+                state = True
+            elif word == "--no-fail-fast":
+                state = False
+        return state
 
     def _options(self, flags: frozenset[str]) -> list[tuple[int, int, list[str]]]:
-        """(first token, token after the last value, values) for each use of `flags`."""
+        """(first token, token after the last value, values) for each use of `flags`.
+
+        Like dbt's multi-value options, `--select=a b` and `-sa b` take `b` as well.
+        """
         found = []
         i = self.name_end
         while i < len(self.tokens):
             word = self.tokens[i].value
             flag, eq, inline = word.partition("=")
-            if flag in flags and word.startswith("-"):
-                if eq:
-                    found.append((i, i + 1, [inline]))
-                    i += 1
-                    continue
-                j = i + 1
-                while j < len(self.tokens) and not self.tokens[j].value.startswith("-"):
-                    j += 1
-                found.append((i, j, [t.value for t in self.tokens[i + 1 : j]]))
-                i = j
+            values: list[str] = []
+            if word.startswith("--") and flag in flags:
+                values = [inline] if eq else []
+            elif _is_short_group(word) and word[:2] in flags and len(word) > 2:
+                values = [word[2:]]  # click reads `-sa` as `-s a` (and `-s=a` as `-s =a`)
+            elif word not in flags:
+                i += 1
                 continue
-            i += 1
+            j = i + 1
+            while j < len(self.tokens) and not self.tokens[j].value.startswith("-"):
+                j += 1
+            found.append((i, j, values + [t.value for t in self.tokens[i + 1 : j]]))
+            i = j
         return found
 
     def without(self, flags: frozenset[str]) -> str:
@@ -103,11 +153,21 @@ class DbtCommand:
     def narrowed(self, selectors: list[str], *, indirect_empty: bool) -> str:
         """This command selecting exactly `selectors`; every other flag is kept as written."""
         remove = SELECTION_FLAGS | ({"--indirect-selection"} if indirect_empty else frozenset())
-        text = self.without(remove).rstrip()
+        text = _strip_end(self.without(remove))
         text += " --select " + " ".join(shlex.quote(s) for s in selectors)
         if indirect_empty:
             text += " --indirect-selection empty"
         return text
+
+
+def _strip_end(text: str) -> str:
+    """`text` without trailing whitespace, unless that whitespace is escaped (`a\\ `)."""
+    end = len(text.rstrip())
+    if end < len(text):
+        slashes = len(text[:end]) - len(text[:end].rstrip("\\"))
+        if slashes % 2:
+            end += 1
+    return text[:end]
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
@@ -167,8 +227,12 @@ def parse(text: str) -> DbtCommand:
         if word not in SUBCOMMANDS:
             raise CommandParseError(f"unknown dbt sub-command {word!r}")
         if word in TWO_WORD and i + 1 < len(tokens) and not tokens[i + 1].value.startswith("-"):
-            return DbtCommand(text, tokens, f"{word} {tokens[i + 1].value}", i + 2)
-        return DbtCommand(text, tokens, word, i + 1)
+            command = DbtCommand(text, tokens, f"{word} {tokens[i + 1].value}", i + 2)
+        else:
+            command = DbtCommand(text, tokens, word, i + 1)
+        for token in tokens[command.name_end :]:
+            _check_short(token.value)
+        return command
     raise CommandParseError("no dbt sub-command found")
 
 
