@@ -19,6 +19,7 @@ import requests
 from restart import __version__
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+RECONCILE_CHECKS = 3  # looks at the job's runs for a trigger whose answer was lost
 
 
 class ApiError(Exception):
@@ -150,7 +151,7 @@ class DbtCloud:
         params = {"step": str(step)} if step is not None else None
         what = f"{path} of run {run_id}" + (f" step {step}" if step is not None else "")
         try:
-            return self._request("GET", f"runs/{run_id}/artifacts/{path}", what, params=params)
+            return self._request("GET", f"runs/{run_id}/artifacts/{path}", what, params=params, artifact=True)
         except NotFound:
             return None
 
@@ -197,7 +198,7 @@ class DbtCloud:
             if not maybe_processed(error):
                 raise
             lost = error
-        for check in range(self.retry.attempts):
+        for check in range(RECONCILE_CHECKS):
             found = self.find_run_with_cause(job_id, marker)
             if found is not None:
                 return found, True
@@ -241,6 +242,7 @@ class DbtCloud:
         params: dict[str, str] | None = None,
         json: Any = None,
         retry: bool = True,
+        artifact: bool = False,
     ) -> Any:
         url = f"{self.base_url}/api/v2/accounts/{self.account_id}/{path}"
         started = time.monotonic()
@@ -255,7 +257,7 @@ class DbtCloud:
                 error: ApiError = Unreachable(self._redact(self._describe_exception(exc, what)), sent=_sent(exc))
             if response is not None:
                 if response.status_code < 400:
-                    return self._json(response, what)
+                    return self._json(response, what, artifact)
                 error = self._http_error(response, what)
             if retry:
                 transient = response is None or response.status_code in TRANSIENT_STATUSES
@@ -285,11 +287,13 @@ class DbtCloud:
             return f"cannot connect to dbt Cloud at {host} while asking for {what}: check dbt-cloud-host"
         return f"request for {what} failed: {type(exc).__name__}"
 
-    def _json(self, response: requests.Response, what: str) -> Any:
+    def _json(self, response: requests.Response, what: str, artifact: bool = False) -> Any:
         try:
             return response.json()
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            if artifact and kind == "application/json":
+                raise ApiError(f"{what} is not valid JSON (truncated?)", response.status_code) from None
             raise ApiError(
                 f"dbt Cloud answered {what} with a non-JSON body (HTTP {response.status_code}, {kind}): "
                 "check dbt-cloud-host",

@@ -77,7 +77,10 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
         return 1, report.outputs(report.Outcome("error", str(exc), 1))
     outcome = execute(config, log, env, stop)
     actions.append_summary(report.summary(outcome), env)
-    return outcome.exit_code, report.outputs(outcome)
+    outputs, warning = report.fit_outputs(report.outputs(outcome))
+    if warning:
+        log.warning(warning)
+    return outcome.exit_code, outputs
 
 
 def main_action(env: Mapping[str, str] | None = None) -> int:

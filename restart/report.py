@@ -11,6 +11,8 @@ from restart.records import Run
 
 MAX_MESSAGE = 600
 MAX_FAILED_NODES = 50
+MAX_SENT_IN_SUMMARY = 4000  # characters of each steps_override command shown in the summary
+OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
 ICONS = {
     "success": "✅",
     "error": "❌",
@@ -57,6 +59,24 @@ def outputs(outcome: Outcome) -> dict[str, str]:
     }
 
 
+def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
+    """Outputs within GitHub's 1 MB per job: `rerun-nodes` is shortened first; (outputs, warning)."""
+    size = sum(len(v.encode()) for v in values.values())
+    if size <= budget:
+        return values, ""
+    nodes: list[str] = json.loads(values["rerun-nodes"])
+    room = budget - (size - len(values["rerun-nodes"].encode()))
+    kept: list[str] = []
+    used = 2
+    for node in nodes:
+        used += len(json.dumps(node).encode()) + 2
+        if used > room:
+            break
+        kept.append(node)
+    warning = f"output rerun-nodes lists {len(kept)} of {len(nodes)} nodes: GitHub keeps 1 MB of outputs per job"
+    return {**values, "rerun-nodes": json.dumps(kept)}, warning
+
+
 def text(value: str, limit: int = MAX_MESSAGE) -> str:
     """Remote text made safe for Markdown: HTML escaped, one line, bounded."""
     value = " ".join(value.split())
@@ -72,6 +92,10 @@ def code(value: str, limit: int = 300) -> str:
         value = value[: limit - 1] + "…"
     value = html.escape(value, quote=False).replace("|", "&#124;").replace("`", "&#96;")
     return f"<code>{value}</code>"
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit] + f" … ({len(value) - limit} more characters)"
 
 
 def _run_link(run: Run) -> str:
@@ -132,6 +156,6 @@ def summary(outcome: Outcome) -> str:
                 lines.append(f"\n…and {len(failures) - MAX_FAILED_NODES} more failed nodes.")
         if plan.steps_override:
             lines += ["", "<details><summary>steps_override sent</summary>", "", "```text"]
-            lines += [s.replace("```", "'''") for s in plan.steps_override]
+            lines += [_clip(s.replace("`" * 3, "'" * 3), MAX_SENT_IN_SUMMARY) for s in plan.steps_override]
             lines += ["```", "", "</details>"]
     return "\n".join(lines) + "\n"

@@ -50,8 +50,8 @@ class FaultList:
         """The first live fault for this request at this moment, counted as fired."""
         with self._lock:
             for fault in self._faults:
-                if fault.when == when and fault.method == method and fault.hits < fault.times:
-                    if re.search(fault.path, path):
-                        fault.hits += 1
-                        return fault
+                live = fault.when == when and fault.method == method and fault.hits < fault.times
+                if live and re.search(fault.path, path):
+                    fault.hits += 1
+                    return fault
         return None
