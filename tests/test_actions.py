@@ -46,3 +46,13 @@ def test_outside_actions_lines_are_plain() -> None:
 def test_input_names_keep_hyphens() -> None:
     assert actions.input_env_name("job-id") == "INPUT_JOB-ID"
     assert actions.input_env_name("my input") == "INPUT_MY_INPUT"
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    from restart.api import RetryPolicy, retry_after_seconds
+
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert retry_after_seconds("soon") is None
+    assert RetryPolicy(max_backoff=30).delay(1, 120.0) == 30.0
+    assert 0.5 <= RetryPolicy(backoff=1).delay(1, None) <= 1.0
