@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import html
 import json
+import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from restart.artifacts import NodeResult
 from restart.plan import Plan, StepPlan
 from restart.records import Run
 
 MAX_MESSAGE = 600
 MAX_FAILED_NODES = 50
 MAX_SENT_IN_SUMMARY = 4000  # characters of each steps_override command shown in the summary
+SUMMARY_BUDGET = 1_000_000  # bytes of job summary; GitHub drops one over 1 MiB
+MAX_GRAPH_NODES = 30  # nodes drawn in one failure-region graph; the rest are "and N more"
+MAX_GRAPH_EDGES = 120
+MAX_GRAPHS = 5  # steps with a failure-region graph
+MAX_LABEL = 80
+MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
+OK_STATUSES = frozenset({"success", "pass"})
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
 ICONS = {
     "success": "✅",
@@ -39,6 +49,9 @@ class Outcome:
     new_run: Run | None = None
     strategy: str = "select"
     details: tuple[str, ...] = field(default=())
+    # The new run's final node results by step index, when it was waited for (see `new_run_results`).
+    new_results: Mapping[int, Sequence[NodeResult]] | None = None
+    issue_url: str = ""
 
     @property
     def restarted(self) -> bool:
@@ -56,6 +69,7 @@ def outputs(outcome: Outcome) -> dict[str, str]:
         "restarted": "true" if outcome.restarted else "false",
         "steps": json.dumps(plan.steps_override if plan else []),
         "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
+        "issue-url": outcome.issue_url,
     }
 
 
@@ -77,12 +91,17 @@ def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[di
     return {**values, "rerun-nodes": json.dumps(kept)}, warning
 
 
+def _inert(value: str) -> str:
+    """Markdown's active characters as entities: no code span, escape, link or image can start."""
+    return value.replace("\\", "&#92;").replace("`", "&#96;").replace("[", "&#91;").replace("]", "&#93;")
+
+
 def text(value: str, limit: int = MAX_MESSAGE) -> str:
     """Remote text made safe for Markdown: HTML escaped, one line, bounded."""
     value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    return html.escape(value, quote=False).replace("|", "\\|").replace("`", "&#96;")
+    return _inert(html.escape(value, quote=False)).replace("|", "\\|")
 
 
 def code(value: str, limit: int = 300) -> str:
@@ -90,7 +109,7 @@ def code(value: str, limit: int = 300) -> str:
     value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    value = html.escape(value, quote=False).replace("|", "&#124;").replace("`", "&#96;")
+    value = _inert(html.escape(value, quote=False)).replace("|", "&#124;")
     return f"<code>{value}</code>"
 
 
@@ -98,9 +117,16 @@ def _clip(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[:limit] + f" … ({len(value) - limit} more characters)"
 
 
+def _url(href: str) -> str:
+    """A remote URL made safe inside a Markdown link target; '' unless it is http(s)."""
+    if not href.startswith(("http://", "https://")):
+        return ""
+    return urllib.parse.quote(href, safe=":/?#@!$&'*+,;=%~.-_[]")
+
+
 def _run_link(run: Run) -> str:
-    label = f"#{run.id}"
-    return f"[{label}]({run.href})" if run.href.startswith(("http://", "https://")) else label
+    url = _url(run.href)
+    return f"[#{run.id}]({url})" if url else f"#{run.id}"
 
 
 def _step_cell(step: StepPlan) -> str:
@@ -119,43 +145,216 @@ def _previous_cell(step: StepPlan, previous: Run) -> str:
     return f"step {step.step_index}: {status or 'unfinished'}"
 
 
-def summary(outcome: Outcome) -> str:
-    """The job summary: outcome, both runs, the per-step plan and the failed nodes."""
-    icon = ICONS.get(outcome.status, "🔁")
-    lines = [f"## {icon} dbt Cloud restart: {text(outcome.headline, 200)}", ""]
+def _status(name: str) -> str:
+    return f"{ICONS.get(name, '🔁')} {name}"
+
+
+def _header(outcome: Outcome) -> list[str]:
+    """The outcome in one heading, then both runs, linked."""
+    lines = [f"## {ICONS.get(outcome.status, '🔁')} dbt Cloud restart: {text(outcome.headline, 200)}", ""]
     previous, new = outcome.previous, outcome.new_run
     if previous:
-        lines.append(
-            f"- Previous run: {_run_link(previous)}, **{previous.status_name}**"
-            + (f" (job {previous.job_id}{f' `{text(previous.job.name, 80)}`' if previous.job else ''})")
+        job = f"job {previous.job_id}" + (
+            f" {code(previous.job.name, 80)}" if previous.job and previous.job.name else ""
         )
+        finished = f", finished {text(previous.finished_at, 40)}" if previous.finished_at else ""
+        lines.append(f"- **Previous run** {_run_link(previous)}: {_status(previous.status_name)} ({job}{finished})")
     if new:
-        duration = f" in {text(new.duration, 40)}" if new.duration and new.is_complete else ""
-        lines.append(f"- New run: {_run_link(new)}, **{outcome.status}**{duration}")
-    lines.append(f"- Strategy: `{outcome.strategy}`; status: `{outcome.status}`")
+        took = f" in {text(new.duration, 40)}" if new.duration and new.is_complete else ""
+        lines.append(f"- **New run** {_run_link(new)}: {_status(outcome.status)}{took}")
+    elif previous:
+        lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
+    lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`; status: `{text(outcome.status, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
-    plan = outcome.plan
+    return lines
+
+
+def _mermaid_label(unique_id: str) -> str:
+    """A node label that cannot break out of its quotes, the code fence or into HTML."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-/ ") else "_" for c in unique_id)
+    return cleaned if len(cleaned) <= MAX_LABEL else cleaned[: MAX_LABEL - 3] + "..."
+
+
+def _graph_of(step: StepPlan) -> Mapping[str, Sequence[str]]:
+    """unique_id -> parents among the rerun nodes, when the planner provides it (else no edges)."""
+    graph = getattr(step, "graph", None)
+    return graph if isinstance(graph, Mapping) else {}
+
+
+def _region(step: StepPlan, limit: int) -> tuple[list[str], set[str], list[tuple[str, str]]]:
+    """The nodes shown (failed first, then what they skipped, nearest first), failed ids and edges."""
+    failed = [f.unique_id for f in step.failures]
+    everything = list(dict.fromkeys([*failed, *step.nodes]))
+    parents = _graph_of(step)
+    children: dict[str, list[str]] = {}
+    for child, its_parents in parents.items():
+        for parent in its_parents:
+            children.setdefault(parent, []).append(child)
+    order: list[str] = list(dict.fromkeys(failed))
+    seen = set(order)
+    frontier = list(order)
+    while frontier:  # breadth first from the failures, so the nearest skipped nodes are kept
+        following = []
+        for node in frontier:
+            for child in children.get(node, ()):
+                if child not in seen:
+                    seen.add(child)
+                    order.append(child)
+                    following.append(child)
+        frontier = following
+    order += [n for n in everything if n not in seen]
+    wanted = set(everything)
+    shown = [n for n in order if n in wanted][:limit]
+    kept = set(shown)
+    edges = [(p, c) for c in shown for p in parents.get(c, ()) if p in kept and p != c]
+    return shown, set(failed), edges[:MAX_GRAPH_EDGES]
+
+
+def mermaid(step: StepPlan, limit: int = MAX_GRAPH_NODES) -> str:
+    """A mermaid flowchart of one step's failure region; '' when nothing failed or was skipped."""
+    shown, failed, edges = _region(step, limit)
+    if not shown:
+        return ""
+    total = len(dict.fromkeys([*failed, *step.nodes]))
+    ids = {uid: f"n{i}" for i, uid in enumerate(shown)}
+    lines = [
+        "```mermaid",
+        "flowchart LR",
+        "  classDef failed fill:#ffd7d5,stroke:#cf222e,color:#1f2328",
+        "  classDef skipped fill:#eaeef2,stroke:#8c959f,color:#1f2328,stroke-dasharray:4 3",
+    ]
+    for uid in shown:
+        lines.append(f'  {ids[uid]}["{_mermaid_label(uid)}"]:::{"failed" if uid in failed else "skipped"}')
+    lines += [f"  {ids[parent]} --> {ids[child]}" for parent, child in edges]
+    if total > len(shown):
+        lines.append(f'  more["and {total - len(shown)} more"]:::skipped')
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def _failure_region(plan: Plan) -> list[str]:
+    regions = [s for s in plan.steps if s.failures or s.nodes]
+    if not regions:
+        return []
+    lines = ["", "### Failure region", ""]
+    for step in regions[:MAX_GRAPHS]:
+        failed = len(step.failures)
+        skipped = len(set(step.nodes) - {f.unique_id for f in step.failures})
+        where = f"step {step.step_index}" if step.step_index is not None else "a step"
+        lines += [
+            f"{where}, {code(step.command, 120)}: **{failed} failed** (red), {skipped} skipped because of them (grey)"
+            + ("" if _graph_of(step) else "; dependencies not available"),
+            "",
+            mermaid(step),
+            "",
+        ]
+    if len(regions) > MAX_GRAPHS:
+        lines.append(f"…and {len(regions) - MAX_GRAPHS} more steps with failures.")
+    return lines
+
+
+def _steps_table(plan: Plan, previous: Run) -> list[str]:
+    lines = ["", f"### Steps of run #{previous.id}", "", "| Command | Previous run | Restart |", "|---|---|---|"]
+    lines += [f"| {code(s.command)} | {_previous_cell(s, previous)} | {_step_cell(s)} |" for s in plan.steps]
+    if plan.warnings:
+        lines += ["", "**Warnings**", ""] + [f"- {text(w, 400)}" for w in plan.warnings]
+    return lines
+
+
+def _failed_nodes(plan: Plan) -> list[str]:
+    failures = [f for s in plan.steps for f in s.failures]
+    if not failures:
+        return []
+    lines = ["", f"### Failed nodes ({len(failures)})", ""]
+    for failure in failures[:MAX_FAILED_NODES]:
+        lines += [
+            "<details>",
+            f"<summary>{code(failure.unique_id, 200)}: {text(failure.status, 30)}</summary>",
+            "",
+            text(failure.message) or "_no message_",
+            "",
+            "</details>",
+        ]
+    if len(failures) > MAX_FAILED_NODES:
+        lines.append(f"\n…and {len(failures) - MAX_FAILED_NODES} more failed nodes.")
+    return lines
+
+
+def _counts(results: Sequence[NodeResult]) -> str:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (item[0] in OK_STATUSES, -item[1], item[0]))
+    return ", ".join(f"{n} {text(status, 30) or 'no status'}" for status, n in ordered) or "no nodes"
+
+
+def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]], limit: int = MAX_RESULT_ROWS) -> str:
+    """The new run's final per-node results, one collapsible table per step, problems first."""
+    if not results:
+        return ""
+    title = f"run #{run.id}" if run else "the new run"
+    names = {s.index: s.name for s in run.steps} if run else {}
+    lines = [f"### Results of {title}", ""]
+    shown = 0
+    for index in sorted(results):
+        rows = sorted(results[index], key=lambda r: (r.status in OK_STATUSES, r.unique_id))
+        problems = sum(r.status not in OK_STATUSES for r in rows)
+        name = names.get(index, "")
+        command = code(step_command_of(name), 160) if name else ""
+        lines += [
+            f"<details{' open' if problems else ''}>",
+            f"<summary>step {index} {command}: {_counts(rows)}</summary>",
+            "",
+        ]
+        room = max(limit - shown, 0)
+        if rows and room:
+            lines += ["| Node | Status | Message |", "|---|---|---|"]
+            lines += [
+                f"| {code(r.unique_id, 200)} | {text(r.status, 30)} | {text(r.message, 200)} |" for r in rows[:room]
+            ]
+        shown += min(len(rows), room)
+        if len(rows) > room:
+            lines += ["", f"…and {len(rows) - room} more nodes."]
+        lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def step_command_of(name: str) -> str:
+    """`dbt run ...` out of a step name such as ``Invoke dbt with `dbt run ...` ``, else the name."""
+    first, last = name.find("`"), name.rfind("`")
+    return name[first + 1 : last] if 0 <= first < last else name
+
+
+def _sent(plan: Plan) -> list[str]:
+    if not plan.steps_override:
+        return []
+    lines = ["", "<details><summary>steps_override sent</summary>", "", "```text"]
+    lines += [_clip(s.replace("`" * 3, "'" * 3), MAX_SENT_IN_SUMMARY) for s in plan.steps_override]
+    return [*lines, "```", "", "</details>"]
+
+
+def summary(outcome: Outcome, budget: int = SUMMARY_BUDGET) -> str:
+    """The job summary: outcome, both runs, the failure region, the per-step plan, the failed nodes,
+    the new run's results (when waited for) and the commands sent; within `budget` bytes.
+
+    Sections are added in order of importance; one that would not fit is replaced by a note.
+    """
+    sections: list[list[str]] = [_header(outcome)]
+    plan, previous = outcome.plan, outcome.previous
     if plan and previous:
-        lines += ["", f"### Steps of run #{previous.id}", "", "| Command | Previous run | Restart |", "|---|---|---|"]
-        lines += [f"| {code(s.command)} | {_previous_cell(s, previous)} | {_step_cell(s)} |" for s in plan.steps]
-        if plan.warnings:
-            lines += ["", "**Warnings**", ""] + [f"- {text(w, 400)}" for w in plan.warnings]
-        failures = [f for s in plan.steps for f in s.failures]
-        if failures:
-            lines += ["", f"### Failed nodes ({len(failures)})", ""]
-            for failure in failures[:MAX_FAILED_NODES]:
-                lines += [
-                    "<details>",
-                    f"<summary>{code(failure.unique_id, 200)}: {text(failure.status, 30)}</summary>",
-                    "",
-                    text(failure.message) or "_no message_",
-                    "",
-                    "</details>",
-                ]
-            if len(failures) > MAX_FAILED_NODES:
-                lines.append(f"\n…and {len(failures) - MAX_FAILED_NODES} more failed nodes.")
-        if plan.steps_override:
-            lines += ["", "<details><summary>steps_override sent</summary>", "", "```text"]
-            lines += [_clip(s.replace("`" * 3, "'" * 3), MAX_SENT_IN_SUMMARY) for s in plan.steps_override]
-            lines += ["```", "", "</details>"]
-    return "\n".join(lines) + "\n"
+        sections += [_failure_region(plan), _steps_table(plan, previous), _failed_nodes(plan)]
+    if outcome.new_results:
+        sections.append(["", new_run_results(outcome.new_run, outcome.new_results)])
+    if plan and previous:
+        sections.append(_sent(plan))
+    out: list[str] = []
+    used = 0
+    for section in sections:
+        chunk = "\n".join(section) + "\n"
+        size = len(chunk.encode())
+        if used + size > budget - 200:
+            out.append("\n_A section was left out to keep the summary within GitHub's 1 MiB limit._\n")
+            break
+        out.append(chunk)
+        used += size
+    return "".join(out)

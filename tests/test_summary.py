@@ -1,0 +1,269 @@
+"""The job summary, rendered to HTML with a CommonMark parser (tables on) and checked for structure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from restart import report
+from restart.artifacts import NodeResult
+from restart.plan import Plan, StepPlan
+from restart.records import ERROR, SUCCESS, Job, Run, Step
+
+FAILED = "model.shop.stg_orders"
+SKIPPED = ("model.shop.orders", "model.shop.customers", "test.shop.not_null_orders_id.1a2b")
+
+
+@dataclass(frozen=True)
+class GraphStep(StepPlan):
+    """A StepPlan carrying the planner's proposed `graph` (unique_id -> parents among the rerun nodes)."""
+
+    graph: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def make_run(run_id: int, status: int, href: str = "", steps: tuple[Step, ...] = ()) -> Run:
+    return Run(
+        id=run_id,
+        job_id=7,
+        status=status,
+        href=href or f"https://cloud.getdbt.com/deploy/1/projects/2/runs/{run_id}/",
+        status_message="",
+        duration="2m 3s",
+        finished_at="2026-11-24 03:12:00",
+        cause="Scheduled",
+        steps_override=None,
+        steps=steps,
+        job=Job(7, "nightly", ("dbt seed", "dbt build", "dbt docs generate"), False, False),
+        can_retry=None,
+        retry_not_supported_reason=None,
+    )
+
+
+PREVIOUS = make_run(1001, ERROR, steps=(Step(4, "Invoke dbt with `dbt seed`", SUCCESS), Step(5, "x", ERROR)))
+NEW = make_run(1002, SUCCESS, steps=(Step(4, "Invoke dbt with `dbt build --select stg_orders+`", SUCCESS),))
+
+
+def narrowed(failures: dict[str, str], skipped: tuple[str, ...], graph: dict[str, tuple[str, ...]] | None) -> StepPlan:
+    results = tuple(NodeResult(uid, "error", message) for uid, message in failures.items())
+    nodes = (*failures, *skipped)
+    base = {
+        "command": "dbt build",
+        "step_index": 5,
+        "action": "narrow",
+        "reason": "failed",
+        "new_command": "dbt build --select stg_orders orders customers",
+        "nodes": nodes,
+        "failures": results,
+    }
+    return StepPlan(**base) if graph is None else GraphStep(**base, graph=graph)  # type: ignore[arg-type]
+
+
+def make_plan(step: StepPlan) -> Plan:
+    return Plan(
+        (
+            StepPlan("dbt seed", 4, "skip", "succeeded"),
+            step,
+            StepPlan("dbt docs generate", None, "rerun", "never ran: an earlier step failed"),
+        )
+    )
+
+
+GRAPH = {
+    "model.shop.orders": (FAILED,),
+    "model.shop.customers": ("model.shop.orders",),
+    "test.shop.not_null_orders_id.1a2b": ("model.shop.orders",),
+}
+STEP = narrowed({FAILED: "Database Error: permission denied for stg_orders"}, SKIPPED, GRAPH)
+OUTCOME = report.Outcome("success", "run #1002 success", 0, PREVIOUS, make_plan(STEP), NEW)
+
+
+class Html(HTMLParser):
+    """The elements of a rendered page, with their attributes and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.open: list[str] = []
+        self.balanced = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in ("br", "hr", "img"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.balanced = False
+        else:
+            self.open.pop()
+
+    def count(self, tag: str) -> int:
+        return sum(1 for t, _ in self.tags if t == tag)
+
+
+def render(markdown: str) -> tuple[str, Html]:
+    """HTML as a CommonMark renderer with GitHub's tables makes it (raw HTML passed through)."""
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    parsed = Html()
+    parsed.feed(page)
+    parsed.close()
+    return page, parsed
+
+
+def fences(markdown: str, info: str) -> list[str]:
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    return [t.content for t in tokens if t.type == "fence" and t.info == info]
+
+
+def test_header_names_the_outcome_and_links_both_runs() -> None:
+    page, parsed = render(report.summary(OUTCOME))
+    assert re.search(r"<h2>✅ dbt Cloud restart: run #1002 success</h2>", page)
+    links = [a.get("href") for t, a in parsed.tags if t == "a"]
+    assert PREVIOUS.href in links and NEW.href in links
+    assert "❌ error" in page and "✅ success" in page and "<code>nightly</code>" in page
+
+
+def test_failure_region_is_a_mermaid_graph_with_the_manifest_edges() -> None:
+    [graph] = fences(report.summary(OUTCOME), "mermaid")
+    lines = graph.splitlines()
+    assert lines[0] == "flowchart LR"
+    nodes = dict(re.findall(r'^\s+(n\d+)\["([^"]*)"\]', graph, re.M))
+    ids = {label: node for node, label in nodes.items()}
+    assert set(ids) == {FAILED, *SKIPPED}
+    assert f'  {ids[FAILED]}["{FAILED}"]:::failed' in lines
+    assert all(f'  {ids[s]}["{s}"]:::skipped' in lines for s in SKIPPED)
+    edges = set(re.findall(r"^\s+(n\d+) --> (n\d+)$", graph, re.M))
+    assert edges == {(ids[parent], ids[child]) for child, parents in GRAPH.items() for parent in parents}
+
+
+def test_graph_without_dependencies_still_shows_the_region() -> None:
+    step = narrowed({FAILED: "boom"}, SKIPPED, None)
+    markdown = report.summary(report.Outcome("planned", "planned", 0, PREVIOUS, make_plan(step)))
+    [graph] = fences(markdown, "mermaid")
+    assert "-->" not in graph and graph.count(":::failed") == 1 and graph.count(":::skipped") == 3
+    assert "dependencies not available" in markdown
+
+
+def test_a_big_region_is_capped_nearest_nodes_first() -> None:
+    skipped = tuple(f"model.shop.m{i:04d}" for i in range(500))
+    graph = {skipped[0]: (FAILED,), **{skipped[i]: (skipped[i - 1],) for i in range(1, 500)}}
+    step = narrowed({FAILED: "boom"}, tuple(reversed(skipped)), graph)
+    [chart] = fences(report.summary(report.Outcome("planned", "p", 0, PREVIOUS, make_plan(step))), "mermaid")
+    labels = re.findall(r'\["([^"]*)"\]', chart)
+    assert labels[: report.MAX_GRAPH_NODES] == [FAILED, *skipped[: report.MAX_GRAPH_NODES - 1]]
+    assert labels[-1] == f"and {501 - report.MAX_GRAPH_NODES} more"
+    assert chart.count("-->") == report.MAX_GRAPH_NODES - 1
+
+
+def test_steps_table_has_one_row_per_command() -> None:
+    page, parsed = render(report.summary(OUTCOME))
+    assert parsed.count("table") == 1
+    assert [t for t, _ in parsed.tags].count("th") == 3
+    assert parsed.count("tr") == 1 + 3
+    assert "skipped: succeeded" in page and "narrowed to 4 node(s)" in page and "rerun as is" in page
+
+
+def test_failed_node_messages_are_collapsible() -> None:
+    page, parsed = render(report.summary(OUTCOME))
+    assert parsed.count("details") == 2  # one failed node, and the steps_override sent
+    assert "<summary><code>model.shop.stg_orders</code>: error</summary>" in page
+    assert "permission denied for stg_orders" in page
+    assert parsed.balanced
+
+
+def test_new_run_results_are_rendered_when_waited_for() -> None:
+    results = {
+        4: [
+            NodeResult("model.shop.orders", "success"),
+            NodeResult("test.shop.unique_orders_id.9", "fail", "Got 2 results, configured to fail if != 0"),
+            NodeResult(FAILED, "success"),
+        ]
+    }
+    outcome = report.Outcome("error", "run #1002 error", 1, PREVIOUS, make_plan(STEP), NEW, new_results=results)
+    page, parsed = render(report.summary(outcome))
+    assert "<h3>Results of run #1002</h3>" in page
+    assert "<details open>" in page, "a step with problems is expanded"
+    assert "step 4 <code>dbt build --select stg_orders+</code>: 1 fail, 2 success" in page
+    section = page.split("<h3>Results of run #1002</h3>")[1]
+    rows = re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>\s*<td>([^<]+)</td>", section)
+    assert rows == [("test.shop.unique_orders_id.9", "fail"), ("model.shop.orders", "success"), (FAILED, "success")]
+    assert parsed.balanced
+
+
+def test_new_run_results_are_capped() -> None:
+    results = {4: [NodeResult(f"model.shop.m{i}", "success") for i in range(report.MAX_RESULT_ROWS + 7)]}
+    section = report.new_run_results(NEW, results)
+    assert "<details>" in section and "…and 7 more nodes." in section
+    assert section.count("| <code>") == report.MAX_RESULT_ROWS
+
+
+def test_no_plan_no_new_run_still_reads_well() -> None:
+    page, parsed = render(report.summary(report.Outcome("error", "Input `job-id` must be a positive integer", 1)))
+    assert "<h2>❌ dbt Cloud restart: Input `job-id` must be a positive integer</h2>" in page, "no code span"
+    assert parsed.count("table") == 0 and parsed.balanced
+
+
+def test_a_hostile_href_cannot_break_the_link() -> None:
+    run = make_run(5, ERROR, href="https://x.test/a b)<script>[")
+    page, parsed = render(report.summary(report.Outcome("skipped", "s", 0, run)))
+    [href] = [a.get("href") for t, a in parsed.tags if t == "a"]
+    assert href is not None and href.startswith("https://x.test/a%20b%29%3Cscript%3E")
+    assert "<script" not in page
+    javascript = make_run(6, ERROR, href="javascript:alert(1)")
+    assert "javascript" not in report.summary(report.Outcome("skipped", "s", 0, javascript))
+
+
+remote = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(uids=st.lists(remote.filter(str.strip), min_size=1, max_size=6, unique=True), message=remote, status=remote)
+def test_remote_text_never_breaks_the_structure(uids: list[str], message: str, status: str) -> None:
+    failures = tuple(NodeResult(uid, "error", message + "\n```\n</details><script>x</script>|") for uid in uids[:2])
+    step = GraphStep(
+        "dbt build",
+        5,
+        "narrow",
+        "failed",
+        "dbt build --select x",
+        tuple(uids),
+        failures,
+        graph={uids[-1]: (uids[0],)},
+    )
+    results = {4: [NodeResult(uid, status, message + "|`") for uid in uids]}
+    outcome = report.Outcome("error", message, 1, PREVIOUS, make_plan(step), NEW, new_results=results)
+    markdown = report.summary(outcome)
+    page, parsed = render(markdown)
+    assert "<script" not in page.lower()
+    assert parsed.balanced, page
+    assert len(fences(markdown, "mermaid")) == 1
+    assert parsed.count("table") == 2
+    for table in re.findall(r"<table>.*?</table>", page, re.S):
+        for row in re.findall(r"<tr>.*?</tr>", table, re.S):
+            assert row.count("<td") + row.count("<th") == 3, row
+
+
+def test_huge_failures_stay_within_the_summary_budget() -> None:
+    failures = {f"model.shop.m{i:05d}": "x" * 5000 for i in range(20_000)}
+    step = narrowed(failures, (), None)
+    step = StepPlan(**{**step.__dict__, "new_command": "dbt build --select " + " ".join(failures)})
+    results = {4: [NodeResult(uid, "error", "y" * 5000) for uid in failures]}
+    outcome = report.Outcome("error", "e", 1, PREVIOUS, make_plan(step), NEW, new_results=results)
+    markdown = report.summary(outcome)
+    assert len(markdown.encode()) < report.SUMMARY_BUDGET
+    assert "more failed nodes" in markdown and "more nodes." in markdown
+    _, parsed = render(markdown)
+    assert parsed.balanced
+
+
+def test_sections_that_do_not_fit_are_left_out_whole() -> None:
+    markdown = report.summary(OUTCOME, budget=1500)
+    assert len(markdown.encode()) < 1500
+    assert "left out to keep the summary within" in markdown
+    _, parsed = render(markdown)
+    assert parsed.balanced
