@@ -34,12 +34,22 @@ def read_marker(cause: str) -> Marker | None:
     return Marker(int(match.group(1)), int(match.group(2)), match.group(3))
 
 
-def next_marker(previous_run_id: int, previous_cause: str) -> Marker:
-    """The marker for restarting a run: attempt 1 of it, or the next attempt of what it restarted."""
+def original_run(previous_run_id: int, previous_cause: str) -> int:
+    """The failure a run stands for: itself, or the run its marker says it restarted."""
     earlier = read_marker(previous_cause)
-    if earlier is None:
-        return Marker(previous_run_id, 1, secrets.token_hex(4))
-    return Marker(earlier.original_run, earlier.attempt + 1, secrets.token_hex(4))
+    return earlier.original_run if earlier else previous_run_id
+
+
+def count_attempts(original: int, causes: list[str]) -> int:
+    """How many of these runs' causes mark them as restarts of `original`."""
+    return sum(1 for cause in causes if (m := read_marker(cause)) is not None and m.original_run == original)
+
+
+def next_marker(previous_run_id: int, previous_cause: str, earlier_attempts: int = 0) -> Marker:
+    """The marker for the next restart of the failure behind a run."""
+    earlier = read_marker(previous_cause)
+    attempt = max(earlier_attempts, earlier.attempt if earlier else 0) + 1
+    return Marker(original_run(previous_run_id, previous_cause), attempt, secrets.token_hex(4))
 
 
 def with_marker(text: str, marker: Marker) -> str:

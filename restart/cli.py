@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from restart import __version__, actions, report, settings
+from restart import __version__, actions, github, report, settings
 from restart.main import Stop, execute
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
@@ -29,8 +29,12 @@ INPUTS = [
     "cancel-on-timeout",
     "fail-on-run-failure",
     "dry-run",
+    "max-attempts",
+    "report",
     "github-token",
 ]
+# Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
+DISPATCHABLE = ("run-id", "job-id")
 # Environment variables the CLI reads when a flag is not given.
 ENV_FALLBACKS = {
     "dbt-cloud-token": "DBT_CLOUD_SERVICE_TOKEN",
@@ -57,6 +61,8 @@ HELP = {
     "cancel-on-timeout": "cancel the run when the timeout passes (default true)",
     "fail-on-run-failure": "exit 1 when the new run fails (default true)",
     "dry-run": "plan only, trigger nothing (default false)",
+    "max-attempts": "restarts of the same failure allowed before refusing (default 3, 0 = no limit)",
+    "report": "GitHub reporting: none (default), status, issue or both",
     "github-token": "GitHub token (for GitHub features)",
 }
 
@@ -70,6 +76,8 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     stop = Stop()
     stop.install()
     log.mask(values.get("dbt-cloud-token", "").strip())
+    context = github.read_context(env)
+    values = {**values, **{k: github.dispatch_value(context, k) for k in DISPATCHABLE if not values.get(k, "").strip()}}
     try:
         config = settings.parse(values)
     except settings.InputError as exc:

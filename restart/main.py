@@ -6,18 +6,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
 from restart import actions
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, parse_manifest, parse_run_results
-from restart.cause import Marker, next_marker, with_marker
+from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
+from restart.github import Context, Reporter, read_context
 from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
 from restart.records import SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
 from restart.settings import Settings
 
+FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 RETRY_REASONS = {
     "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
     "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
@@ -74,10 +77,26 @@ def plan_restart(client: DbtCloud, run: Run) -> Plan:
     return make_plan(run, found)
 
 
-def default_cause(run: Run, env: Mapping[str, str]) -> str:
-    url = actions.workflow_run_url(env)
+def default_cause(run: Run, context: Context) -> str:
     cause = f"Restart of run #{run.id} from its point of failure"
-    return cause + (f" by {url}" if url else "")
+    if context.triggering_url:
+        return f"{cause} after failed workflow run {context.triggering_url}"
+    return cause + (f" by {context.run_url}" if context.run_url else "")
+
+
+def check_attempts(client: DbtCloud, settings: Settings, previous: Run) -> tuple[int, str]:
+    """(earlier restarts of the same failure, '' or why no further restart is allowed)."""
+    if settings.max_attempts == 0:
+        return 0, ""
+    original = original_run(previous.id, previous.cause)
+    causes = [str((r.get("trigger") or {}).get("cause") or "") for r in client.recent_runs(settings.job_id)]
+    earlier = count_attempts(original, causes)
+    if earlier >= settings.max_attempts:
+        return earlier, (
+            f"run {original} has already been restarted {earlier} time(s) (max-attempts {settings.max_attempts}); "
+            "not restarting it again"
+        )
+    return earlier, ""
 
 
 class Stop:
@@ -159,6 +178,7 @@ def trigger_and_wait(
     plan: Plan | None,
     body: dict[str, Any],
     marker: Marker | None,
+    reporter: Reporter | None = None,
 ) -> Outcome:
     """Start the new run (or dbt Cloud's native rerun) and follow it to the end."""
     strategy = settings.strategy
@@ -171,6 +191,8 @@ def trigger_and_wait(
                 log.warning(f"the answer to the trigger was lost; adopted run {data.get('id')} that it created")
         new = run_from_json(data)
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
+        if reporter:
+            reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
     if not settings.wait:
         return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, strategy)
     try:
@@ -215,7 +237,14 @@ def wait_while_busy(client: DbtCloud, settings: Settings, log: actions.Log, stop
         stop.sleep(settings.poll_interval)
 
 
-def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping[str, str], stop: Stop) -> Outcome:
+def restart(
+    settings: Settings,
+    client: DbtCloud,
+    log: actions.Log,
+    context: Context,
+    stop: Stop,
+    reporter: Reporter | None = None,
+) -> Outcome:
     """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
     with log.group("Find the run to restart"):
         busy = wait_while_busy(client, settings, log, stop)
@@ -228,8 +257,14 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
             return Outcome("error", message, 1, previous)
         log.warning(message)
         return Outcome("skipped", message, 0, previous)
-    marker = next_marker(previous.id, previous.cause)
-    cause = with_marker(settings.cause or default_cause(previous, env), marker)
+    earlier = 0
+    if previous.status != SUCCESS:
+        earlier, refusal = check_attempts(client, settings, previous)
+        if refusal:
+            log.warning(refusal, title="Loop guard")
+            return Outcome("skipped", refusal, 0, previous)
+    marker = next_marker(previous.id, previous.cause, earlier)
+    cause = with_marker(settings.cause or default_cause(previous, context), marker)
     if previous.status == SUCCESS:
         mode = settings.if_previous_succeeded
         if mode == "skip":
@@ -242,7 +277,7 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
         if settings.dry_run:
             return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
         body = {"cause": cause, **settings.payload}
-        return trigger_and_wait(client, settings, log, stop, previous, None, body, marker)
+        return trigger_and_wait(client, settings, log, stop, previous, None, body, marker, reporter)
 
     if settings.strategy == "native":
         if previous.can_retry is False:
@@ -252,7 +287,7 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
         if settings.dry_run:
             message = f"would ask dbt Cloud to rerun job {settings.job_id}"
             return Outcome("planned", message, 0, previous, strategy="native")
-        return trigger_and_wait(client, settings, log, stop, previous, None, {}, None)
+        return trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
 
     with log.group("Plan"):
         plan = plan_restart(client, previous)
@@ -274,16 +309,60 @@ def restart(settings: Settings, client: DbtCloud, log: actions.Log, env: Mapping
     if stop.requested:
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    return trigger_and_wait(client, settings, log, stop, previous, plan, body, marker)
+    return trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter)
+
+
+def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
+    """Final commit status and incident issue for a restart that started a run."""
+    new = outcome.new_run
+    if new is None:
+        return outcome
+    failed = outcome.status in FAILED_STATES
+    state = "success" if outcome.status == "success" else ("failure" if failed else "pending")
+    reporter.set_status(state, new.href, f"dbt Cloud run #{new.id}: {outcome.status}")
+    if outcome.status != "success" and not failed:
+        return outcome  # still running (wait: false): nothing to conclude
+    previous = outcome.previous
+    body = (
+        f"Restart of dbt Cloud run [#{previous.id if previous else '?'}]({previous.href if previous else ''}) "
+        f"ended **{outcome.status}**: [run #{new.id}]({new.href})."
+    )
+    if reporter.context.run_url:
+        body += f"\n\nWorkflow run: {reporter.context.run_url}"
+    issue_url = reporter.track_issue(failed, f"run #{new.id}", body)
+    return replace(outcome, issue_url=issue_url)
+
+
+def skip_for_event(context: Context) -> str:
+    """Why the triggering event means there is nothing to restart ('' when there is)."""
+    if context.event_name == "workflow_run" and context.triggering_conclusion != "failure":
+        conclusion = context.triggering_conclusion or "unknown"
+        return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
+    return ""
 
 
 def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: Stop | None = None) -> Outcome:
     """`restart()` with a client, every expected failure turned into a failed `Outcome`."""
+    stop = stop or Stop()
+    context = read_context(env)
+    why = skip_for_event(context)
+    if why:
+        log.notice(f"{why}: nothing to restart")
+        return Outcome("skipped", why, 0)
+    reporter = None
+    if settings.report != "none":
+        reporter = Reporter(
+            settings.github_token,
+            context,
+            settings.job_id,
+            status=settings.report in ("status", "both"),
+            issue=settings.report in ("issue", "both"),
+            warn=log.warning,
+        )
     client = DbtCloud(settings.base_url, settings.token, settings.account_id)
     try:
-        return restart(settings, client, log, env, stop or Stop())
+        outcome = restart(settings, client, log, context, stop, reporter)
     except Interrupted:
-        stop = stop or Stop()
         log.error("the workflow was cancelled before a run was started", title="Cancelled")
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code)
     except (ApiError, RestartError, RecordError) as exc:
@@ -293,3 +372,7 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: 
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
+    if context.triggering_url:
+        link = f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}"
+        outcome = replace(outcome, details=(link, *outcome.details))
+    return _report(reporter, outcome) if reporter else outcome

@@ -74,6 +74,8 @@ class Settings:
     cancel_on_timeout: bool
     fail_on_run_failure: bool
     dry_run: bool
+    max_attempts: int = 3
+    report: str = "none"
     github_token: str = field(repr=False, default="")
 
 
@@ -89,6 +91,15 @@ def _positive_int(values: Mapping[str, str], name: str, *, required: bool = True
         return None
     if not raw.isdigit() or int(raw) <= 0:
         raise InputError(name, f"must be a positive integer, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _count(values: Mapping[str, str], name: str, default: int) -> int:
+    raw = _text(values, name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise InputError(name, f"must be a whole number (0 for no limit), got {raw[:40]!r}")
     return int(raw)
 
 
@@ -207,5 +218,7 @@ def parse(values: Mapping[str, str]) -> Settings:
         cancel_on_timeout=_boolean(values, "cancel-on-timeout", True),
         fail_on_run_failure=_boolean(values, "fail-on-run-failure", True),
         dry_run=_boolean(values, "dry-run", False),
+        max_attempts=_count(values, "max-attempts", 3),
+        report=_choice(values, "report", ("none", "status", "issue", "both")),
         github_token=_text(values, "github-token"),
     )

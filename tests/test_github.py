@@ -1,0 +1,167 @@
+"""GitHub integration: event context, loop guard, commit status and incident issue (fake GitHub API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import LocalDbtCloud
+from tests.fake_github import FakeGitHub
+from tests.runner import ActionResult, run_action
+
+FAILED_WORKFLOW = {
+    "workflow_run": {
+        "name": "Nightly dbt Cloud",
+        "run_number": 41,
+        "conclusion": "failure",
+        "html_url": "https://github.com/acme/analytics/actions/runs/999",
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
+    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as fake:
+        yield fake
+
+
+def inputs(cloud: LocalDbtCloud, job_id: int, **extra: str) -> dict[str, str]:
+    values = {
+        "dbt-cloud-token": cloud.token,
+        "account-id": str(cloud.account_id),
+        "job-id": str(job_id),
+        "dbt-cloud-host": cloud.base_url,
+        "poll-interval": "0.3",
+    }
+    values.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return values
+
+
+def seed_job(cloud: LocalDbtCloud, environment_id: int, fault: bool = True) -> tuple[int, int]:
+    """A `dbt seed` job whose run failed; the fault stays on when `fault` (restarts fail too)."""
+    job_id = cloud.add_job(["dbt seed"], environment_id=environment_id)
+    cloud.set_faults(["raw_orders"])
+    run_id = cloud.trigger(job_id)
+    assert cloud.wait(run_id)["status"] == 20
+    if not fault:
+        cloud.set_faults([])
+    return job_id, run_id
+
+
+@pytest.fixture(autouse=True)
+def clear_faults(cloud: LocalDbtCloud) -> Iterator[None]:
+    yield
+    cloud.set_faults([])
+
+
+def warnings(result: ActionResult) -> list[str]:
+    return [line for line in result.log.splitlines() if line.startswith("::warning")]
+
+
+@pytest.mark.parametrize("conclusion", ["success", "cancelled"])
+def test_workflow_run_that_did_not_fail_is_skipped_without_api_calls(
+    cloud: LocalDbtCloud, tmp_path: Path, conclusion: str
+) -> None:
+    before = len(cloud.requests)
+    event = {"workflow_run": {**FAILED_WORKFLOW["workflow_run"], "conclusion": conclusion}}
+    result = run_action(tmp_path, inputs(cloud, 1), event=event, event_name="workflow_run")
+    assert result.exit_code == 0
+    assert result.outputs["status"] == "skipped"
+    assert f"concluded `{conclusion}`" in result.log
+    assert len(cloud.requests) == before
+
+
+def test_workflow_run_after_a_failure_restarts_and_links_the_failed_workflow(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    job_id, _run_id = seed_job(cloud, 1, fault=False)
+    result = run_action(tmp_path, inputs(cloud, job_id), event=FAILED_WORKFLOW, event_name="workflow_run")
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "success"
+    body = next(r.json for r in reversed(cloud.requests) if r.method == "POST")
+    assert "after failed workflow run https://github.com/acme/analytics/actions/runs/999" in body["cause"]
+    assert "Nightly dbt Cloud #41" in result.summary and "actions/runs/999" in result.summary
+
+
+def test_workflow_dispatch_inputs_fill_an_empty_run_id(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = seed_job(cloud, 2, fault=False)
+    other = cloud.trigger(job_id, steps_override=["dbt seed --select raw_customers"])
+    cloud.wait(other)
+    event = {"inputs": {"run_id": str(run_id)}}
+    result = run_action(tmp_path, inputs(cloud, job_id, dry_run="true"), event=event)
+    assert result.exit_code == 0, result.log
+    assert result.outputs["previous-run-id"] == str(run_id)
+
+
+def test_loop_guard_refuses_past_max_attempts(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = seed_job(cloud, 3, fault=True)
+
+    first = run_action(tmp_path, inputs(cloud, job_id, max_attempts="1"))
+    second = run_action(tmp_path, inputs(cloud, job_id, max_attempts="1"))
+
+    assert (first.exit_code, first.outputs["status"]) == (1, "error"), first.log
+    body = next(r.json for r in cloud.requests if r.method == "POST" and f"/jobs/{job_id}/" in r.path)
+    assert f"[dbt-cloud-restart run={run_id} attempt=1 id=" in body["cause"]
+    assert second.exit_code == 0
+    assert (second.outputs["status"], second.outputs["restarted"]) == ("skipped", "false")
+    assert second.outputs["previous-run-id"] == first.outputs["run-id"]
+    [warning] = warnings(second)
+    assert f"run {run_id} has already been restarted 1 time(s) (max-attempts 1)" in warning
+
+
+def test_commit_status_follows_the_run(cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path) -> None:
+    job_id, _ = seed_job(cloud, 4, fault=False)
+    result = run_action(tmp_path, inputs(cloud, job_id, report="status"), env={"GITHUB_API_URL": github.base_url})
+    assert result.exit_code == 0, result.log
+    assert [s["state"] for s in github.statuses] == ["pending", "success"]
+    assert {s["context"] for s in github.statuses} == {"dbt-cloud-restart"}
+    assert {s["target_url"] for s in github.statuses} == {result.outputs["run-url"]}
+    assert github.issues == {}
+
+
+def test_incident_issue_opened_reused_then_closed(cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path) -> None:
+    job_id, _ = seed_job(cloud, 5, fault=True)
+    env = {"GITHUB_API_URL": github.base_url}
+
+    failed = run_action(tmp_path, inputs(cloud, job_id, report="both"), env=env)
+    again = run_action(tmp_path, inputs(cloud, job_id, report="issue"), env=env)
+    cloud.set_faults([])
+    fixed = run_action(tmp_path, inputs(cloud, job_id, report="issue"), env=env)
+
+    assert failed.outputs["status"] == again.outputs["status"] == "error"
+    assert fixed.outputs["status"] == "success", fixed.log
+    assert list(github.issues) == [1], "one issue per job, reused"
+    issue = github.issues[1]
+    assert issue["labels"] == ["dbt-cloud-restart"] and issue["state"] == "closed"
+    assert len(github.comments[1]) == 2 and github.comments[1][1].startswith("Resolved:")
+    url = "https://github.com/acme/analytics/issues/1"
+    assert failed.outputs["issue-url"] == again.outputs["issue-url"] == fixed.outputs["issue-url"] == url
+    assert [s["state"] for s in github.statuses] == ["pending", "failure"]
+
+
+def test_missing_permission_is_a_warning_never_a_failed_restart(
+    cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path
+) -> None:
+    job_id, _ = seed_job(cloud, 6, fault=True)
+    github.refuse |= {("POST", r"/issues$"), ("POST", r"/statuses/")}
+
+    result = run_action(
+        tmp_path,
+        inputs(cloud, job_id, report="both", fail_on_run_failure="false"),
+        env={"GITHUB_API_URL": github.base_url},
+    )
+
+    assert result.exit_code == 0, result.log
+    assert result.outputs["issue-url"] == ""
+    texts = warnings(result)
+    assert any("could not update the incident issue: GitHub answered 403" in w for w in texts), texts
+    assert any("could not set the commit status" in w for w in texts), texts
+    assert "ghs_fake" not in result.log
