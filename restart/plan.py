@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from restart import commands as cmds
-from restart.artifacts import Manifest, NodeResult, RunResults, retryable
+from restart.artifacts import RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import pulls_in_tests, select_nodes
 
@@ -172,7 +172,51 @@ def _rerun(item: CommandStep, reason: str, warning: str = "") -> StepPlan:
     return StepPlan(item.command, index, "rerun", reason, warning=warning)
 
 
-def _plan_failed(item: CommandStep, found: StepArtifacts) -> StepPlan:
+FAIL_FAST_SKIP = "Skipping due to fail_fast"
+
+
+def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmds.DbtCommand) -> list[str] | None:
+    """Nodes a `--fail-fast` step selected but never recorded; None when they cannot be known.
+
+    When `--fail-fast` stops a step, dbt records every node of its graph queue as skipped, but
+    `dbt build` runs unit tests alongside their model, outside that queue: the unit tests of the
+    models it never started are missing from run_results.json (and `dbt retry` loses them).
+    They were selected when the step selected their model and nothing could have dropped them:
+    indirect selection not `empty`, no `--exclude`, no YAML selector, unit tests not filtered out
+    by resource type.
+    """
+    stopped = command.fail_fast or bool(results.args.get("fail_fast"))
+    if command.name != "build" or not stopped:
+        return []
+    if not any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
+        return []  # nothing was cut short
+    if manifest is None:
+        return None
+    recorded = {r.unique_id for r in results.results}
+    retried = {r.unique_id for r in results.results if r.status in RETRYABLE}
+    missing = [
+        uid
+        for uid, node in manifest.nodes.items()
+        if node.resource_type == "unit_test"
+        and uid not in recorded
+        and node.depends_on[:1]
+        and node.depends_on[0] in retried
+    ]
+    if not missing:
+        return []
+    args = results.args
+    kinds = set(args.get("resource_types") or ())
+    followed = (
+        str(args.get("indirect_selection") or "eager").lower() != "empty"
+        and not args.get("exclude")
+        and not args.get("selector")
+        and (not kinds or "unit_test" in kinds)
+        and "unit_test" not in set(args.get("exclude_resource_types") or ())
+    )
+    return missing if followed else None
+
+
+def _plan_failed(item: CommandStep, found: StepArtifacts, *, interrupted: bool = False) -> StepPlan:
     assert item.step is not None
     where = f"step {item.step.index}"
     try:
@@ -192,7 +236,28 @@ def _plan_failed(item: CommandStep, found: StepArtifacts) -> StepPlan:
             f"{where}: the run_results.json received was written by another command; rerun as it was",
         )
     failures = tuple(r for r in results.results if r.status in FAILED_STATUSES)
+    if interrupted:
+        return StepPlan(
+            item.command,
+            item.step.index,
+            "rerun",
+            "interrupted",
+            failures=failures,
+            warning=f"{where} was stopped by the run's timeout: its run_results.json lists only the nodes "
+            "that finished; rerun as it was",
+        )
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
+    unrecorded = _never_recorded(results, found.manifest, command)
+    if unrecorded is None:
+        return StepPlan(
+            item.command,
+            item.step.index,
+            "rerun",
+            "failed",
+            failures=failures,
+            warning=f"{where} stopped at its first failure (--fail-fast) and dbt did not record the unit tests of "
+            "the models it never started; rerun as it was",
+        )
     if not nodes:
         return StepPlan(
             item.command,
@@ -202,7 +267,7 @@ def _plan_failed(item: CommandStep, found: StepArtifacts) -> StepPlan:
             failures=failures,
             warning=f"{where} failed but no node did (a hook or a compile error?); rerun as it was",
         )
-    unique_ids = [r.unique_id for r in nodes]
+    unique_ids = [r.unique_id for r in nodes] + unrecorded
     selection = select_nodes(unique_ids, found.manifest)
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
     warning = ""
@@ -215,7 +280,8 @@ def _plan_failed(item: CommandStep, found: StepArtifacts) -> StepPlan:
         item.command,
         item.step.index,
         "narrow",
-        f"failed: {len(failures)} node(s) failed, {len(nodes) - len(failures)} more were skipped",
+        f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures)} more were skipped"
+        + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else ""),
         new_command=command.narrowed(list(selection.selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
@@ -237,6 +303,9 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts]) -> Plan:
         if run.status == CANCELLED
         else ("never ran: an earlier step failed")
     )
+    # A run stopped by its timeout: the step that was running wrote partial results, if any.
+    timed_out = run.status == ERROR and "timed out" in run.status_message.lower()
+    last_invoked = max((p.step.index for p in paired if p.step is not None), default=None)
     planned = []
     for item in paired:
         if item.step is None:
@@ -244,7 +313,8 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts]) -> Plan:
         elif item.step.status == SUCCESS:
             planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
         elif item.step.status == ERROR:
-            planned.append(_plan_failed(item, artifacts.get(item.step.index, StepArtifacts())))
+            interrupted = timed_out and item.step.index == last_invoked
+            planned.append(_plan_failed(item, artifacts.get(item.step.index, StepArtifacts()), interrupted=interrupted))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

@@ -29,11 +29,32 @@ selectors:
 """
 
 
+# A model that fails to compile (not to run) when its name is listed in DBT_EMULATOR_FAULTS, and
+# one downstream of it.
+COMPILE_FAULT = """\
+{% if execute and 'compile_fault' in env_var('DBT_EMULATOR_FAULTS', '').split(',') %}
+  {{ exceptions.raise_compiler_error('injected compile error') }}
+{% endif %}
+select 1 as x
+"""
+
+
+# A model that runs for minutes when `slow` is listed in DBT_EMULATOR_FAULTS (DuckDB cancels it).
+SLOW = """\
+-- depends_on: {{ ref('stg_customers') }}
+{% set slow = 'slow' in env_var('DBT_EMULATOR_FAULTS', '').split(',') %}
+select count(*) as n from range({{ 50000000000 if slow else 10 }}) as t(i) where i % 7 = 3
+"""
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     root = tmp_path_factory.mktemp("exactness") / "shop"
     shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb"))
     (root / "selectors.yml").write_text(SELECTORS, encoding="utf-8")
+    (root / "models" / "compile_fault.sql").write_text(COMPILE_FAULT, encoding="utf-8")
+    (root / "models" / "after_compile_fault.sql").write_text("select * from {{ ref('compile_fault') }}\n")
+    (root / "models" / "slow.sql").write_text(SLOW, encoding="utf-8")
     project = DbtProject(root)
     project.deps_and_parse()
     first = project.run("dbt build")  # every relation exists before faults are injected
@@ -61,6 +82,8 @@ CASES = [
     ("dbt seed", ["raw_orders"]),
     ("dbt seed --select raw_payments raw_orders --full-refresh", ["raw_payments"]),
     ("dbt snapshot", ["customers_snapshot"]),
+    ("dbt build", ["compile_fault"]),  # a compile error in one model at run time
+    ("dbt run --select +after_compile_fault", ["compile_fault"]),
 ]
 
 
@@ -74,3 +97,85 @@ def test_narrowed_step_reruns_what_dbt_retry_reruns(shop: DbtProject, command: s
     retried = shop.retry(step)
     assert retried, "dbt retry found nothing to rerun"
     assert sent_selection(shop, planned) == retried, planned.sent
+
+
+FAIL_FAST = [
+    ("dbt build --fail-fast", ["stg_customers"], "narrow"),
+    ("dbt build -x --threads 1 --select staging+", ["stg_payments"], "narrow"),
+    ("dbt build --fail-fast", ["unique_stg_orders_order_id"], "narrow"),
+    ("dbt run --fail-fast", ["stg_orders"], "narrow"),
+    ("dbt test -x", ["unique_customers_customer_id"], "narrow"),
+    # --exclude could have dropped the unit tests dbt left unrecorded: no way to tell, rerun as it was
+    ("dbt build --fail-fast --exclude greeting", ["stg_customers"], "rerun"),
+    ("dbt build --fail-fast --indirect-selection empty --select stg_customers+", ["stg_customers"], "rerun"),
+]
+
+
+@pytest.mark.parametrize(("command", "faults", "action"), FAIL_FAST, ids=[f"{c} [{f[0]}]" for c, f, _ in FAIL_FAST])
+def test_fail_fast_loses_nothing_that_never_ran(shop: DbtProject, command: str, faults: list[str], action: str) -> None:
+    """Under --fail-fast the rerun is what failed or was skipped plus what dbt never recorded.
+
+    dbt marks the rest of its graph queue `skipped` ("Skipping due to fail_fast"), but `dbt build`
+    runs unit tests with their model, outside that queue: the unit tests of models it never
+    started are not in run_results.json, and `dbt retry` never reruns them.
+    """
+    step = shop.run(command, faults)
+    assert not step.success
+    wanted = shop.ls(command)  # what the step was asked to run
+    recorded = set(step.statuses)
+    never_recorded = shop.executed(wanted - recorded)
+    retried = shop.retry(step)
+    planned = plan_step(step)
+    assert planned.action == action, planned.warning
+    if action == "rerun":
+        assert planned.sent == command and "--fail-fast" in planned.warning
+        assert never_recorded, "rerun as it was although nothing was left unrecorded"
+        return
+    assert sent_selection(shop, planned) == retried | never_recorded, planned.sent
+    if command.startswith("dbt build") and "empty" not in command:
+        assert never_recorded and not never_recorded <= retried, "dbt retry now reruns the unrecorded unit tests"
+
+
+def test_parse_error_writes_no_results_and_the_step_reruns_as_written(shop: DbtProject) -> None:
+    """A compile error while parsing stops dbt before any node: no run_results.json at all.
+
+    In dbt Cloud the steps of a run share one target directory, so the file found there may be
+    the previous step's; the planner must not take it for this step's.
+    """
+    broken = shop.root / "models" / "parse_fault.sql"
+    broken.write_text("select * from {{ ref('no_such_model') }}\n", encoding="utf-8")
+    try:
+        alone = shop.run("dbt build --vars 'parse: 1'")  # --vars: parsed again, not the cached manifest
+        assert not alone.success and alone.run_results is None
+        planned = plan_step(alone)
+        assert (planned.action, planned.sent) == ("rerun", alone.command)
+        assert "run_results.json is missing" in planned.warning
+
+        seeded = shop.run("dbt seed")
+        assert seeded.success
+        shared = shop.run_in(seeded.target, "dbt build --vars 'parse: 1'")
+        assert not shared.success and shared.statuses == seeded.statuses  # the seed step's file, untouched
+        planned = plan_step(shared)
+        assert (planned.action, planned.sent) == ("rerun", shared.command)
+        assert "another command" in planned.warning
+    finally:
+        broken.unlink()
+
+
+def test_a_step_stopped_mid_way_reruns_as_written(shop: DbtProject) -> None:
+    """Interrupted (cancelled, or stopped by the run's timeout), dbt may list only finished nodes.
+
+    SIGINT reaching dbt's main thread makes it write run_results.json with the nodes that had
+    finished and nothing about the others (seen with dbt 1.11: 43 of 44 nodes, the running one
+    missing); when DuckDB takes the interrupt instead, the running node errors and dbt finishes.
+    Either way, a run whose status message says it timed out reruns that step as it was.
+    """
+    command = "dbt build --threads 1"
+    step = shop.interrupt(command, ["stg_orders", "slow"], when="START sql table model main.slow")
+    assert step.run_results is not None, "dbt wrote no run_results.json when interrupted"
+    planned = plan_step(step, message="This run timed out after running for longer than the timeout of 60 seconds.")
+    assert (planned.action, planned.sent) == ("rerun", command)
+    assert "timeout" in planned.warning
+    never_recorded = shop.ls(command) - set(step.statuses)
+    if never_recorded:  # partial: what narrowing the file alone would have lost
+        assert not never_recorded <= set(plan_step(step).nodes)

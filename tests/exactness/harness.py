@@ -20,6 +20,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +97,8 @@ class DbtProject:
         (self.profiles / "profiles.yml").write_text(
             f"{profile}:\n  target: dev\n  outputs:\n"
             f"    dev:\n      type: duckdb\n      path: '{database}'\n      threads: 2\n"
-            f"    other:\n      type: duckdb\n      path: '{database}'\n      threads: 1\n",
+            # a second database for dbt subprocesses: the in-process adapter keeps a lock on the first
+            f"    apart:\n      type: duckdb\n      path: '{self.work / 'apart.duckdb'}'\n      threads: 2\n",
             encoding="utf-8",
         )
         self.counter = 0
@@ -130,11 +135,14 @@ class DbtProject:
 
     def run(self, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
         """Run `command` (a dbt Cloud step) with `faults` injected, in its own target directory."""
-        target = self.next_dir("step")
+        return self.run_in(self.next_dir("step"), command, faults)
+
+    def run_in(self, target: Path, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
+        """Run `command` in `target`, which may hold an earlier step's artifacts (as in dbt Cloud)."""
         args = shlex.split(command)[1:]
         # A command whose flags change parsing (vars, target, profile) is parsed again for itself.
         reuse = not any(a.startswith(("--vars", "--target", "--profile", "-t")) for a in args)
-        if not reuse:
+        if not reuse and not (target / "partial_parse.msgpack").exists():
             shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
         with faults_env(list(faults)):
             result = self.invoke(
@@ -144,6 +152,39 @@ class DbtProject:
         return StepRun(
             command, target, bool(result.success), _load(target / "run_results.json"), _load_manifest(target)
         )
+
+    def interrupt(self, command: str, faults: list[str], when: str) -> StepRun:
+        """Run `command` as a subprocess and send it SIGINT once a log line contains `when`.
+
+        This is what a cancelled or timed-out step leaves behind: dbt writes run_results.json
+        with the nodes that had finished, and nothing about the others.
+        """
+        target = self.next_dir("interrupted")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+        env[FAULTS_ENV] = ",".join(faults)
+        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        env["DBT_TARGET"] = "apart"
+        shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        dbt = Path(sys.executable).with_name("dbt")
+        args = [str(dbt), *shlex.split(command)[1:], *self._dirs(), "--target-path", str(target)]
+        args += ["--no-use-colors", "--log-level-file", "none"]
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert process.stdout is not None
+        try:
+            log = (target / "stdout.log").open("w", encoding="utf-8")
+            for line in process.stdout:
+                log.write(line)
+                if when in line:
+                    time.sleep(0.5)  # let the query reach the database
+                    process.send_signal(signal.SIGINT)
+                    break
+            log.write(process.communicate(timeout=60)[0])
+            log.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        return StepRun(command, target, False, _load(target / "run_results.json"), _load_manifest(target))
 
     def retry(self, step: StepRun) -> set[str]:
         """What `dbt retry` on a copy of the step's target directory runs (faults fixed)."""
@@ -206,7 +247,7 @@ def _load_manifest(target: Path) -> dict[str, Any] | None:
     return _load(target / "manifest.json")
 
 
-def single_step_run(command: str, status: int = ERROR) -> Run:
+def single_step_run(command: str, status: int = ERROR, message: str = "") -> Run:
     """A dbt Cloud run of one job whose only command is `command`."""
     steps = (
         Step(1, "Clone git repository", SUCCESS),
@@ -219,7 +260,7 @@ def single_step_run(command: str, status: int = ERROR) -> Run:
         job_id=1,
         status=status,
         href="",
-        status_message="",
+        status_message=message,
         duration="",
         finished_at="",
         cause="",
@@ -231,13 +272,13 @@ def single_step_run(command: str, status: int = ERROR) -> Run:
     )
 
 
-def plan_step(step: StepRun, *, manifest: bool = True) -> StepPlan:
+def plan_step(step: StepRun, *, manifest: bool = True, message: str = "") -> StepPlan:
     """The planner's decision for this failed step, from its own artifacts."""
     found = StepArtifacts(
         parse_run_results(step.run_results) if step.run_results is not None else None,
         parse_manifest(step.manifest) if manifest and step.manifest is not None else None,
     )
-    plan: Plan = make_plan(single_step_run(step.command), {4: found})
+    plan: Plan = make_plan(single_step_run(step.command, message=message), {4: found})
     return plan.steps[0]
 
 
