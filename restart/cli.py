@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from restart import __version__, actions, github, report, settings
 from restart.main import Stop, execute
@@ -100,37 +101,136 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
     return code
 
 
+COMMANDS = {
+    "restart": "plan, trigger the new run and (with --wait true, the default) follow it to the end",
+    "plan": "plan only: read the failed run and print what a restart would send; trigger nothing",
+}
+EXIT_CODES = (
+    ("0", "done: restarted (and the new run succeeded), planned, or nothing to do"),
+    ("1", "failed: API error, the run to restart not found, or the new run failed, was cancelled or timed out"),
+    ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
+    ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),
+    ("143", "interrupted by SIGTERM; likewise"),
+)
+# How the human-readable result names each output (in this order); other outputs follow by name.
+TEXT_LABELS = {
+    "status": "status",
+    "previous-run-id": "previous run",
+    "run-id": "new run",
+    "run-url": "new run URL",
+    "restarted": "restarted",
+}
+
+
+def env_name(name: str) -> str:
+    """The environment variable an option falls back to: `timeout` -> `DBT_CLOUD_RESTART_TIMEOUT`."""
+    return ENV_FALLBACKS.get(name) or "DBT_CLOUD_RESTART_" + name.upper().replace("-", "_")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of an input: the token is `--token`, every other input keeps its name."""
+    return "--token" if name == "dbt-cloud-token" else f"--{name}"
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {number:<4} {meaning}" for number, meaning in EXIT_CODES)
+    return (
+        "Without a sub-command, `restart` is run. Every option falls back to the environment variable shown\n"
+        "with it; pass the token through DBT_CLOUD_SERVICE_TOKEN rather than on the command line.\n"
+        "The log goes to stderr; the result to stdout (text, or one JSON object with --json).\n\n"
+        f"exit codes:\n{codes}"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="dbt-cloud-restart",
+        usage="%(prog)s [restart|plan] [options]",
         description="Restart a failed dbt Cloud job from its point of failure.",
-        epilog="Exit codes: 0 done (or nothing to do), 1 failed (bad input, API error, run failed or timed out), "
-        "2 usage error, 130/143 interrupted by SIGINT/SIGTERM.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
-    cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = "; ".join(f"{name}: {what}" for name, what in COMMANDS.items())
+    cli.add_argument(
+        "command", nargs="?", choices=list(COMMANDS), default="restart", metavar="restart|plan", help=commands
+    )
+    group = cli.add_argument_group("options (each falls back to the environment variable in brackets)")
     for name in INPUTS:
-        env_name = ENV_FALLBACKS.get(name)
-        flag = "--token" if name == "dbt-cloud-token" else f"--{name}"
-        aliases = [flag, "--host"] if name == "dbt-cloud-host" else [flag]
-        suffix = f" [env {env_name}]" if env_name else ""
-        cli.add_argument(*aliases, dest=name, metavar="VALUE", help=HELP[name] + suffix)
-    cli.add_argument("--debug", action="store_true", help="print debug details")
+        aliases = [flag(name), "--host"] if name == "dbt-cloud-host" else [flag(name)]
+        description = HELP.get(name, name).replace("%", "%%")
+        group.add_argument(*aliases, dest=name, metavar="VALUE", help=f"{description} [{env_name(name)}]")
+    output = cli.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
+    output.add_argument("--debug", action="store_true", help="print debug details to stderr [RUNNER_DEBUG=1]")
+    output.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return cli
 
 
+def collect(args: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Input values: each flag, else its environment variable, else '' (the input's default)."""
+    return {name: args[name] if args.get(name) is not None else env.get(env_name(name), "") for name in INPUTS}
+
+
+def usage_problem(command: str, values: Mapping[str, str]) -> str:
+    """What makes these values unusable, in the CLI's words ('' when they are fine); calls nothing remote."""
+    if command == "plan" and values["dry-run"].strip().lower() not in ("", "true"):
+        return "`plan` never triggers a run: drop --dry-run or use `restart`"
+    try:
+        settings.parse(values)
+    except settings.InputError as exc:
+        detail = str(exc).removeprefix(f"Input `{exc.name}` ")
+        return f"{flag(exc.name)} (or {env_name(exc.name)}) {detail}"
+    return ""
+
+
+def as_text(outputs: Mapping[str, str]) -> str:
+    """The result for a person: one `label: value` line per output set, lists one item a line."""
+    lines = []
+    names = [*(n for n in TEXT_LABELS if n in outputs), *(n for n in outputs if n not in TEXT_LABELS)]
+    width = max(len(TEXT_LABELS.get(n, n)) for n in names) if names else 0
+    for name in names:
+        value, label = outputs[name], TEXT_LABELS.get(name, name)
+        if name in ("steps", "rerun-nodes"):
+            items: list[str] = json.loads(value or "[]")
+            lines.append(f"{label:<{width}}  {len(items)}")
+            lines += [f"  {item}" for item in (items if name == "steps" else items[:20])]
+            if len(items) > 20 and name != "steps":
+                lines.append(f"  ... and {len(items) - 20} more")
+        elif value:
+            lines.append(f"{label:<{width}}  {value}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """The command line: flags, else environment variables; outputs as JSON on stdout."""
+    """The command line: flags, else environment variables; the result as text or JSON on stdout."""
     env = os.environ if env is None else env
-    args = vars(parser().parse_args(argv))
-    values = {
-        name: args[name] if args[name] is not None else env.get(ENV_FALLBACKS.get(name, ""), "") for name in INPUTS
-    }
+    cli = parser()
+    try:
+        args = vars(cli.parse_args(argv))
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
+        return exc.code if isinstance(exc.code, int) else 2
+    values = collect(args, env)
+    if args["command"] == "plan":
+        values["dry-run"] = values["dry-run"] or "true"
     in_actions = actions.in_actions(env)
-    log = actions.Log(actions=in_actions, stream=sys.stdout if in_actions else sys.stderr, debug_enabled=args["debug"])
-    code, outputs = run_with(values, env, log)
+    problem = usage_problem(args["command"], values)
+    if problem and not in_actions:  # in Actions, run_with reports it as the action does (::error::, exit 1)
+        cli.print_usage(sys.stderr)
+        sys.stderr.write(f"{cli.prog}: error: {problem}\n")
+        return 2
+    debug = args["debug"] or env.get("RUNNER_DEBUG") == "1"
+    stream = sys.stderr if args["json"] or not in_actions else sys.stdout
+    log = actions.Log(actions=in_actions, stream=stream, debug_enabled=debug)
+    try:
+        code, outputs = run_with(values, env, log)
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130
     if in_actions:
         actions.write_outputs(outputs, env)
-    else:
+    if args["json"]:
         json.dump(outputs, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif not in_actions:
+        sys.stdout.write(as_text(outputs))
     return code
