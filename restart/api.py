@@ -92,6 +92,12 @@ def _sent(exc: requests.RequestException) -> bool:
     return True
 
 
+def _permanent(exc: requests.RequestException) -> bool:
+    """Failures a retry cannot mend: a certificate that is not trusted, a host name that does not exist."""
+    text = repr(exc)
+    return isinstance(exc, requests.exceptions.SSLError) or "Name or service not known" in text
+
+
 class DbtCloud:
     """The endpoints this action uses, for one account."""
 
@@ -255,6 +261,8 @@ class DbtCloud:
                 response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
             except requests.RequestException as exc:
                 error: ApiError = Unreachable(self._redact(self._describe_exception(exc, what)), sent=_sent(exc))
+                if _permanent(exc):
+                    raise error from None
             if response is not None:
                 if response.status_code < 400:
                     return self._json(response, what, artifact)

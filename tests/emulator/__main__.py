@@ -14,7 +14,10 @@ from .cloud import LocalDbtCloud
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--token", default="local-token", help="the API token clients must send")
     parser.add_argument("--account-id", type=int, default=1)
     parser.add_argument("--root", type=Path, help="scratch directory (default: a temporary one)")
@@ -27,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with LocalDbtCloud(args.root, token=args.token, account_id=args.account_id, port=args.port) as cloud:
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    with LocalDbtCloud(
+        args.root, token=args.token, account_id=args.account_id, port=args.port, host=args.host, tls=tls
+    ) as cloud:
         for command in args.job:
             print(f"job {cloud.add_job([command])}: {command}", flush=True)
         print(cloud.base_url, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import tempfile
 import threading
 from pathlib import Path
@@ -31,6 +32,8 @@ class LocalDbtCloud:
         account_id: int = 1,
         *,
         port: int = 0,
+        host: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.token = token
         self.account_id = account_id
@@ -40,6 +43,8 @@ class LocalDbtCloud:
         self.engine = Engine(self.root, account_id)
         self.api = Api(self.engine, token)
         self._port = port
+        self._host = host
+        self._tls = tls  # (certificate chain, private key): serve HTTPS
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -58,9 +63,15 @@ class LocalDbtCloud:
 
     def start(self) -> None:
         """Bind the server and serve in a background thread."""
-        self._server = EmulatorServer(self.api, port=self._port)
+        self._server = EmulatorServer(self.api, host=self._host, port=self._port)
         host, port = self._server.server_address[:2]
-        self.base_url = f"http://{host!s}:{port}"
+        scheme = "http"
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.base_url = f"{scheme}://{host!s}:{port}"
         self.engine.base_url = self.base_url
         self._thread = threading.Thread(target=self._server.serve_forever, name="dbt-cloud-http", daemon=True)
         self._thread.start()
