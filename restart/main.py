@@ -21,6 +21,7 @@ from restart.report import Outcome
 from restart.settings import Settings
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
+POLL_CAP = 30.0  # seconds: the longest pause between two status checks
 RETRY_REASONS = {
     "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
     "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
@@ -140,19 +141,27 @@ def wait_for(
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Run, bool]:
-    """Poll until the run completes or `timeout` passes; (latest run, timed out)."""
+    """Poll until the run completes or `timeout` passes; (latest run, timed out).
+
+    The interval starts at `poll-interval` and grows by a quarter after every poll that saw no change,
+    up to `POLL_CAP` (or `poll-interval` when larger); a status change brings it back down.
+    """
     started = clock()
     last = None
+    interval = settings.poll_interval
     while True:
         elapsed = clock() - started
         if run.status != last:
             last = run.status
+            interval = settings.poll_interval
             log.info(f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] run {run.id}: {run.status_name}")
+        else:
+            interval = min(interval * 1.25, max(POLL_CAP, settings.poll_interval))
         if run.is_complete:
             return run, False
         if elapsed >= settings.timeout:
             return run, True
-        stop.sleep(min(settings.poll_interval, max(settings.timeout - elapsed, 0.0)))
+        stop.sleep(min(interval, max(settings.timeout - elapsed, 0.0)))
         run = run_from_json(client.get_run(run.id, include=()))
 
 

@@ -1,0 +1,73 @@
+"""Polling: prompt on changes, polite on long runs, bounded by the timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from restart import actions
+from restart.main import Stop, wait_for
+from restart.records import run_from_json
+from restart.settings import parse
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeStop(Stop):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.pauses: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.clock.now += seconds
+
+
+class Client:
+    """A run that is queued for 1 poll, then running until `done_at` seconds."""
+
+    def __init__(self, clock: Clock, done_at: float) -> None:
+        self.clock, self.done_at, self.calls = clock, done_at, 0
+
+    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+        self.calls += 1
+        status = 10 if self.clock.now >= self.done_at else 3
+        return {"id": run_id, "job_definition_id": 1, "status": status}
+
+
+def settings(**values: str) -> Any:
+    return parse({"dbt-cloud-token": "t", "account-id": "1", "job-id": "1", **values})
+
+
+def test_long_runs_are_polled_less_often_up_to_a_cap() -> None:
+    clock = Clock()
+    stop = FakeStop(clock)
+    client = Client(clock, done_at=1800)
+    out = actions.Log(actions=False, stream=open("/dev/null", "w"))  # noqa: SIM115
+    start = run_from_json({"id": 7, "job_definition_id": 1, "status": 1})
+
+    final, timed_out = wait_for(client, start, settings(), out, stop, clock=clock)  # type: ignore[arg-type]
+
+    assert (final.status, timed_out) == (10, False)
+    assert stop.pauses[0] == 10.0 and stop.pauses[1] == 10.0  # the status changed: back to poll-interval
+    assert max(stop.pauses) == 30.0
+    assert client.calls < 70, f"{client.calls} calls for 30 minutes (a fixed 10 s interval makes 180)"
+    assert clock.now - 1800 <= 30.0, "completion noticed within one capped interval"
+
+
+def test_timeout_bounds_the_last_pause() -> None:
+    clock = Clock()
+    stop = FakeStop(clock)
+    client = Client(clock, done_at=10_000)
+    out = actions.Log(actions=False, stream=open("/dev/null", "w"))  # noqa: SIM115
+    start = run_from_json({"id": 7, "job_definition_id": 1, "status": 3})
+
+    _, timed_out = wait_for(client, start, settings(timeout="45"), out, stop, clock=clock)  # type: ignore[arg-type]
+
+    assert timed_out and clock.now == 45.0
