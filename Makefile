@@ -2,12 +2,19 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+BASE_IMAGE := python:3.12-slim
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv lock pin-base clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# Runtime dependencies come from the hash-locked requirements.lock, exactly as the Dockerfile installs
+# them; the dev tools are then resolved around those pins (a constraints file), and the result checked.
+$(BIN)/.installed: requirements.lock requirements-dev.txt scripts/lock_requirements.py
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --require-hashes --only-binary=:all: -r requirements.lock
+	$(BIN)/python scripts/lock_requirements.py constraints > $(VENV)/constraints.txt
+	$(PIP) install -r requirements-dev.txt -c $(VENV)/constraints.txt
+	$(BIN)/python scripts/lock_requirements.py check
 	touch $@
 
 venv: $(BIN)/.installed
@@ -23,6 +30,23 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/zizmor --offline --quiet .github/ action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/python scripts/lock_requirements.py verify
+
+# Re-resolve requirements.txt and rewrite requirements.lock (needs the package index; about 2 minutes).
+lock: venv
+	$(BIN)/python scripts/lock_requirements.py lock
+
+# Pin the Dockerfile's base image to the digest its tag points at now (needs Docker with buildx and
+# the network). The digest is the multi-platform index's, so the pin holds for amd64 and arm64 alike.
+pin-base:
+	@digest=$$(docker buildx imagetools inspect $(BASE_IMAGE) --format '{{json .Manifest}}' \
+		| $(PY) -c 'import json, sys; print(json.load(sys.stdin)["digest"])') && \
+	case "$$digest" in sha256:*) ;; *) echo "no digest for $(BASE_IMAGE)" >&2; exit 1;; esac && \
+	sed -i -E "s|^FROM $(BASE_IMAGE)(@sha256:[0-9a-f]+)?\$$|FROM $(BASE_IMAGE)@$$digest|" Dockerfile && \
+	grep -n '^FROM' Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
