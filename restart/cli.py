@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, github, report, settings
-from restart.main import Stop, execute
+from restart.main import Stop, execute_all
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
 INPUTS = [
@@ -32,6 +32,9 @@ INPUTS = [
     "dry-run",
     "max-attempts",
     "report",
+    "restart-on",
+    "transient-patterns",
+    "delay",
     "github-token",
 ]
 # Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
@@ -64,6 +67,9 @@ HELP = {
     "dry-run": "plan only, trigger nothing (default false)",
     "max-attempts": "restarts of the same failure allowed before refusing (default 3, 0 = no limit)",
     "report": "GitHub reporting: none (default), status, issue or both",
+    "restart-on": "any (default) or transient: restart only when every failure looks transient",
+    "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
+    "delay": "seconds to wait before triggering (default 0)",
     "github-token": "GitHub token (for GitHub features)",
 }
 
@@ -84,7 +90,12 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     except settings.InputError as exc:
         log.error(str(exc), title="Invalid input")
         return 1, report.outputs(report.Outcome("error", str(exc), 1))
-    outcome = execute(config, log, env, stop)
+    outcomes = execute_all(config, log, env, stop)
+    if len(outcomes) > 1:
+        actions.append_summary(report.summary_by_job(outcomes), env)
+        codes = [outcome.exit_code for _, outcome in outcomes]
+        return max(codes), report.outputs_by_job(outcomes)
+    [(_, outcome)] = outcomes
     actions.append_summary(report.summary(outcome), env)
     outputs, warning = report.fit_outputs(report.outputs(outcome))
     if warning:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from restart import actions
+from restart import actions, transient
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, parse_manifest, parse_run_results
 from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
@@ -18,9 +20,10 @@ from restart.github import Context, Reporter, read_context
 from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
 from restart.records import SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
-from restart.settings import Settings
+from restart.settings import Settings, single
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
+MAX_PARALLEL_JOBS = 8
 POLL_CAP = 30.0  # seconds: the longest pause between two status checks
 RETRY_REASONS = {
     "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
@@ -313,12 +316,28 @@ def restart(
     if not plan.steps_override:
         log.warning(f"run {previous.id} failed outside its commands; there is nothing to rerun")
         return Outcome("skipped", "nothing to rerun", 0, previous, plan)
+    classified: tuple[transient.Failure, ...] = ()
+    if settings.restart_on == "transient":
+        patterns = transient.compile_patterns(settings.transient_patterns or transient.DEFAULT_PATTERNS)
+        classified = tuple(transient.failures(plan, previous, patterns))
+        persistent = next((f for f in classified if not f.transient), None)
+        if persistent is not None or not classified:
+            why = f"{persistent.where} failed persistently: {persistent.reason}" if persistent else "no failure found"
+            message = f"not restarting run {previous.id} (restart-on: transient): {why}"
+            # Remote text goes in as escaped data of one notice line: it cannot start a command.
+            log.notice(message + (f" ({' '.join(persistent.message.split())[:300]})" if persistent else ""))
+            return Outcome("skipped", message, 0, previous, plan, classified=classified)
+        log.info(f"all {len(classified)} failure(s) look transient: restarting")
     if settings.dry_run:
         return Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+    if settings.delay:
+        log.info(f"waiting {settings.delay:g}s before triggering (delay)")
+        stop.sleep(settings.delay)
     if stop.requested:
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    return trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter)
+    outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter)
+    return replace(outcome, classified=classified)
 
 
 def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
@@ -385,3 +404,35 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: 
         link = f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}"
         outcome = replace(outcome, details=(link, *outcome.details))
     return _report(reporter, outcome) if reporter else outcome
+
+
+def execute_all(
+    settings: Settings, log: actions.Log, env: Mapping[str, str], stop: Stop | None = None
+) -> list[tuple[int, Outcome]]:
+    """Every job of the step, restarted independently and in parallel; (job id, outcome) in input order.
+
+    Each job logs into its own buffer, printed whole when the job is done, so lines do not mix.
+    """
+    stop = stop or Stop()
+    if len(settings.job_ids) <= 1:
+        return [(settings.job_id, execute(settings, log, env, stop))]
+    printing = threading.Lock()
+
+    def one(job_id: int, run_id: int | None) -> Outcome:
+        buffer = io.StringIO()
+        job_log = actions.Log(actions=log.actions, stream=buffer, debug_enabled=log.debug_enabled)
+        try:
+            outcome = execute(single(settings, job_id, run_id), job_log, env, stop)
+        except Exception as exc:  # one job's bad state never stops the others
+            message = f"job {job_id}: unexpected {type(exc).__name__}: {exc}".replace(settings.token, "***")
+            job_log.error(message, title="dbt-cloud-restart")
+            outcome = Outcome("error", message, 1)
+        with printing:
+            log.info(f"==== job {job_id}: {outcome.status} ====")
+            log.stream.write(buffer.getvalue())
+            log.stream.flush()
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(settings.job_ids))) as pool:
+        futures = [pool.submit(one, job, run) for job, run in zip(settings.job_ids, settings.run_ids, strict=True)]
+        return [(job, future.result()) for job, future in zip(settings.job_ids, futures, strict=True)]

@@ -28,6 +28,7 @@ class Step:
     index: int
     name: str
     status: int
+    logs: str = ""  # the end of the step's log, for classifying a failure without node results
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,12 @@ def run_from_json(data: dict[str, Any]) -> Run:
     steps = tuple(
         sorted(
             (
-                Step(_int(s, "index", "run step"), str(s.get("name") or ""), _int(s, "status", "run step"))
+                Step(
+                    _int(s, "index", "run step"),
+                    str(s.get("name") or ""),
+                    _int(s, "status", "run step"),
+                    str(s.get("logs") or "")[-4000:],
+                )
                 for s in data.get("run_steps") or ()
             ),
             key=lambda s: s.index,

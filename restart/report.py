@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from restart.artifacts import NodeResult
 from restart.plan import Plan, StepPlan
 from restart.records import Run
+from restart.transient import Failure
 
 MAX_MESSAGE = 600
 MAX_FAILED_NODES = 50
@@ -52,6 +53,8 @@ class Outcome:
     # The new run's final node results by step index, when it was waited for (see `new_run_results`).
     new_results: Mapping[int, Sequence[NodeResult]] | None = None
     issue_url: str = ""
+    # With `restart-on: transient`: every failure of the previous run and its class.
+    classified: tuple[Failure, ...] = ()
 
     @property
     def restarted(self) -> bool:
@@ -71,6 +74,28 @@ def outputs(outcome: Outcome) -> dict[str, str]:
         "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
         "issue-url": outcome.issue_url,
     }
+
+
+def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]]) -> dict[str, str]:
+    """Outputs of a multi-job step: each one a JSON object keyed by job id."""
+    per_job = {str(job): outputs(outcome) for job, outcome in outcomes}
+    names = next(iter(per_job.values())).keys() if per_job else outputs(Outcome("error", "")).keys()
+    lists = ("steps", "rerun-nodes")
+    return {
+        name: json.dumps({job: json.loads(o[name]) if name in lists else o[name] for job, o in per_job.items()})
+        for name in names
+    }
+
+
+def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMARY_BUDGET) -> str:
+    """A multi-job summary: one line per job, then each job's own summary (sharing the size budget)."""
+    lines = [f"# dbt Cloud restart of {len(outcomes)} jobs", "", "| Job | Status | New run |", "|---|---|---|"]
+    for job, outcome in outcomes:
+        new = _run_link(outcome.new_run) if outcome.new_run else "none"
+        lines.append(f"| {job} | {ICONS.get(outcome.status, '🔁')} {text(outcome.status, 20)} | {new} |")
+    head = "\n".join(lines) + "\n\n"
+    share = max((budget - len(head.encode())) // max(len(outcomes), 1), 4096)
+    return head + "\n".join(summary(outcome, share) for _, outcome in outcomes)
 
 
 def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
@@ -166,6 +191,19 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
     lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`; status: `{text(outcome.status, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
+    return lines
+
+
+def _classes(classified: Sequence[Failure]) -> list[str]:
+    """With `restart-on: transient`: each failure, transient or persistent, and why."""
+    if not classified:
+        return []
+    lines = ["", "### Failures by class", "", "| Failure | Class | Why |", "|---|---|---|"]
+    for failure in classified[:MAX_FAILED_NODES]:
+        kind = "🔁 transient" if failure.transient else "⛔ persistent"
+        lines.append(f"| {code(failure.where, 200)} | {kind} | {text(failure.reason, 200)} |")
+    if len(classified) > MAX_FAILED_NODES:
+        lines.append(f"\n…and {len(classified) - MAX_FAILED_NODES} more failures.")
     return lines
 
 
@@ -342,7 +380,8 @@ def summary(outcome: Outcome, budget: int = SUMMARY_BUDGET) -> str:
     sections: list[list[str]] = [_header(outcome)]
     plan, previous = outcome.plan, outcome.previous
     if plan and previous:
-        sections += [_failure_region(plan), _steps_table(plan, previous), _failed_nodes(plan)]
+        sections += [_classes(outcome.classified), _failure_region(plan), _steps_table(plan, previous)]
+        sections.append(_failed_nodes(plan))
     if outcome.new_results:
         sections.append(["", new_run_results(outcome.new_run, outcome.new_results)])
     if plan and previous:

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,8 +74,13 @@ class Settings:
     cancel_on_timeout: bool
     fail_on_run_failure: bool
     dry_run: bool
+    job_ids: tuple[int, ...] = ()  # several jobs restarted in one step (job_id is the first)
+    run_ids: tuple[int | None, ...] = ()
     max_attempts: int = 3
     report: str = "none"
+    restart_on: str = "any"
+    transient_patterns: tuple[str, ...] = ()
+    delay: float = 0.0
     github_token: str = field(repr=False, default="")
 
 
@@ -92,6 +97,27 @@ def _positive_int(values: Mapping[str, str], name: str, *, required: bool = True
     if not raw.isdigit() or int(raw) <= 0:
         raise InputError(name, f"must be a positive integer, got {raw[:40]!r}")
     return int(raw)
+
+
+def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[int]:
+    """One id, or several separated by commas or newlines."""
+    raw = _text(values, name)
+    if not raw:
+        if required:
+            raise InputError(name, "is required (a dbt Cloud numeric id)")
+        return []
+    ids = []
+    for part in re.split(r"[,\n]", raw):
+        part = part.strip()
+        if not part.isdigit() or int(part) <= 0:
+            raise InputError(name, f"must be a positive integer (or a comma-separated list), got {part[:40]!r}")
+        ids.append(int(part))
+    return ids
+
+
+def single(settings: Settings, job_id: int, run_id: int | None) -> Settings:
+    """The settings for one job of a multi-job step."""
+    return replace(settings, job_id=job_id, run_id=run_id, job_ids=(job_id,), run_ids=(run_id,))
 
 
 def _count(values: Mapping[str, str], name: str, default: int) -> int:
@@ -114,7 +140,7 @@ def _boolean(values: Mapping[str, str], name: str, default: bool) -> bool:
     raise InputError(name, f"must be `true` or `false`, got {raw[:40]!r}")
 
 
-def _seconds(values: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(values: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
     raw = _text(values, name)
     if not raw:
         return default
@@ -122,9 +148,21 @@ def _seconds(values: Mapping[str, str], name: str, default: float) -> float:
         number = float(raw)
     except ValueError:
         raise InputError(name, f"must be a number of seconds, got {raw[:40]!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise InputError(name, f"must be a positive number of seconds, got {raw[:40]!r}")
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        kind = "a number of seconds, 0 or more" if allow_zero else "a positive number of seconds"
+        raise InputError(name, f"must be {kind}, got {raw[:40]!r}")
     return number
+
+
+def _patterns(values: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Newline-separated regular expressions, each checked to compile."""
+    lines = tuple(line.strip() for line in (values.get(name) or "").splitlines() if line.strip())
+    for number, line in enumerate(lines, 1):
+        try:
+            re.compile(line)
+        except re.error as exc:
+            raise InputError(name, f"line {number} is not a valid regular expression ({exc})") from None
+    return lines
 
 
 def _choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -199,13 +237,20 @@ def parse(values: Mapping[str, str]) -> Settings:
     if len(cause) > MAX_CAUSE:
         raise InputError("cause", f"must be at most {MAX_CAUSE} characters, got {len(cause)}")
     account_id = _positive_int(values, "account-id")
-    job_id = _positive_int(values, "job-id")
-    assert account_id is not None and job_id is not None
+    job_ids = _id_list(values, "job-id", required=True)
+    run_ids = _id_list(values, "run-id", required=False)
+    if run_ids and len(run_ids) != len(job_ids):
+        raise InputError("run-id", f"lists {len(run_ids)} run(s) for {len(job_ids)} job(s): give one per job, or none")
+    if len(set(job_ids)) != len(job_ids):
+        raise InputError("job-id", "lists a job twice")
+    assert account_id is not None
     return Settings(
         token=token,
         account_id=account_id,
-        job_id=job_id,
-        run_id=_positive_int(values, "run-id", required=False),
+        job_id=job_ids[0],
+        run_id=run_ids[0] if run_ids else None,
+        job_ids=tuple(job_ids),
+        run_ids=tuple(run_ids) if run_ids else (None,) * len(job_ids),
         base_url=base_url(values.get("dbt-cloud-host") or ""),
         cause=cause,
         payload=parse_payload(values.get("payload") or ""),
@@ -220,5 +265,8 @@ def parse(values: Mapping[str, str]) -> Settings:
         dry_run=_boolean(values, "dry-run", False),
         max_attempts=_count(values, "max-attempts", 3),
         report=_choice(values, "report", ("none", "status", "issue", "both")),
+        restart_on=_choice(values, "restart-on", ("any", "transient")),
+        transient_patterns=_patterns(values, "transient-patterns"),
+        delay=_seconds(values, "delay", 0.0, allow_zero=True),
         github_token=_text(values, "github-token"),
     )

@@ -8,12 +8,26 @@
   Faulted models, seeds and snapshots error; faulted data tests and unit tests fail.
 -#}
 
-{% macro emulator_faults() -%}
-  {%- set listed = [] -%}
-  {%- for name in env_var('DBT_EMULATOR_FAULTS', '').split(',') -%}
-    {%- if name.strip() -%}{%- do listed.append(name.strip()) -%}{%- endif -%}
+{#- An entry may carry the error message to raise: `stg_orders=could not connect to server`. -#}
+{% macro emulator_fault_entries() -%}
+  {%- set entries = {} -%}
+  {%- for entry in env_var('DBT_EMULATOR_FAULTS', '').split(',') -%}
+    {%- set name, _, message = entry.partition('=') -%}
+    {%- if name.strip() -%}{%- do entries.update({name.strip(): message.strip()}) -%}{%- endif -%}
   {%- endfor -%}
-  {{- return(listed) -}}
+  {{- return(entries) -}}
+{%- endmacro %}
+
+{% macro emulator_faults() -%}
+  {{- return(emulator_fault_entries().keys() | list) -}}
+{%- endmacro %}
+
+{% macro emulator_fault_message(node) -%}
+  {%- set entries = emulator_fault_entries() -%}
+  {%- for key in emulator_fault_keys(node) -%}
+    {%- if entries.get(key) -%}{{- return(entries[key]) -}}{%- endif -%}
+  {%- endfor -%}
+  {{- return('injected fault: ' ~ node.unique_id) -}}
 {%- endmacro %}
 
 {% macro emulator_fault_keys(node) -%}
@@ -34,7 +48,7 @@
 
 {% macro emulator_fault_hook() -%}
   {%- if execute and emulator_is_faulted(model) -%}
-    select error('injected fault: {{ model.unique_id }}')
+    select error('{{ emulator_fault_message(model) | replace("'", "''") }}')
   {%- endif -%}
 {%- endmacro %}
 

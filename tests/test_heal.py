@@ -1,0 +1,133 @@
+"""Deciding when to restart: transient-error auto-heal, a delay, and several jobs in one step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import LocalDbtCloud
+from tests.runner import ActionResult, run_action
+
+TIMEOUT_MESSAGE = "could not connect to server: Connection timed out"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
+    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
+        yield emulator
+
+
+def inputs(cloud: LocalDbtCloud, job_id: str, **extra: str) -> dict[str, str]:
+    values = {
+        "dbt-cloud-token": cloud.token,
+        "account-id": str(cloud.account_id),
+        "job-id": job_id,
+        "dbt-cloud-host": cloud.base_url,
+        "poll-interval": "0.3",
+    }
+    values.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return values
+
+
+def failed_job(cloud: LocalDbtCloud, steps: list[str], fault: str, environment_id: int) -> tuple[int, int]:
+    job_id = cloud.add_job(steps, environment_id=environment_id)
+    cloud.set_faults([fault])
+    run_id = cloud.trigger(job_id)
+    assert cloud.wait(run_id)["status"] == 20
+    cloud.set_faults([])
+    return job_id, run_id
+
+
+def notices(result: ActionResult) -> list[str]:
+    return [line for line in result.log.splitlines() if line.startswith("::notice")]
+
+
+def test_a_transient_failure_is_restarted_after_the_delay(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, _run_id = failed_job(cloud, ["dbt seed", "dbt run"], f"stg_orders={TIMEOUT_MESSAGE}", 1)
+
+    started = time.monotonic()
+    result = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient", delay="1.5"))
+
+    assert result.exit_code == 0, result.log
+    assert (result.outputs["status"], result.outputs["restarted"]) == ("success", "true")
+    assert "waiting 1.5s before triggering" in result.log and time.monotonic() - started >= 1.5
+    assert "Failures by class" in result.summary and "🔁 transient" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("fault", "where", "why"),
+    [
+        ("stg_orders", "model.shop.stg_orders", "matches no transient pattern"),
+        ("not_null_stg_orders_order_id", "test.shop.not_null_stg_orders_order_id", "data test found failing rows"),
+    ],
+    ids=["persistent-error", "failing-data-test"],
+)
+def test_a_persistent_failure_is_not_restarted(
+    cloud: LocalDbtCloud, tmp_path: Path, fault: str, where: str, why: str
+) -> None:
+    job_id, _run_id = failed_job(cloud, ["dbt build"], fault, 2)
+    posts = sum(1 for r in cloud.requests if r.method == "POST")
+
+    result = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient"))
+
+    assert result.exit_code == 0, result.log
+    assert (result.outputs["status"], result.outputs["restarted"]) == ("skipped", "false")
+    [notice] = notices(result)
+    assert where in notice and why in notice
+    assert sum(1 for r in cloud.requests if r.method == "POST") == posts
+    assert "⛔ persistent" in result.summary
+
+
+def test_own_patterns_replace_the_built_in_ones(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, _run_id = failed_job(cloud, ["dbt seed"], "raw_orders=warehouse is napping", 3)
+    built_in = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient", dry_run="true"))
+    own = run_action(
+        tmp_path,
+        inputs(cloud, str(job_id), restart_on="transient", dry_run="true", transient_patterns="napping\nsnoozing"),
+    )
+    assert built_in.outputs["status"] == "skipped"
+    assert own.outputs["status"] == "planned", own.log
+    bad = run_action(tmp_path, inputs(cloud, str(job_id), transient_patterns="(unclosed"))
+    assert bad.exit_code == 1 and "`transient-patterns` line 1 is not a valid regular expression" in bad.errors()[0]
+
+
+def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    succeeded = cloud.add_job(["dbt seed --select raw_customers"], environment_id=4)
+    assert cloud.wait(cloud.trigger(succeeded))["status"] == 10
+    failed, failed_run = failed_job(cloud, ["dbt seed"], "raw_payments", 5)
+    cancelled = cloud.add_job(["dbt seed --select raw_orders"], environment_id=6)
+    cloud.set_step_delay(30)
+    cancelled_run = cloud.trigger(cancelled)
+    while cloud.run(cancelled_run)["status"] != 3:
+        time.sleep(0.1)
+    cloud.api.cancel_run(None, str(cancelled_run))  # type: ignore[arg-type]
+    assert cloud.wait(cancelled_run)["status"] == 30
+    cloud.set_step_delay(0)
+
+    result = run_action(tmp_path, inputs(cloud, f"{succeeded}, {failed}\n{cancelled}"))
+
+    assert result.exit_code == 0, result.log
+    status = result.json_output("status")
+    assert status == {str(succeeded): "skipped", str(failed): "success", str(cancelled): "success"}
+    assert result.json_output("previous-run-id")[str(failed)] == str(failed_run)
+    assert result.json_output("steps") == {
+        str(succeeded): [],
+        str(failed): ["dbt seed --select raw_payments"],
+        str(cancelled): ["dbt seed --select raw_orders"],
+    }
+    assert result.summary.startswith("# dbt Cloud restart of 3 jobs")
+    assert result.summary.count("## ") >= 3
+    for job in (succeeded, failed, cancelled):
+        assert f"==== job {job}:" in result.log
+
+
+def test_one_bad_job_does_not_stop_the_others(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    failed, _ = failed_job(cloud, ["dbt seed"], "raw_customers", 7)
+    result = run_action(tmp_path, inputs(cloud, f"987654,{failed}"))
+    assert result.exit_code == 1
+    status = result.json_output("status")
+    assert status == {"987654": "error", str(failed): "success"}
+    assert any("job 987654 was not found" in e for e in result.errors())
