@@ -389,6 +389,8 @@ def summary(outcome: Outcome, budget: int = SUMMARY_BUDGET) -> str:
     out: list[str] = []
     used = 0
     for section in sections:
+        if not section:
+            continue
         chunk = "\n".join(section) + "\n"
         size = len(chunk.encode())
         if used + size > budget - 200:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -267,3 +268,10 @@ def test_sections_that_do_not_fit_are_left_out_whole() -> None:
     assert "left out to keep the summary within" in markdown
     _, parsed = render(markdown)
     assert parsed.balanced
+
+
+def test_the_sample_in_docs_renders() -> None:
+    sample = (Path(__file__).resolve().parent.parent / "docs" / "sample-summary.md").read_text()
+    page, parsed = render(sample)
+    assert parsed.balanced and len(fences(sample, "mermaid")) == 1 and parsed.count("table") == 1
+    assert "<h2>✅ dbt Cloud restart:" in page
