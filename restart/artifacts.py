@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import jsonschema
 
 # dbt writes run-results v4 (dbt 1.5) to v6 (dbt 1.8 and later).
 KNOWN_RUN_RESULTS_VERSIONS = frozenset({4, 5, 6})
@@ -16,6 +16,9 @@ FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
 # Resource types a dbt command executes (what a selection can make run).
 EXECUTABLE = frozenset({"model", "seed", "snapshot", "test", "unit_test", "analysis", "function"})
 
+# The JSON Schemas below document what is checked; `_check_*` check it by hand, in one pass and without
+# jsonschema (whose per-node validation dominated the planning of a large manifest), with the same
+# `malformed at <path>: <message>` errors. tests/test_artifacts.py holds both to the same verdicts.
 RUN_RESULTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["metadata", "results"],
@@ -113,17 +116,110 @@ def _schema_version(url: str, kind: str) -> int:
     return int(match.group(1))
 
 
-def _validate(document: Any, schema: dict[str, Any], what: str) -> None:
+class _Malformed(Exception):
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "null": (type(None),),
+}
+
+
+def _is(value: Any, kinds: tuple[str, ...]) -> bool:
+    if isinstance(value, bool):  # JSON Schema: true is neither an integer nor a number
+        return False
+    return any(isinstance(value, _TYPES[kind]) for kind in kinds)
+
+
+def _expect(value: Any, kinds: tuple[str, ...], path: tuple[str | int, ...]) -> None:
+    if not _is(value, kinds):
+        shown = f"'{kinds[0]}'" if len(kinds) == 1 else "[" + ", ".join(f"'{k}'" for k in kinds) + "]"
+        raise _Malformed(path, f"{value!r:.80} is not of type {shown}")
+
+
+def _require(document: dict[str, Any], names: tuple[str, ...], path: tuple[str | int, ...]) -> None:
+    for name in names:
+        if name not in document:
+            raise _Malformed(path, f"'{name}' is a required property")
+
+
+def _check_run_results(document: Any) -> None:
+    _expect(document, ("object",), ())
+    _require(document, ("metadata", "results"), ())
+    metadata = document["metadata"]
+    _expect(metadata, ("object",), ("metadata",))
+    _require(metadata, ("dbt_schema_version",), ("metadata",))
+    _expect(metadata["dbt_schema_version"], ("string",), ("metadata", "dbt_schema_version"))
+    results = document["results"]
+    _expect(results, ("array",), ("results",))
+    for i, result in enumerate(results):
+        where: tuple[str | int, ...] = ("results", i)
+        _expect(result, ("object",), where)
+        _require(result, ("unique_id", "status"), where)
+        unique_id = result["unique_id"]
+        _expect(unique_id, ("string",), (*where, "unique_id"))
+        if not unique_id:
+            raise _Malformed((*where, "unique_id"), "'' should be non-empty")
+        _expect(result["status"], ("string",), (*where, "status"))
+        if "message" in result:
+            _expect(result["message"], ("string", "null"), (*where, "message"))
+        if "failures" in result:
+            _expect(result["failures"], ("integer", "null"), (*where, "failures"))
+    if "args" in document:
+        _expect(document["args"], ("object",), ("args",))
+
+
+_VERSION_TYPES = ("string", "integer", "number", "null")
+
+
+def _check_node(node: Any, path: tuple[str | int, ...]) -> None:
+    _expect(node, ("object",), path)
+    _require(node, ("resource_type", "package_name", "name", "fqn"), path)
+    _expect(node["resource_type"], ("string",), (*path, "resource_type"))
+    _expect(node["package_name"], ("string",), (*path, "package_name"))
+    _expect(node["name"], ("string",), (*path, "name"))
+    fqn = node["fqn"]
+    _expect(fqn, ("array",), (*path, "fqn"))
+    if not fqn:
+        raise _Malformed((*path, "fqn"), "[] should be non-empty")
+    for i, part in enumerate(fqn):
+        _expect(part, ("string",), (*path, "fqn", i))
+    if "version" in node:
+        _expect(node["version"], _VERSION_TYPES, (*path, "version"))
+    if "depends_on" in node:
+        _expect(node["depends_on"], ("object",), (*path, "depends_on"))
+
+
+def _check_manifest(document: Any) -> None:
+    _expect(document, ("object",), ())
+    _require(document, ("nodes",), ())
+    for section in ("nodes", "unit_tests"):
+        if section not in document:
+            continue
+        nodes = document[section]
+        _expect(nodes, ("object",), (section,))
+        for unique_id, node in nodes.items():
+            _check_node(node, (section, unique_id))
+
+
+def _validate(document: Any, check: Any, what: str) -> None:
     try:
-        jsonschema.validate(document, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
+        check(document)
+    except _Malformed as exc:
+        where = "/".join(str(p) for p in exc.path) or "top level"
         raise ArtifactError(f"{what} is malformed at {where}: {exc.message[:200]}") from None
 
 
 def parse_run_results(document: Any) -> RunResults:
     """Validate and read a `run_results.json` document."""
-    _validate(document, RUN_RESULTS_SCHEMA, "run_results.json")
+    _validate(document, _check_run_results, "run_results.json")
     version = _schema_version(document["metadata"]["dbt_schema_version"], "run-results")
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
@@ -133,7 +229,7 @@ def parse_run_results(document: Any) -> RunResults:
 
 def parse_manifest(document: Any) -> Manifest:
     """Validate and read the executable nodes of a `manifest.json` document."""
-    _validate(document, MANIFEST_SCHEMA, "manifest.json")
+    _validate(document, _check_manifest, "manifest.json")
     nodes: dict[str, ManifestNode] = {}
     for section in ("nodes", "unit_tests"):
         for unique_id, node in (document.get(section) or {}).items():
@@ -152,6 +248,35 @@ def parse_manifest(document: Any) -> Manifest:
     return Manifest(nodes)
 
 
+# The keys of a manifest node that `parse_manifest` reads; `_compact` drops the rest while parsing.
+_NODE_KEYS = ("resource_type", "package_name", "name", "fqn", "version", "depends_on", "unique_id")
+
+
+def _compact(obj: dict[str, Any]) -> dict[str, Any]:
+    """json object_hook: a node-like object shrunk to the keys the planner reads (others kept as they are)."""
+    if "resource_type" in obj and "unique_id" in obj and "fqn" in obj:
+        small = {key: obj[key] for key in _NODE_KEYS if key in obj}
+        depends = small.get("depends_on")
+        if isinstance(depends, dict) and "nodes" in depends:
+            small["depends_on"] = {"nodes": depends["nodes"]}
+        return small
+    return obj
+
+
+def load_manifest(raw: bytes | str) -> Manifest:
+    """Parse and read `manifest.json` from its text, never holding every node's full JSON at once.
+
+    Each node's code, columns and config are dropped as soon as the node is decoded, so the peak is the
+    text plus the small nodes rather than the whole document; the result equals
+    `parse_manifest(json.loads(raw))`, errors included.
+    """
+    try:
+        document = json.loads(raw, object_hook=_compact)
+    except ValueError as exc:
+        raise ArtifactError(f"manifest.json is not valid JSON: {exc}") from None
+    return parse_manifest(document)
+
+
 def retryable(results: RunResults, *, command_name: str, warn_error: bool) -> list[NodeResult]:
     """The nodes `dbt retry` would rerun, in the order dbt reported them."""
     statuses = RETRYABLE | {"warn"} if warn_error else RETRYABLE
@@ -160,3 +285,53 @@ def retryable(results: RunResults, *, command_name: str, warn_error: bool) -> li
         for r in results.results
         if r.status in statuses and not (command_name != "run-operation" and r.unique_id.startswith("operation."))
     ]
+
+
+# Resource types whose names are unique within a package (dbt refuses two with one name).
+NAME_UNIQUE = frozenset({"model", "seed", "snapshot"})
+FAIL_FAST_SKIP = "Skipping due to fail_fast"
+
+
+def manifest_needed(
+    results: RunResults,
+    *,
+    command_name: str,
+    warn_error: bool = False,
+    fail_fast: bool = False,
+    top_folders: Mapping[str, frozenset[str]] | None = None,
+) -> str:
+    """Why this step's `manifest.json` must be read to narrow it exactly; '' when run_results.json suffices.
+
+    Without a manifest every node gets `name,resource_type:T,package:P`. That selector picks only its
+    node when no other node of type T in package P matches `name` by dbt's fqn method, which matches
+    (a) the fqn's last part, (b) a version (`name` selects every version of a versioned model) and
+    (c) a prefix of the fqn with or without its package: the package itself or a top-level folder
+    named `name` selects everything below it. (a) is settled for models, seeds and snapshots (unique
+    names per package), not for tests or unit tests; (b) by the unique_id; (c) for the package by the
+    unique_id, for folders only by `top_folders` (package -> the top-level folders of its resource
+    paths, when the caller knows them): run_results.json carries no paths, so without them the
+    manifest is needed. A `--fail-fast` build cut short also needs it, for the unit tests dbt never
+    recorded.
+    """
+    nodes = retryable(results, command_name=command_name, warn_error=warn_error)
+    stopped = fail_fast or bool(results.args.get("fail_fast"))
+    if command_name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
+        return (
+            "the step stopped at its first failure (--fail-fast): the unit tests it never recorded are in the manifest"
+        )
+    for node in nodes:
+        parts = node.unique_id.split(".")
+        resource_type = parts[0]
+        if resource_type not in NAME_UNIQUE:
+            return f"{node.unique_id}: a {resource_type}'s name may be shared within its package"
+        if len(parts) != 3:
+            return f"{node.unique_id}: a versioned (or dotted) name needs the manifest's fqn"
+        package, name = parts[1], parts[2]
+        if name == package:
+            return f"{node.unique_id}: `{name}` is also its package's name and would select the whole package"
+        folders = top_folders.get(package) if top_folders is not None else None
+        if folders is None:
+            return f"{node.unique_id}: a top-level folder of package {package} may be named `{name}`"
+        if name in folders:
+            return f"{node.unique_id}: package {package} has a top-level folder `{name}`"
+    return ""
