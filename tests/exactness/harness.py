@@ -123,9 +123,10 @@ class DbtProject:
         return path
 
     def deps_and_parse(self) -> None:
-        if (self.root / "packages.yml").exists():
-            result = self.invoke(["deps", *self._dirs(), *QUIET], reuse_manifest=False)
-            assert result.success, result.exception
+        local = self.root / "packages"
+        if (self.root / "packages.yml").exists() and local.is_dir():  # what `dbt deps` does for local packages
+            for package in local.iterdir():
+                shutil.copytree(package, self.root / "dbt_packages" / package.name, dirs_exist_ok=True)
         result = self.invoke(
             ["parse", *self._dirs(), "--target-path", str(self.parse_target), *QUIET], reuse_manifest=False
         )

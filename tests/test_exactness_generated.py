@@ -1,0 +1,94 @@
+"""Property: on random dbt projects, a narrowed step reruns exactly what `dbt retry` reruns.
+
+Each example generates a project (tests/exactness/generate.py), parses and builds it once, then
+derives several failure cases from it: a random command (build, run, test, seed or snapshot with
+random --select/--exclude/--selector/--indirect-selection/--fail-fast) and random faults among the
+nodes it selects. For every case the command the planner sends, resolved by `dbt ls`, must select
+exactly what `dbt retry` reruns, plus, under --fail-fast, what dbt never recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+
+from tests.exactness.generate import generate, random_command
+from tests.exactness.harness import DbtProject, plan_step, sent_selection
+
+PROJECTS = 4
+CASES_PER_PROJECT = 7
+
+
+@settings(
+    max_examples=PROJECTS,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: each example runs dbt
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(min_value=0, max_value=2**31))
+def test_generated_projects_rerun_exactly_what_dbt_retry_does(
+    seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp(f"gen{seed}") / "gen"
+    generated = generate(seed, root)
+    project = DbtProject(root, profile="gen")
+    project.deps_and_parse()
+    assert project.run("dbt build").success, f"generated project {seed} does not build"
+
+    rng = random.Random(seed)
+    checked = 0
+    for _ in range(CASES_PER_PROJECT):
+        command = random_command(rng, generated)
+        wanted = project.ls(command)
+        if not wanted:
+            continue
+        faults = rng.sample(sorted(wanted), k=min(len(wanted), rng.choice([1, 1, 2])))
+        step = project.run(command, faults)
+        context = f"seed {seed}: `{command}` with faults {faults}"
+        assert not step.success, f"{context}: the faults did not make the step fail"
+        recorded = set(step.statuses)
+        never_recorded = project.executed(wanted - recorded)
+        planned = plan_step(step)
+        if planned.action == "rerun":  # only a --fail-fast build that left unit tests unknowable
+            assert "--fail-fast" in planned.warning and never_recorded, f"{context}: {planned.warning}"
+            continue
+        assert planned.action == "narrow", f"{context}: {planned.warning}"
+        assert planned.warning == "", context
+        retried = project.retry(step)
+        if "--fail-fast" not in command:
+            assert not never_recorded, f"{context}: dbt did not record {never_recorded}"
+        assert sent_selection(project, planned) == retried | never_recorded, f"{context}: sent `{planned.sent}`"
+        checked += 1
+    event(f"failure cases checked per project: {checked}")
+    assert checked >= 2, f"seed {seed}: too few failure cases reached the oracle"
+
+
+def test_generator_covers_every_shape(tmp_path: Path) -> None:
+    """The shapes the property relies on are really generated (checked without running dbt)."""
+    seen: set[str] = set()
+    for seed in range(6):
+        generated = generate(seed, tmp_path / str(seed))
+        seen |= {m.materialized for m in generated.models}
+        seen |= {"nested" for m in generated.models if "/" in m.folder}
+        seen |= {"folder-named-like-a-model" for m in generated.models if m.folder.endswith("/m_0")}
+        seen |= {"package-ref" for m in generated.models if "genpkg.m_0" in m.parents}
+        schema = (tmp_path / str(seed) / "models" / "schema.yml").read_text(encoding="utf-8")
+        seen |= {word for word in ("unit_tests:", "relationships:", "versions:") if word in schema}
+    assert seen >= {
+        "table",
+        "view",
+        "ephemeral",
+        "incremental",
+        "nested",
+        "folder-named-like-a-model",
+        "package-ref",
+        "unit_tests:",
+        "relationships:",
+        "versions:",
+    }
