@@ -61,6 +61,54 @@ def selects(selector: str, manifest: Manifest) -> set[str]:
     return {uid for uid, node in manifest.nodes.items() if all(_part_matches(p, node) for p in parts)}
 
 
+_JOINED = "\x00"  # marks index keys made of a versioned fqn's last two parts joined by `_`
+
+
+def _index_keys(fqn: tuple[str, ...]) -> set[str]:
+    """Every value a method-less selector must equal (in one of its parts) to match this fqn."""
+    keys = {fqn[-1]}
+    if len(fqn) >= 2:
+        keys.add(fqn[-2])
+        keys.add(_JOINED + "_".join(fqn[-2:]))
+    keys.add(fqn[0].split(".")[0])
+    if len(fqn) >= 2:
+        keys.add(fqn[1].split(".")[0])
+    return keys
+
+
+class _Index:
+    """The manifest's nodes by the fqn pieces a selector can match on, so a selector is checked
+    against the few nodes that could match it instead of all of them (same answers as `selects`)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.by_key: dict[str, list[str]] = {}
+        for uid, node in manifest.nodes.items():
+            if node.fqn:
+                for key in _index_keys(node.fqn):
+                    self.by_key.setdefault(key, []).append(uid)
+
+    def _could_match(self, value: str) -> set[str]:
+        parts = value.split(".")
+        found: set[str] = set()
+        for key in (value, parts[0], _JOINED + "_".join(parts[-2:])):
+            found.update(self.by_key.get(key, ()))
+        return found
+
+    def selects(self, selector: str) -> set[str]:
+        parts = selector.split(",")
+        pool: set[str] | None = None
+        for part in parts:
+            method, sep, value = part.partition(":")
+            if not sep or method == "fqn":
+                could = self._could_match(value if sep else part)
+                pool = could if pool is None else pool & could
+        if pool is None:
+            return selects(selector, self.manifest)
+        nodes = self.manifest.nodes
+        return {uid for uid in pool if all(_part_matches(p, nodes[uid]) for p in parts)}
+
+
 def _name_from_id(unique_id: str) -> tuple[str, str, str]:
     """(resource_type, package, name) read off a unique_id, versions as `name.vN`."""
     parts = unique_id.split(".")
@@ -92,11 +140,12 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Select
     """
     selectors: list[str] = []
     inexact: list[str] = []
+    index = _Index(manifest) if manifest is not None else None
     for uid in unique_ids:
         node = manifest.nodes.get(uid) if manifest else None
         chosen = None
-        if node is not None and manifest is not None:
-            chosen = next((c for c in _candidates(node) if selects(c, manifest) == {uid}), None)
+        if node is not None and index is not None:
+            chosen = next((c for c in _candidates(node) if index.selects(c) == {uid}), None)
         if chosen is None:
             resource_type, package, name = _name_from_id(uid)
             chosen = f"{name},resource_type:{resource_type},package:{package}"
@@ -120,3 +169,76 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
         and any(dep in chosen for dep in node.depends_on)
         for uid, node in manifest.nodes.items()
     )
+
+
+def descendants(manifest: Manifest) -> dict[str, set[str]]:
+    """Each node's descendants in the manifest's graph (what `node+` adds to it)."""
+    children: dict[str, set[str]] = {uid: set() for uid in manifest.nodes}
+    for uid, node in manifest.nodes.items():
+        for parent in node.depends_on:
+            children.setdefault(parent, set()).add(uid)
+    found: dict[str, set[str]] = {}
+
+    def visit(uid: str) -> set[str]:
+        if uid not in found:
+            found[uid] = set()  # a cycle cannot happen in dbt's graph; this only stops recursion
+            below: set[str] = set()
+            for child in children.get(uid, ()):
+                below |= {child} | visit(child)
+            found[uid] = below
+        return found[uid]
+
+    for uid in manifest.nodes:
+        visit(uid)
+    return found
+
+
+def compact(
+    unique_ids: Iterable[str], selection: Selection, manifest: Manifest | None, executes: frozenset[str] | None
+) -> tuple[str, ...]:
+    """Shorter selectors for the same nodes: `name+` where a node's descendants are all in the set.
+
+    `name+` is used only when `name` alone is proven to select just that node, and every
+    descendant the command would execute (`executes`: resource types; None: any) is in the set,
+    so the graph operator adds nothing. Covered nodes drop their own selectors.
+    """
+    ids = list(unique_ids)
+    if manifest is None or len(ids) < 3:
+        return selection.selectors
+    wanted = set(ids)
+    below = descendants(manifest)
+    # Nodes the manifest lists only as parents (sources, ...): their names, which a bare selector may match.
+    hidden = {
+        part
+        for node in manifest.nodes.values()
+        for parent in node.depends_on
+        if parent not in manifest.nodes
+        for part in parent.split(".")[1:]
+    }
+
+    def runs(uid: str) -> bool:
+        node = manifest.nodes.get(uid)
+        return node is not None and (executes is None or node.resource_type in executes)
+
+    chosen: dict[str, str] = {}
+    covered: set[str] = set()
+    # widest covers first; ties broken by the step's order
+    order = sorted(range(len(ids)), key=lambda i: -len(below.get(ids[i], ())))
+    for i in order:
+        uid, selector = ids[i], selection.selectors[i]
+        if uid in covered or "," in selector or uid in selection.inexact:
+            continue
+        if selector.split(".")[0].rstrip("+") in hidden:
+            continue  # `name+` would also follow a source (or another unlisted node) of that name
+        reach = {d for d in below.get(uid, set()) if runs(d)}
+        if not reach or not reach <= wanted:
+            continue
+        chosen[uid] = f"{selector}+"
+        covered |= reach
+    result = []
+    for uid, selector in zip(ids, selection.selectors, strict=True):
+        if uid in chosen:
+            result.append(chosen[uid])
+        elif uid not in covered:
+            result.append(selector)
+    return tuple(result)
