@@ -180,6 +180,7 @@ def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) 
             cloud.base_url,
             "--dry-run",
             "true",
+            "--json",
         ],
         env={"PATH": os.environ["PATH"], "DBT_CLOUD_SERVICE_TOKEN": cloud.token},
         cwd=ROOT,

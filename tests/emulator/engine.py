@@ -279,9 +279,11 @@ class Executor(threading.Thread):
         deadline: datetime | None = None
         if run.timeout_seconds > 0 and run.started_at is not None:
             deadline = run.started_at + timedelta(seconds=run.timeout_seconds)
-        workspace = engine.root / "runs" / str(run.id)
+        # One workspace per environment (its runs never overlap): dbt can reuse the previous run's
+        # parse and installed packages, as a warm dbt Cloud worker would.
+        workspace = engine.root / "environments" / str(run.job.environment_id) / "workspace"
         project = workspace / "project"
-        profiles = workspace / "profile"
+        profiles = engine.root / "runs" / str(run.id) / "profile"
 
         def dbt(command: str, state: Path | None = None, delay: bool = False) -> Callable[[Step], int]:
             def action(step: Step) -> int:
@@ -423,10 +425,13 @@ class Executor(threading.Thread):
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
             shutil.copy2(state, target / "run_results.json")
-        parsed = [s.target_path / PARTIAL_PARSE for s in run.steps if s.target_path is not None]
-        parsed = [path for path in parsed if path.is_file()]
-        if parsed:  # the same workspace: dbt may reuse the previous step's parse
-            shutil.copy2(parsed[-1], target / PARTIAL_PARSE)
+        previous_parse = project.parent / PARTIAL_PARSE
+        if previous_parse.is_file():  # the same workspace: dbt may reuse the previous step's parse
+            shutil.copy2(previous_parse, target / PARTIAL_PARSE)
+        if command == DEPS and (project / "dbt_packages").is_dir() and (project / "package-lock.yml").is_file():
+            step.stdout_path = step.directory / "stdout.log"
+            step.stdout_path.write_text("Installed packages are up to date.\n", encoding="utf-8")
+            return SUCCESS
         step.target_path = target
         step.stdout_path = step.directory / "stdout.log"
         step.debug_log_path = step.directory / "logs" / "dbt.log"
@@ -458,6 +463,8 @@ class Executor(threading.Thread):
                     if self.interrupted(run, deadline, 0):
                         stop(process)
                         return ERROR
+            if (target / PARTIAL_PARSE).is_file():
+                shutil.copy2(target / PARTIAL_PARSE, previous_parse)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
