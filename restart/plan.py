@@ -9,10 +9,18 @@ from typing import Literal
 from restart import commands as cmds
 from restart.artifacts import RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
-from restart.selection import pulls_in_tests, select_nodes
+from restart.selection import compact, pulls_in_tests, select_nodes
 
 Action = Literal["skip", "narrow", "rerun"]
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
+# The resource types each sub-command executes: a graph operator may reach others harmlessly.
+EXECUTES = {
+    "run": frozenset({"model"}),
+    "seed": frozenset({"seed"}),
+    "snapshot": frozenset({"snapshot"}),
+    "test": frozenset({"test", "unit_test"}),
+    "build": frozenset({"model", "seed", "snapshot", "test", "unit_test", "function"}),
+}
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,7 @@ def _plan_failed(item: CommandStep, found: StepArtifacts, *, interrupted: bool =
         )
     unique_ids = [r.unique_id for r in nodes] + unrecorded
     selection = select_nodes(unique_ids, found.manifest)
+    selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name))
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
     warning = ""
     if selection.inexact:
@@ -282,7 +291,7 @@ def _plan_failed(item: CommandStep, found: StepArtifacts, *, interrupted: bool =
         "narrow",
         f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures)} more were skipped"
         + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else ""),
-        new_command=command.narrowed(list(selection.selectors), indirect_empty=indirect),
+        new_command=command.narrowed(list(selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
         warning=warning,

@@ -181,5 +181,5 @@ def test_manifest_gives_short_exact_selectors_and_no_indirect_tests() -> None:
         "model.shop.dim.v2": "error",
     }
     step = make_plan(run, {4: StepArtifacts(results("build", failed), manifest)}).steps[0]
-    assert step.new_command == "dbt build --select orders not_null_orders_id calendar,package:shop dim.v2"
+    assert step.new_command == "dbt build --select orders+ calendar,package:shop dim.v2"  # orders+: its test too
     assert step.warning == ""
