@@ -172,24 +172,29 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
 
 
 def descendants(manifest: Manifest) -> dict[str, set[str]]:
-    """Each node's descendants in the manifest's graph (what `node+` adds to it)."""
+    """Each node's descendants in the manifest's graph (what `node+` adds to it).
+
+    Iterative (post-order) so that a chain of thousands of models does not hit Python's recursion limit.
+    """
     children: dict[str, set[str]] = {uid: set() for uid in manifest.nodes}
     for uid, node in manifest.nodes.items():
         for parent in node.depends_on:
             children.setdefault(parent, set()).add(uid)
     found: dict[str, set[str]] = {}
-
-    def visit(uid: str) -> set[str]:
-        if uid not in found:
-            found[uid] = set()  # a cycle cannot happen in dbt's graph; this only stops recursion
-            below: set[str] = set()
-            for child in children.get(uid, ()):
-                below |= {child} | visit(child)
-            found[uid] = below
-        return found[uid]
-
-    for uid in manifest.nodes:
-        visit(uid)
+    for start in manifest.nodes:
+        stack = [(start, False)]
+        while stack:
+            uid, expanded = stack.pop()
+            if uid in found:
+                continue
+            if expanded:
+                below: set[str] = set()
+                for child in children.get(uid, ()):
+                    below |= {child} | found.get(child, set())
+                found[uid] = below
+                continue
+            stack.append((uid, True))
+            stack.extend((child, False) for child in children.get(uid, ()) if child not in found)
     return found
 
 
