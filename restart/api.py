@@ -161,14 +161,6 @@ class DbtCloud:
         except NotFound:
             return None
 
-    def active_runs(self, job_id: int) -> list[dict[str, Any]]:
-        """The job's runs that are queued, starting or running, newest first."""
-        params = {"job_definition_id": str(job_id), "status__in": "[1,2,3]", "order_by": "-id", "limit": "10"}
-        runs = self._data("GET", "runs/", f"active runs of job {job_id}", params=params)
-        if not isinstance(runs, list):
-            raise ApiError(f"dbt Cloud answered the runs of job {job_id} with something other than a list")
-        return [r for r in runs if isinstance(r, dict)]
-
     def recent_runs(self, job_id: int, limit: int = 25) -> list[dict[str, Any]]:
         """The job's newest runs with their triggers (for the cause markers)."""
         params = {
@@ -188,6 +180,16 @@ class DbtCloud:
             if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
                 return run
         return None
+
+    def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None:
+        """An artifact's raw bytes (for a large file parsed as it is read), or None when absent."""
+        params = {"step": str(step)} if step is not None else None
+        what = f"{path} of run {run_id}" + (f" step {step}" if step is not None else "")
+        try:
+            content = self._request("GET", f"runs/{run_id}/artifacts/{path}", what, params=params, raw=True)
+        except NotFound:
+            return None
+        return bytes(content)
 
     def trigger_run(self, job_id: int, body: dict[str, Any], marker: str) -> tuple[dict[str, Any], bool]:
         """POST a new run, never twice; returns (run, adopted).
@@ -249,6 +251,7 @@ class DbtCloud:
         json: Any = None,
         retry: bool = True,
         artifact: bool = False,
+        raw: bool = False,
     ) -> Any:
         url = f"{self.base_url}/api/v2/accounts/{self.account_id}/{path}"
         started = time.monotonic()
@@ -265,7 +268,7 @@ class DbtCloud:
                     raise error from None
             if response is not None:
                 if response.status_code < 400:
-                    return self._json(response, what, artifact)
+                    return response.content if raw else self._json(response, what, artifact)
                 error = self._http_error(response, what)
             if retry:
                 transient = response is None or response.status_code in TRANSIENT_STATUSES

@@ -14,7 +14,7 @@ from typing import Any
 
 from restart import actions, transient
 from restart.api import ApiError, DbtCloud
-from restart.artifacts import ArtifactError, Manifest, parse_manifest, parse_run_results
+from restart.artifacts import ArtifactError, Manifest, load_manifest, parse_run_results
 from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
 from restart.github import Context, Reporter, read_context
 from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
@@ -42,9 +42,16 @@ class RestartError(Exception):
         self.previous = previous
 
 
-def find_previous_run(client: DbtCloud, settings: Settings) -> Run:
-    """The run to restart: the given one, or the job's latest finished run."""
-    run_id = settings.run_id or client.latest_finished_run_id(settings.job_id)
+ACTIVE = frozenset({1, 2, 3})
+FINISHED = frozenset({10, 20, 30})
+
+
+def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
+    """The run to restart: the given one, or the job's latest finished run (from `recent`)."""
+    run_id = settings.run_id
+    if run_id is None:
+        latest = next((r for r in recent if r.get("status") in FINISHED), None)
+        run_id = int(latest["id"]) if latest else client.latest_finished_run_id(settings.job_id)
     if run_id is None:
         client.get_job(settings.job_id)  # a 404 here says the job itself does not exist
         raise RestartError(f"job {settings.job_id} has no finished run to restart")
@@ -66,9 +73,9 @@ def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
     except (ApiError, ArtifactError) as exc:
         return StepArtifacts(problem=str(exc))
     manifest: Manifest | None = None
-    try:
-        manifest_document = client.get_artifact(run.id, "manifest.json", step)
-        manifest = parse_manifest(manifest_document) if manifest_document is not None else None
+    try:  # read from its bytes, shedding each node's code and columns as it goes
+        raw = client.get_artifact_bytes(run.id, "manifest.json", step)
+        manifest = load_manifest(raw) if raw is not None else None
     except (ApiError, ArtifactError):
         manifest = None
     return StepArtifacts(run_results=results, manifest=manifest)
@@ -88,12 +95,12 @@ def default_cause(run: Run, context: Context) -> str:
     return cause + (f" by {context.run_url}" if context.run_url else "")
 
 
-def check_attempts(client: DbtCloud, settings: Settings, previous: Run) -> tuple[int, str]:
-    """(earlier restarts of the same failure, '' or why no further restart is allowed)."""
+def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any]]) -> tuple[int, str]:
+    """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
     if settings.max_attempts == 0:
         return 0, ""
     original = original_run(previous.id, previous.cause)
-    causes = [str((r.get("trigger") or {}).get("cause") or "") for r in client.recent_runs(settings.job_id)]
+    causes = [str((r.get("trigger") or {}).get("cause") or "") for r in recent]
     earlier = count_attempts(original, causes)
     if earlier >= settings.max_attempts:
         return earlier, (
@@ -231,20 +238,26 @@ def trigger_and_wait(
     return Outcome(status, f"run #{final.id} {status}", _exit_for(status, settings), previous, plan, final, strategy)
 
 
-def wait_while_busy(client: DbtCloud, settings: Settings, log: actions.Log, stop: Stop) -> str:
-    """'' when no run of the job is active; else what to say (after waiting, with `if-job-running: wait`)."""
+def wait_while_busy(
+    client: DbtCloud, settings: Settings, log: actions.Log, stop: Stop
+) -> tuple[str, list[dict[str, Any]]]:
+    """The job's recent runs, and '' when none is active, else what to say about the active one.
+
+    With `if-job-running: wait` it polls until the job is idle or `timeout` passes.
+    """
     started = time.monotonic()
     while True:
-        active = client.active_runs(settings.job_id)
+        recent = client.recent_runs(settings.job_id)
+        active = [r for r in recent if r.get("status") in ACTIVE]
         if not active:
-            return ""
-        first = active[0]
+            return "", recent
+        first = active[-1]  # the oldest active run: the one the job is busy with
         state = str(first.get("status_humanized") or "active").lower()
         busy = f"run {first.get('id')} of job {settings.job_id} is {state}"
         if settings.if_job_running != "wait":
-            return busy
+            return busy, recent
         if time.monotonic() - started >= settings.timeout:
-            return f"{busy} after waiting {settings.timeout:g}s"
+            return f"{busy} after waiting {settings.timeout:g}s", recent
         log.info(f"{busy}; waiting for it to finish")
         stop.sleep(settings.poll_interval)
 
@@ -259,8 +272,8 @@ def restart(
 ) -> Outcome:
     """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
     with log.group("Find the run to restart"):
-        busy = wait_while_busy(client, settings, log, stop)
-        previous = find_previous_run(client, settings)
+        busy, recent = wait_while_busy(client, settings, log, stop)
+        previous = find_previous_run(client, settings, recent)
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
     if busy:
         message = f"{busy}: not starting another run of the job"
@@ -271,7 +284,7 @@ def restart(
         return Outcome("skipped", message, 0, previous)
     earlier = 0
     if previous.status != SUCCESS:
-        earlier, refusal = check_attempts(client, settings, previous)
+        earlier, refusal = check_attempts(settings, previous, recent)
         if refusal:
             log.warning(refusal, title="Loop guard")
             return Outcome("skipped", refusal, 0, previous)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
-
 MAX_CAUSE = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
@@ -215,6 +213,8 @@ def parse_payload(raw: str, name: str = "payload") -> dict[str, Any]:
     for key, why in OWN_FIELDS.items():
         if key in document:
             raise InputError(name, f"must not set `{key}`: {why}")
+    import jsonschema  # only when a payload is given: keeps the action's start-up light
+
     try:
         jsonschema.validate(document, PAYLOAD_SCHEMA)
     except jsonschema.ValidationError as exc:
