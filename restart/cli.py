@@ -35,6 +35,7 @@ INPUTS = [
     "restart-on",
     "transient-patterns",
     "delay",
+    "rebuild",
     "github-token",
 ]
 # Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
@@ -70,6 +71,7 @@ HELP = {
     "restart-on": "any (default) or transient: restart only when every failure looks transient",
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
     "delay": "seconds to wait before triggering (default 0)",
+    "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test)",
     "github-token": "GitHub token (for GitHub features)",
 }
 

@@ -81,11 +81,11 @@ def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
     return StepArtifacts(run_results=results, manifest=manifest)
 
 
-def plan_restart(client: DbtCloud, run: Run) -> Plan:
+def plan_restart(client: DbtCloud, run: Run, rebuild: str = "failed") -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
     found = {step: read_artifacts(client, run, step) for step in needs_artifacts(paired)}
-    return make_plan(run, found)
+    return make_plan(run, found, rebuild=rebuild)
 
 
 def default_cause(run: Run, context: Context) -> str:
@@ -315,7 +315,7 @@ def restart(
         return trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
 
     with log.group("Plan"):
-        plan = plan_restart(client, previous)
+        plan = plan_restart(client, previous, settings.rebuild)
         for step in plan.steps:
             arrow = f"\n    -> {step.new_command}" if step.new_command else ""
             log.info(f"{step.action:>6}: {step.command}{arrow}")

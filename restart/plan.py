@@ -52,6 +52,7 @@ class StepPlan:
     nodes: tuple[str, ...] = ()  # unique_ids selected for rerun
     failures: tuple[NodeResult, ...] = ()  # nodes that errored or failed, with their messages
     warning: str = ""
+    added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
 
     @property
     def sent(self) -> str | None:
@@ -224,7 +225,39 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     return missing if followed else None
 
 
-def _plan_failed(item: CommandStep, found: StepArtifacts, *, interrupted: bool = False) -> StepPlan:
+REBUILT = frozenset({"model", "seed", "snapshot"})
+
+
+def test_parents(failures: tuple[NodeResult, ...], manifest: Manifest) -> list[str]:
+    """The models, seeds and snapshots that failed data tests test, in order, each once."""
+    parents: list[str] = []
+    for failure in failures:
+        node = manifest.nodes.get(failure.unique_id)
+        if node is None or node.resource_type != "test":
+            continue
+        for parent in node.depends_on:
+            found = manifest.nodes.get(parent)
+            if found is not None and found.resource_type in REBUILT and parent not in parents:
+                parents.append(parent)
+    return parents
+
+
+def _with_test_parents(
+    command: cmds.DbtCommand, failures: tuple[NodeResult, ...], manifest: Manifest | None, chosen: list[str]
+) -> tuple[list[str], str]:
+    """(parents of failed tests to add, or a warning why none can be) for `rebuild: with-test-parents`."""
+    if not any(f.unique_id.startswith("test.") for f in failures):
+        return [], ""
+    if command.name != "build":
+        return [], f"`dbt {command.name}` does not build models: the parents of its failed tests are not rebuilt"
+    if manifest is None:
+        return [], "without manifest.json the parents of the failed tests are unknown: not rebuilt"
+    return [p for p in test_parents(failures, manifest) if p not in chosen], ""
+
+
+def _plan_failed(
+    item: CommandStep, found: StepArtifacts, *, interrupted: bool = False, rebuild: str = "failed"
+) -> StepPlan:
     assert item.step is not None
     where = f"step {item.step.index}"
     try:
@@ -276,29 +309,37 @@ def _plan_failed(item: CommandStep, found: StepArtifacts, *, interrupted: bool =
             warning=f"{where} failed but no node did (a hook or a compile error?); rerun as it was",
         )
     unique_ids = [r.unique_id for r in nodes] + unrecorded
+    added: list[str] = []
+    rebuild_warning = ""
+    if rebuild == "with-test-parents":
+        added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
+        unique_ids += added
     selection = select_nodes(unique_ids, found.manifest)
     selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name))
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
-    warning = ""
+    warnings = [f"{where}: {rebuild_warning}"] if rebuild_warning else []
     if selection.inexact:
-        warning = (
+        warnings.append(
             f"{where}: {len(selection.inexact)} node(s) selected by name, resource type and package "
             "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
         )
+    warning = "; ".join(warnings)
     return StepPlan(
         item.command,
         item.step.index,
         "narrow",
         f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures)} more were skipped"
-        + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else ""),
+        + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else "")
+        + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else ""),
         new_command=command.narrowed(list(selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
         warning=warning,
+        added=tuple(added),
     )
 
 
-def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts]) -> Plan:
+def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str = "failed") -> Plan:
     """Decide, command by command, what the restart runs.
 
     - a command that succeeded is dropped;
@@ -323,7 +364,8 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts]) -> Plan:
             planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
         elif item.step.status == ERROR:
             interrupted = timed_out and item.step.index == last_invoked
-            planned.append(_plan_failed(item, artifacts.get(item.step.index, StepArtifacts()), interrupted=interrupted))
+            found = artifacts.get(item.step.index, StepArtifacts())
+            planned.append(_plan_failed(item, found, interrupted=interrupted, rebuild=rebuild))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

@@ -158,7 +158,8 @@ def _step_cell(step: StepPlan) -> str:
     if step.action == "skip":
         return "skipped: succeeded"
     if step.action == "narrow":
-        return f"narrowed to {len(step.nodes)} node(s): {code(step.new_command)}"
+        added = f" (with {len(step.added)} parent(s) of failed tests: {code(', '.join(step.added), 200)})"
+        return f"narrowed to {len(step.nodes)} node(s){added if step.added else ''}: {code(step.new_command)}"
     return f"rerun as is: {text(step.reason, 120)}"
 
 

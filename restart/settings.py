@@ -77,6 +77,7 @@ class Settings:
     max_attempts: int = 3
     report: str = "none"
     restart_on: str = "any"
+    rebuild: str = "failed"
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
     github_token: str = field(repr=False, default="")
@@ -266,6 +267,7 @@ def parse(values: Mapping[str, str]) -> Settings:
         max_attempts=_count(values, "max-attempts", 3),
         report=_choice(values, "report", ("none", "status", "issue", "both")),
         restart_on=_choice(values, "restart-on", ("any", "transient")),
+        rebuild=_choice(values, "rebuild", ("failed", "with-test-parents")),
         transient_patterns=_patterns(values, "transient-patterns"),
         delay=_seconds(values, "delay", 0.0, allow_zero=True),
         github_token=_text(values, "github-token"),

@@ -179,3 +179,35 @@ def test_a_step_stopped_mid_way_reruns_as_written(shop: DbtProject) -> None:
     never_recorded = shop.ls(command) - set(step.statuses)
     if never_recorded:  # partial: what narrowing the file alone would have lost
         assert not never_recorded <= set(plan_step(step).nodes)
+
+
+@pytest.mark.parametrize(
+    ("fault", "parents"),
+    [
+        ("not_null_stg_orders_order_id", {"model.shop.stg_orders"}),
+        (
+            "relationships_orders_customer_id__customer_id__ref_customers_",
+            {"model.shop.orders", "model.shop.customers"},
+        ),
+    ],
+    ids=["staging", "mart"],
+)
+def test_with_test_parents_also_reruns_the_models_the_failed_test_tests(
+    shop: DbtProject, fault: str, parents: set[str]
+) -> None:
+    """rebuild: with-test-parents = what dbt retry reruns, plus the tested models; checked with real dbt ls."""
+    step = shop.run("dbt build", [fault])
+    assert not step.success
+    retried = shop.retry(step)
+    planned = plan_step(step, rebuild="with-test-parents")
+    assert set(planned.added) == parents - retried
+    assert sent_selection(shop, planned) == retried | parents, planned.sent
+    assert ("rebuilt because their data tests failed" in planned.reason) == bool(planned.added)
+
+
+def test_with_test_parents_in_a_test_step_says_why_nothing_is_added(shop: DbtProject) -> None:
+    step = shop.run("dbt test --select stg_orders", ["not_null_stg_orders_order_id"])
+    planned = plan_step(step, rebuild="with-test-parents")
+    assert planned.added == ()
+    assert "does not build models" in planned.warning
+    assert sent_selection(shop, planned) == shop.retry(step)

@@ -131,3 +131,17 @@ def test_one_bad_job_does_not_stop_the_others(cloud: LocalDbtCloud, tmp_path: Pa
     status = result.json_output("status")
     assert status == {"987654": "error", str(failed): "success"}
     assert any("job 987654 was not found" in e for e in result.errors())
+
+
+def test_with_test_parents_rebuilds_the_tested_model(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = failed_job(cloud, ["dbt build"], "not_null_stg_orders_order_id", 8)
+    failed = cloud.executed_nodes(run_id)[4]
+    assert failed["model.shop.stg_orders"] == "success"
+
+    result = run_action(tmp_path, inputs(cloud, str(job_id), rebuild="with-test-parents"))
+
+    assert result.exit_code == 0, result.log
+    rerun = set(cloud.executed_nodes(int(result.outputs["run-id"]))[4])
+    retried = {u for u, s in failed.items() if s in ("error", "fail", "skipped")}
+    assert rerun == retried | {"model.shop.stg_orders"}
+    assert "parent(s) of failed tests" in result.summary

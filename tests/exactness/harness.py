@@ -273,13 +273,13 @@ def single_step_run(command: str, status: int = ERROR, message: str = "") -> Run
     )
 
 
-def plan_step(step: StepRun, *, manifest: bool = True, message: str = "") -> StepPlan:
+def plan_step(step: StepRun, *, manifest: bool = True, message: str = "", rebuild: str = "failed") -> StepPlan:
     """The planner's decision for this failed step, from its own artifacts."""
     found = StepArtifacts(
         parse_run_results(step.run_results) if step.run_results is not None else None,
         parse_manifest(step.manifest) if manifest and step.manifest is not None else None,
     )
-    plan: Plan = make_plan(single_step_run(step.command, message=message), {4: found})
+    plan: Plan = make_plan(single_step_run(step.command, message=message), {4: found}, rebuild=rebuild)
     return plan.steps[0]
 
 
