@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 BASE_IMAGE := python:3.12-slim
 
-.PHONY: demo test lint venv lock pin-base clean
+.PHONY: demo test bench lint venv lock pin-base clean
 
 # Runtime dependencies come from the hash-locked requirements.lock, exactly as the Dockerfile installs
 # them; the dev tools are then resolved around those pins (a constraints file), and the result checked.
@@ -22,8 +22,12 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/python -m tests.demo
 
+# Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+bench: venv
+	$(BIN)/python -m benchmarks
 
 lint: venv
 	$(BIN)/ruff check .

@@ -14,10 +14,10 @@ from typing import Any
 
 from restart import actions, transient
 from restart.api import ApiError, DbtCloud
-from restart.artifacts import ArtifactError, Manifest, load_manifest, parse_run_results
+from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
 from restart.github import Context, Reporter, read_context
-from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts
+from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts, step_command
 from restart.records import SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
 from restart.settings import Settings, single
@@ -79,6 +79,21 @@ def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
     except (ApiError, ArtifactError):
         manifest = None
     return StepArtifacts(run_results=results, manifest=manifest)
+
+
+def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, list[NodeResult]]:
+    """The finished new run's node results, per command step (for the summary); best effort."""
+    found: dict[int, list[NodeResult]] = {}
+    for step in run.steps:
+        if step_command(step.name) is None:  # dbt Cloud's setup steps
+            continue
+        try:
+            document = client.get_artifact(run.id, "run_results.json", step.index)
+            if document is not None:
+                found[step.index] = list(parse_run_results(document).results)
+        except (ApiError, ArtifactError) as exc:
+            log.debug(f"no node results for step {step.index} of run {run.id}: {exc}")
+    return found
 
 
 def plan_restart(client: DbtCloud, run: Run, rebuild: str = "failed") -> Plan:
@@ -231,11 +246,13 @@ def trigger_and_wait(
         log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
         return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, strategy, details)
     final = run_from_json(client.get_run(new.id))
+    results = read_new_results(client, final, log) if final.is_complete else None
     status = final.status_name
     if status != "success":
         reason = f": {final.status_message}" if final.status_message else ""
         log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
-    return Outcome(status, f"run #{final.id} {status}", _exit_for(status, settings), previous, plan, final, strategy)
+    code = _exit_for(status, settings)
+    return Outcome(status, f"run #{final.id} {status}", code, previous, plan, final, strategy, new_results=results)
 
 
 def wait_while_busy(

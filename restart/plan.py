@@ -53,6 +53,7 @@ class StepPlan:
     failures: tuple[NodeResult, ...] = ()  # nodes that errored or failed, with their messages
     warning: str = ""
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
+    graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
 
     @property
     def sent(self) -> str | None:
@@ -255,6 +256,18 @@ def _with_test_parents(
     return [p for p in test_parents(failures, manifest) if p not in chosen], ""
 
 
+def _graph(unique_ids: list[str], manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
+    """Each rerun node's parents among the rerun nodes (for the summary's failure region)."""
+    if manifest is None:
+        return {}
+    wanted = set(unique_ids)
+    return {
+        uid: tuple(parent for parent in manifest.nodes[uid].depends_on if parent in wanted)
+        for uid in unique_ids
+        if uid in manifest.nodes
+    }
+
+
 def _plan_failed(
     item: CommandStep, found: StepArtifacts, *, interrupted: bool = False, rebuild: str = "failed"
 ) -> StepPlan:
@@ -336,6 +349,7 @@ def _plan_failed(
         failures=failures,
         warning=warning,
         added=tuple(added),
+        graph=_graph(unique_ids, found.manifest),
     )
 
 
