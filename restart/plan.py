@@ -227,6 +227,7 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
 
 
 REBUILT = frozenset({"model", "seed", "snapshot"})
+GRAPH_WALK = 200  # nodes looked at per rerun node when drawing the failure region
 
 
 def test_parents(failures: tuple[NodeResult, ...], manifest: Manifest) -> list[str]:
@@ -261,11 +262,23 @@ def _graph(unique_ids: list[str], manifest: Manifest | None) -> dict[str, tuple[
     if manifest is None:
         return {}
     wanted = set(unique_ids)
-    return {
-        uid: tuple(parent for parent in manifest.nodes[uid].depends_on if parent in wanted)
-        for uid in unique_ids
-        if uid in manifest.nodes
-    }
+
+    def nearest(uid: str) -> tuple[str, ...]:
+        """Parents in the set, looking through nodes outside it (an ephemeral model, say)."""
+        found: list[str] = []
+        queue, seen = list(manifest.nodes[uid].depends_on), {uid}
+        while queue and len(seen) < GRAPH_WALK:
+            parent = queue.pop(0)
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if parent in wanted:
+                found.append(parent)
+            elif parent in manifest.nodes:
+                queue.extend(manifest.nodes[parent].depends_on)
+        return tuple(found)
+
+    return {uid: nearest(uid) for uid in unique_ids if uid in manifest.nodes}
 
 
 def _plan_failed(
