@@ -55,6 +55,15 @@ MANIFEST_NODE_SCHEMA: dict[str, Any] = {
         "fqn": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "version": {"type": ["string", "integer", "number", "null"]},
         "depends_on": {"type": "object"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "original_file_path": {"type": "string"},
+        "config": {
+            "type": "object",
+            "properties": {
+                "materialized": {"type": "string"},
+                "tags": {"type": ["string", "array"], "items": {"type": "string"}},
+            },
+        },
     },
 }
 MANIFEST_SCHEMA: dict[str, Any] = {
@@ -100,13 +109,28 @@ class ManifestNode:
     fqn: tuple[str, ...]
     is_versioned: bool
     depends_on: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    path: str = ""  # original_file_path: relative to its package's root
+    materialized: str = ""  # config.materialized (`ephemeral` models never execute)
+
+
+# Manifest sections (besides `nodes` and `unit_tests`) whose entries `tag:`/`path:` selectors also match.
+OTHER_SECTIONS = ("sources", "exposures", "metrics", "semantic_models", "saved_queries", "functions")
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """The executable nodes of one step's `manifest.json`, by unique_id."""
+    """The executable nodes of one step's `manifest.json`, by unique_id.
+
+    `others` holds what a `tag:` or `path:` selector may also match: sources, exposures, metrics,
+    semantic models, saved queries, functions and non-executable nodes (hooks), with their tags and
+    paths only. `opaque` says some of those could not be read (then no group selector is proven exact).
+    """
 
     nodes: dict[str, ManifestNode]
+    others: dict[str, ManifestNode] = field(default_factory=dict)
+    project_name: str = ""
+    opaque: bool = False
 
 
 def _schema_version(url: str, kind: str) -> int:
@@ -195,6 +219,23 @@ def _check_node(node: Any, path: tuple[str | int, ...]) -> None:
         _expect(node["version"], _VERSION_TYPES, (*path, "version"))
     if "depends_on" in node:
         _expect(node["depends_on"], ("object",), (*path, "depends_on"))
+    if "tags" in node:
+        tags = node["tags"]
+        _expect(tags, ("array",), (*path, "tags"))
+        for i, tag in enumerate(tags):
+            _expect(tag, ("string",), (*path, "tags", i))
+    if "original_file_path" in node:
+        _expect(node["original_file_path"], ("string",), (*path, "original_file_path"))
+    if "config" in node:
+        config = node["config"]
+        _expect(config, ("object",), (*path, "config"))
+        if "materialized" in config:
+            _expect(config["materialized"], ("string",), (*path, "config", "materialized"))
+        if "tags" in config:
+            tags = config["tags"]
+            _expect(tags, ("string", "array"), (*path, "config", "tags"))
+            for i, tag in enumerate(tags if isinstance(tags, list) else ()):
+                _expect(tag, ("string",), (*path, "config", "tags", i))
 
 
 def _check_manifest(document: Any) -> None:
@@ -237,13 +278,49 @@ def parse_run_results(document: Any) -> RunResults:
     return RunResults(results, dict(document.get("args") or {}), version)
 
 
+def _unit_test_tags(node: dict[str, Any]) -> tuple[str, ...]:
+    """A unit test's tags: dbt reads them from its config, where one tag may be a bare string."""
+    tags = (node.get("config") or {}).get("tags") or ()
+    return (tags,) if isinstance(tags, str) else tuple(tags)
+
+
+def _other(unique_id: str, node: Any) -> ManifestNode | None:
+    """A source, exposure, hook, ...: what `tag:`/`path:` match on; None when it cannot be read.
+
+    Its tags are read generously (top level and config; a string also as its characters, which is
+    what dbt's `any(... for tag in node.tags)` iterates then): more tags only rule out more groups.
+    """
+    if not isinstance(node, dict):
+        return None
+    config = node.get("config") or {}
+    path, kind, package = node.get("original_file_path") or "", node.get("resource_type"), node.get("package_name")
+    if not (isinstance(config, dict) and isinstance(path, str) and isinstance(kind, str) and isinstance(package, str)):
+        return None
+    tags: list[str] = []
+    for found in (node.get("tags") or [], config.get("tags") or []):
+        if isinstance(found, str):
+            tags += [found, *found]
+        elif isinstance(found, list) and all(isinstance(t, str) for t in found):
+            tags += found
+        else:
+            return None
+    name = str(node.get("name") or "")
+    return ManifestNode(unique_id, kind, package, name, (), False, (), tuple(dict.fromkeys(tags)), path)
+
+
 def parse_manifest(document: Any) -> Manifest:
     """Validate and read the executable nodes of a `manifest.json` document."""
     _validate(document, _check_manifest, "manifest.json")
     nodes: dict[str, ManifestNode] = {}
+    others: dict[str, ManifestNode] = {}
+    opaque = False
     for section in ("nodes", "unit_tests"):
         for unique_id, node in (document.get(section) or {}).items():
             if node["resource_type"] not in EXECUTABLE:
+                other = _other(unique_id, node)
+                opaque = opaque or other is None
+                if other is not None:
+                    others[unique_id] = other
                 continue
             depends = node.get("depends_on") or {}
             nodes[unique_id] = ManifestNode(
@@ -254,12 +331,38 @@ def parse_manifest(document: Any) -> Manifest:
                 fqn=tuple(node["fqn"]),
                 is_versioned=node.get("version") is not None,
                 depends_on=tuple(depends.get("nodes") or ()),
+                tags=_unit_test_tags(node) if section == "unit_tests" else tuple(node.get("tags") or ()),
+                path=node.get("original_file_path") or "",
+                materialized=(node.get("config") or {}).get("materialized") or "",
             )
-    return Manifest(nodes)
+    for section in OTHER_SECTIONS:
+        entries = document.get(section) or {}
+        if not isinstance(entries, dict):
+            opaque = True
+            continue
+        for unique_id, node in entries.items():
+            other = _other(unique_id, node)
+            opaque = opaque or other is None
+            if other is not None:
+                others[unique_id] = other
+    metadata = document.get("metadata")
+    project = metadata.get("project_name") if isinstance(metadata, dict) else None
+    return Manifest(nodes, others, project if isinstance(project, str) else "", opaque)
 
 
 # The keys of a manifest node that `parse_manifest` reads; `_compact` drops the rest while parsing.
-_NODE_KEYS = ("resource_type", "package_name", "name", "fqn", "version", "depends_on", "unique_id")
+_NODE_KEYS = (
+    "resource_type",
+    "package_name",
+    "name",
+    "fqn",
+    "version",
+    "depends_on",
+    "unique_id",
+    "tags",
+    "original_file_path",
+    "config",
+)
 
 
 def _compact(obj: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +372,9 @@ def _compact(obj: dict[str, Any]) -> dict[str, Any]:
         depends = small.get("depends_on")
         if isinstance(depends, dict) and "nodes" in depends:
             small["depends_on"] = {"nodes": depends["nodes"]}
+        config = small.get("config")
+        if isinstance(config, dict):
+            small["config"] = {key: config[key] for key in ("materialized", "tags") if key in config}
         return small
     return obj
 

@@ -1,12 +1,14 @@
 """Node selectors that make dbt run exactly a given set of nodes.
 
 The matching rules below restate dbt-core's documented selection semantics (the default `fqn`
-method, `resource_type:` and `package:` methods, and `,` intersection) so that every selector
+method, the `resource_type:`, `package:`, `tag:` and `path:` methods, and `,` intersection) so that every selector
 can be checked against the step's manifest before it is sent.
 """
 
 from __future__ import annotations
 
+import heapq
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,6 +44,11 @@ def fqn_matches(selector: str, node: ManifestNode) -> bool:
     )
 
 
+def in_folder(path: str, folder: str) -> bool:
+    """Whether dbt's `path:folder` matches a node at `path` (the folder itself, or anything below it)."""
+    return bool(path) and (path == folder or path.startswith(folder + "/"))
+
+
 def _part_matches(part: str, node: ManifestNode) -> bool:
     method, sep, value = part.partition(":")
     if not sep:
@@ -52,6 +59,10 @@ def _part_matches(part: str, node: ManifestNode) -> bool:
         return node.package_name == value
     if method == "fqn":
         return fqn_matches(value, node)
+    if method == "tag":
+        return value in node.tags
+    if method == "path":
+        return in_folder(node.path, value)
     raise ValueError(f"selector method {method!r} is not modelled")
 
 
@@ -198,22 +209,123 @@ def descendants(manifest: Manifest) -> dict[str, set[str]]:
     return found
 
 
+# Tag and folder names used in group selectors: no glob characters (dbt matches both by pattern), no
+# graph operators, commas or spaces; folders with no hidden or parent segments.
+_SAFE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
+TESTS = frozenset({"test", "unit_test"})
+
+
+def _folders(path: str) -> list[str]:
+    """The folders `path` lies in, outermost first (`models`, `models/staging`), not the project root."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def executes_node(node: ManifestNode, executes: frozenset[str] | None) -> bool:
+    """Whether a command executing `executes` (None: any type) runs this node when selected."""
+    if node.resource_type == "model" and node.materialized == "ephemeral":
+        return False
+    return executes is None or node.resource_type in executes
+
+
+def group_selectors(
+    wanted: set[str], manifest: Manifest, executes: frozenset[str] | None, indirect_empty: bool
+) -> dict[str, frozenset[str]]:
+    """`tag:`/`path:` selectors that make the command execute only nodes of `wanted`: what each runs.
+
+    dbt's `tag` method matches any resource's tags (tests, sources and exposures too), its `path`
+    method any resource whose original_file_path lies in that folder of the root project (in any
+    package: the path is relative to the node's own package). A group is kept only when the nodes the
+    command would then execute (ephemeral models never; with indirect selection other than `empty`,
+    also every test or unit test of a node it matches) are all in `wanted`. Matching anything else
+    than an executable node or a source (an exposure, a metric, a function, a hook) rules it out.
+    """
+    if manifest.opaque:
+        return {}
+    every = {**manifest.others, **manifest.nodes}
+    by_tag: dict[str, set[str]] = {}
+    by_folder: dict[str, set[str]] = {}
+    for uid, node in every.items():
+        for tag in node.tags:
+            by_tag.setdefault(tag, set()).add(uid)
+        for folder in _folders(node.path):
+            by_folder.setdefault(folder, set()).add(uid)
+    root_folders = {
+        folder
+        for node in every.values()
+        if node.package_name == manifest.project_name
+        for folder in _folders(node.path)
+    }
+    tests_of: dict[str, set[str]] = {}
+    for uid, node in manifest.nodes.items():
+        if node.resource_type in TESTS:
+            for parent in node.depends_on:
+                tests_of.setdefault(parent, set()).add(uid)
+
+    def runs(matched: set[str]) -> frozenset[str] | None:
+        """What a selector matching `matched` executes; None when it matches something unmodelled."""
+        if any(uid not in manifest.nodes and every[uid].resource_type != "source" for uid in matched):
+            return None
+        reached = set(matched)
+        if not indirect_empty:
+            for uid in matched:
+                reached |= tests_of.get(uid, set())
+        return frozenset(
+            uid for uid in reached if uid in manifest.nodes and executes_node(manifest.nodes[uid], executes)
+        )
+
+    bases: dict[str, set[str]] = {}
+    packages: dict[str, set[str]] = {}
+    for uid in sorted(wanted):
+        member = manifest.nodes.get(uid)
+        if member is None or not executes_node(member, executes):
+            continue
+        for tag in member.tags:
+            if _SAFE_TAG.match(tag):
+                bases.setdefault(f"tag:{tag}", by_tag[tag])
+                packages.setdefault(f"tag:{tag}", set()).add(member.package_name)
+        if manifest.project_name:
+            for folder in _folders(member.path):
+                if folder in root_folders and _SAFE_FOLDER.match(folder):
+                    bases.setdefault(f"path:{folder}", by_folder[folder])
+                    packages.setdefault(f"path:{folder}", set()).add(member.package_name)
+    found: dict[str, frozenset[str]] = {}
+    for selector, matched in bases.items():
+        reached = runs(matched)
+        if reached is not None and reached and reached <= wanted:
+            found[selector] = reached
+            continue
+        for package in sorted(packages[selector]):  # the same group within one package
+            if not _SAFE_TAG.match(package):
+                continue
+            reached = runs({uid for uid in matched if every[uid].package_name == package})
+            if reached is not None and reached and reached <= wanted:
+                found[f"{selector},package:{package}"] = reached
+    return found
+
+
 def compact(
     unique_ids: Iterable[str], selection: Selection, manifest: Manifest | None, executes: frozenset[str] | None
 ) -> tuple[str, ...]:
-    """Shorter selectors for the same nodes: `name+` where a node's descendants are all in the set.
+    """Shorter selectors for the same nodes: `name+`, `tag:` and `path:` groups that add nothing.
 
     `name+` is used only when `name` alone is proven to select just that node, and every
-    descendant the command would execute (`executes`: resource types; None: any) is in the set,
-    so the graph operator adds nothing. Covered nodes drop their own selectors.
+    descendant the command would execute (`executes`: resource types; None: any; ephemeral models
+    never) is in the set, so the graph operator adds nothing. A `tag:`/`path:` group is used only
+    when what the command would execute through it is in the set (`group_selectors`). Among these,
+    the ones that shorten the command most are taken, greedily (ties by selector text), and the
+    nodes they cover drop their own selectors; each sits where its first node was.
 
-    TODO(artifacts.py): with `config.materialized` parsed, ephemeral descendants (never executed)
-    need not be in the set; with `tags` and `original_file_path`, `tag:`/`path:` groups that match
-    the set exactly could replace lists too; with the manifest's `sources`, the `hidden` check
-    below could be exact instead of conservative.
+    The narrowed command's indirect selection is `empty` exactly when the planner sets it: a `build`
+    or `test` (a command executing tests) whose set would pull in other tests; otherwise the step's
+    own setting, assumed eager.
+
+    TODO: with the manifest's `sources` (now in `Manifest.others`), the `hidden` check below could
+    be exact instead of conservative.
     """
     ids = list(unique_ids)
-    if manifest is None or len(ids) < 3:
+    if manifest is None or len(ids) < 2:
         return selection.selectors
     wanted = set(ids)
     below = descendants(manifest)
@@ -228,27 +340,47 @@ def compact(
 
     def runs(uid: str) -> bool:
         node = manifest.nodes.get(uid)
-        return node is not None and (executes is None or node.resource_type in executes)
+        return node is not None and executes_node(node, executes)
 
-    chosen: dict[str, str] = {}
-    covered: set[str] = set()
-    # widest covers first; ties broken by the step's order
-    order = sorted(range(len(ids)), key=lambda i: -len(below.get(ids[i], ())))
-    for i in order:
-        uid, selector = ids[i], selection.selectors[i]
-        if uid in covered or "," in selector or uid in selection.inexact:
+    position = {uid: i for i, uid in enumerate(ids)}
+    own = {uid: len(selector) + 1 for uid, selector in zip(ids, selection.selectors, strict=True)}
+    options: dict[str, frozenset[str]] = {}
+    for uid, selector in zip(ids, selection.selectors, strict=True):
+        if "," in selector or uid in selection.inexact:
             continue
         if selector.split(".")[0].rstrip("+") in hidden:
             continue  # `name+` would also follow a source (or another unlisted node) of that name
         reach = {d for d in below.get(uid, set()) if runs(d)}
-        if not reach or not reach <= wanted:
+        if reach and reach <= wanted:
+            options[f"{selector}+"] = frozenset(reach | {uid})
+    indirect_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
+    options.update(group_selectors(wanted, manifest, executes, indirect_empty))
+
+    covered: set[str] = set()
+
+    def saving(selector: str) -> int:
+        return sum(own[uid] for uid in options[selector] if uid not in covered) - (len(selector) + 1)
+
+    chosen: list[str] = []
+    heap = [(-saving(selector), selector) for selector in options]
+    heapq.heapify(heap)
+    while heap:  # lazy greedy: a selector's saving only shrinks as others are chosen
+        stale, selector = heapq.heappop(heap)
+        now = saving(selector)
+        if now <= 0:
             continue
-        chosen[uid] = f"{selector}+"
-        covered |= reach
-    result = []
+        if now != -stale:
+            heapq.heappush(heap, (-now, selector))
+            continue
+        chosen.append(selector)
+        covered |= options[selector]
+    at: dict[str, list[str]] = {}
+    for selector in chosen:
+        first = min((uid for uid in options[selector] if uid in position), key=position.__getitem__)
+        at.setdefault(first, []).append(selector)
+    result: list[str] = []
     for uid, selector in zip(ids, selection.selectors, strict=True):
-        if uid in chosen:
-            result.append(chosen[uid])
-        elif uid not in covered:
+        result += at.get(uid, [])
+        if uid not in covered:
             result.append(selector)
     return tuple(result)

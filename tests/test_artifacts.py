@@ -36,14 +36,18 @@ def node(uid: str, **extra: Any) -> dict[str, Any]:
         "depends_on": {"macros": ["macro.dbt.x"], "nodes": []},
         "columns": {"id": {"name": "id", "description": "x" * 50, "meta": {}}},
         "config": {"materialized": "view", "docs": {"show": True}},
+        "tags": ["nightly"],
+        "original_file_path": f"models/staging/{name}.sql",
         "raw_code": "select 1",
         **extra,
     }
 
 
 def manifest() -> dict[str, Any]:
+    unit = node("unit_test.shop.orders.t1", config={"tags": ["unit"]})
+    del unit["tags"]  # a unit test's tags are in its config only
     return {
-        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
+        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "project_name": "shop"},
         "nodes": {
             "model.shop.orders": node("model.shop.orders"),
             "model.shop.dim.v2": node("model.shop.dim.v2", version=2, fqn=["shop", "marts", "dim", "v2"]),
@@ -53,7 +57,7 @@ def manifest() -> dict[str, Any]:
             "operation.shop.shop-on-run-end-0": node("operation.shop.shop-on-run-end-0"),
         },
         "sources": {"source.shop.raw.orders": node("source.shop.raw.orders")},
-        "unit_tests": {"unit_test.shop.orders.t1": node("unit_test.shop.orders.t1")},
+        "unit_tests": {"unit_test.shop.orders.t1": unit},
         "child_map": {"model.shop.orders": ["test.shop.not_null_orders_id.abc"]},
     }
 
@@ -112,6 +116,13 @@ MANIFEST_PATHS = [
     [*NODE, "fqn", 1],
     [*NODE, "version"],
     [*NODE, "depends_on"],
+    [*NODE, "tags"],
+    [*NODE, "tags", 0],
+    [*NODE, "original_file_path"],
+    [*NODE, "config"],
+    [*NODE, "config", "materialized"],
+    ["unit_tests", "unit_test.shop.orders.t1", "config", "tags"],
+    ["unit_tests", "unit_test.shop.orders.t1", "config", "tags", 0],
     ["unit_tests", "unit_test.shop.orders.t1", "fqn"],
 ]
 
@@ -165,6 +176,20 @@ def test_load_manifest_equals_parse_manifest_and_keeps_errors() -> None:
         "test.shop.not_null_orders_id.abc",
         "unit_test.shop.orders.t1",
     }
+    parsed = load_manifest(raw)
+    orders = parsed.nodes["model.shop.orders"]
+    assert (orders.tags, orders.path, orders.materialized) == (("nightly",), "models/staging/orders.sql", "view")
+    assert set(parsed.others) == {"source.shop.raw.orders", "operation.shop.shop-on-run-end-0"}
+    assert parsed.others["source.shop.raw.orders"].tags == ("nightly",)
+    assert parsed.nodes["unit_test.shop.orders.t1"].tags == ("unit",)  # a unit test's tags are in its config
+    assert (parsed.project_name, parsed.opaque) == ("shop", False)
+    odd = copy.deepcopy(document)
+    odd["sources"]["source.shop.raw.orders"]["tags"] = "ab"  # a bare string: dbt iterates its characters
+    assert load_manifest(json.dumps(odd)) == parse_manifest(odd)
+    assert parse_manifest(odd).others["source.shop.raw.orders"].tags == ("ab", "a", "b")
+    odd["sources"]["source.shop.raw.orders"]["tags"] = {"a": 1}  # unreadable: no group selector is trusted
+    assert load_manifest(json.dumps(odd)) == parse_manifest(odd)
+    assert parse_manifest(odd).opaque
     broken = copy.deepcopy(document)
     del broken["nodes"]["model.shop.orders"]["fqn"]
     with pytest.raises(ArtifactError, match=r"malformed at nodes/model\.shop\.orders: 'fqn' is a required property"):

@@ -47,6 +47,44 @@ select count(*) as n from range({{ 50000000000 if slow else 10 }}) as t(i) where
 """
 
 
+# Tags for `tag:` grouping, set in the copy's dbt_project.yml: folders of models and of the tests
+# defined next to them, an ephemeral model, a unit test, a source and the package's model.
+TAGS = {
+    "    staging:\n      +materialized: view\n": "      +tags: [staging]\n",
+    "    intermediate:\n      +materialized: ephemeral\n": "      +tags: [money]\n",
+    "    marts:\n      +materialized: table\n": "      +tags: [marts]\n      finance:\n        +tags: [money]\n",
+}
+TAGS_ELSEWHERE = """
+data_tests:
+  shop:
+    marts:
+      +tags: [marts]
+      finance:
+        +tags: [money]
+unit_tests:
+  shop:
+    staging:
+      +tags: [unit]
+sources:
+  shop:
+    +tags: [staging]
+"""
+UTILS_TAGS = "  shop_utils:\n    +materialized: table\n    +tags: [marts]\n"
+
+
+def add_tags(root: Path) -> None:
+    project = root / "dbt_project.yml"
+    text = project.read_text(encoding="utf-8")
+    for anchor, tags in TAGS.items():
+        assert anchor in text, anchor
+        text = text.replace(anchor, anchor + tags)
+    project.write_text(text + TAGS_ELSEWHERE, encoding="utf-8")
+    utils = root / "packages" / "shop_utils" / "dbt_project.yml"
+    text = utils.read_text(encoding="utf-8")
+    assert "  shop_utils:\n    +materialized: table\n" in text
+    utils.write_text(text.replace("  shop_utils:\n    +materialized: table\n", UTILS_TAGS), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     root = tmp_path_factory.mktemp("exactness") / "shop"
@@ -55,6 +93,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     (root / "models" / "compile_fault.sql").write_text(COMPILE_FAULT, encoding="utf-8")
     (root / "models" / "after_compile_fault.sql").write_text("select * from {{ ref('compile_fault') }}\n")
     (root / "models" / "slow.sql").write_text(SLOW, encoding="utf-8")
+    add_tags(root)
     project = DbtProject(root)
     project.deps_and_parse()
     first = project.run("dbt build")  # every relation exists before faults are injected
