@@ -109,7 +109,14 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
     """The Docker action: inputs from `INPUT_*`, outputs to `GITHUB_OUTPUT`."""
     env = os.environ if env is None else env
     log = actions.Log(actions=True)
-    code, outputs = run_with(actions.read_inputs(INPUTS, env), env, log)
+    values = actions.read_inputs(INPUTS, env)
+    try:
+        code, outputs = run_with(values, env, log)
+    except Exception as exc:  # a bug of ours: still one error line, never the token, outputs written
+        token = values.get("dbt-cloud-token", "").strip()
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        log.error(message.replace(token, "***") if token else message, title="dbt-cloud-restart internal error")
+        code, outputs = 1, report.outputs(report.Outcome("error", "internal error", 1))
     actions.write_outputs(outputs, env)
     return code
 

@@ -177,9 +177,9 @@ def results_belong_to(results: RunResults, command: cmds.DbtCommand) -> bool:
     return same_select and same_exclude and same_selector
 
 
-def _rerun(item: CommandStep, reason: str, warning: str = "") -> StepPlan:
+def _rerun(item: CommandStep, reason: str, warning: str = "", failures: tuple[NodeResult, ...] = ()) -> StepPlan:
     index = item.step.index if item.step else None
-    return StepPlan(item.command, index, "rerun", reason, warning=warning)
+    return StepPlan(item.command, index, "rerun", reason, failures=failures, warning=warning)
 
 
 FAIL_FAST_SKIP = "Skipping due to fail_fast"
@@ -304,35 +304,26 @@ def _plan_failed(
         )
     failures = tuple(r for r in results.results if r.status in FAILED_STATUSES)
     if interrupted:
-        return StepPlan(
-            item.command,
-            item.step.index,
-            "rerun",
+        return _rerun(
+            item,
             "interrupted",
-            failures=failures,
-            warning=f"{where} was stopped by the run's timeout: its run_results.json lists only the nodes "
+            f"{where} was stopped by the run's timeout: its run_results.json lists only the nodes "
             "that finished; rerun as it was",
+            failures,
         )
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
     unrecorded = _never_recorded(results, found.manifest, command)
     if unrecorded is None:
-        return StepPlan(
-            item.command,
-            item.step.index,
-            "rerun",
+        return _rerun(
+            item,
             "failed",
-            failures=failures,
-            warning=f"{where} stopped at its first failure (--fail-fast) and dbt did not record the unit tests of "
+            f"{where} stopped at its first failure (--fail-fast) and dbt did not record the unit tests of "
             "the models it never started; rerun as it was",
+            failures,
         )
     if not nodes:
-        return StepPlan(
-            item.command,
-            item.step.index,
-            "rerun",
-            "failed",
-            failures=failures,
-            warning=f"{where} failed but no node did (a hook or a compile error?); rerun as it was",
+        return _rerun(
+            item, "failed", f"{where} failed but no node did (a hook or a compile error?); rerun as it was", failures
         )
     unique_ids = [r.unique_id for r in nodes] + unrecorded
     added: list[str] = []

@@ -28,6 +28,19 @@ def action_metadata() -> dict[str, Any]:
     return data
 
 
+def inputs(cloud: Any, job_id: int | str, **extra: str) -> dict[str, str]:
+    """The `with:` of a step that restarts `job_id` in the local dbt Cloud; `extra` as snake_case names."""
+    values = {
+        "dbt-cloud-token": cloud.token,
+        "account-id": str(cloud.account_id),
+        "job-id": str(job_id),
+        "dbt-cloud-host": cloud.base_url,
+        "poll-interval": "0.3",
+    }
+    values.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return values
+
+
 def _evaluate_default(value: Any) -> str:
     text = "" if value is None else str(value)
     return re.sub(r"\$\{\{\s*github\.token\s*\}\}", FAKE_GITHUB_TOKEN, text)

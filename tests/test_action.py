@@ -10,45 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.emulator import LocalDbtCloud
-from tests.runner import ROOT, ActionResult, run_action
+from tests.runner import ROOT, ActionResult, inputs, run_action
 
 RETRY = {"error", "fail", "skipped", "runtime error", "partial success"}
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
-    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
-        yield emulator
-
-
-def inputs(cloud: LocalDbtCloud, job_id: int, **extra: str) -> dict[str, str]:
-    values = {
-        "dbt-cloud-token": cloud.token,
-        "account-id": str(cloud.account_id),
-        "job-id": str(job_id),
-        "dbt-cloud-host": cloud.base_url,
-        "poll-interval": "0.3",
-        "timeout": "300",
-    }
-    values.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return values
-
-
-def failed_run(cloud: LocalDbtCloud, steps: list[str], faults: list[str], environment_id: int) -> tuple[int, int]:
-    """A job whose run fails on `faults`; the faults are cleared afterwards (the fix)."""
-    job_id = cloud.add_job(steps, environment_id=environment_id)
-    cloud.set_faults(faults)
-    run_id = cloud.trigger(job_id)
-    run = cloud.wait(run_id)
-    cloud.set_faults([])
-    assert run["status"] == 20, f"the injected fault did not fail run {run_id}: {run['status_humanized']}"
-    return job_id, run_id
 
 
 def to_rerun(cloud: LocalDbtCloud, run_id: int, step: int) -> set[str]:
@@ -78,7 +47,7 @@ def assert_restarted_ok(result: ActionResult, previous_run: int) -> None:
 
 
 def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt build"], ["stg_orders"], environment_id=1)
+    job_id, run_id = cloud.failing_run(["dbt build"], ["stg_orders"], environment_id=1)
     expected = to_rerun(cloud, run_id, 4)
     assert "model.shop.stg_orders" in expected and len(expected) > 3
 
@@ -101,7 +70,7 @@ def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDb
 
 def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     steps = ["dbt seed", 'dbt run --select staging+ --vars \'{"who": "a b"}\'', "dbt test", "dbt docs generate"]
-    job_id, run_id = failed_run(cloud, steps, ["stg_payments"], environment_id=2)
+    job_id, run_id = cloud.failing_run(steps, ["stg_payments"], environment_id=2)
     expected = to_rerun(cloud, run_id, 5)
 
     result = run_action(tmp_path, inputs(cloud, job_id))
@@ -117,7 +86,7 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
 
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt build"], ["not_null_stg_orders_order_id"], environment_id=3)
+    job_id, run_id = cloud.failing_run(["dbt build"], ["not_null_stg_orders_order_id"], environment_id=3)
     failed = cloud.executed_nodes(run_id)[4]
     tests_failed = {u for u, s in failed.items() if s == "fail"}
     assert len(tests_failed) == 1
@@ -140,7 +109,7 @@ def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, 
 def test_a_node_sharing_its_name_selects_only_itself(
     cloud: LocalDbtCloud, tmp_path: Path, fault: str, rerun: str, not_rerun: str
 ) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt build"], [fault], environment_id=4)
+    job_id, run_id = cloud.failing_run(["dbt build"], [fault], environment_id=4)
     expected = to_rerun(cloud, run_id, 4)
     assert rerun in expected and not_rerun not in expected
 
@@ -152,7 +121,9 @@ def test_a_node_sharing_its_name_selects_only_itself(
 
 
 def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt seed", "dbt build --exclude resource_type:snapshot"], ["raw_payments"], 5)
+    job_id, run_id = cloud.failing_run(
+        ["dbt seed", "dbt build --exclude resource_type:snapshot"], ["raw_payments"], environment_id=5
+    )
     before = len(posts(cloud))
 
     result = run_action(tmp_path, inputs(cloud, job_id, dry_run="true", run_id=str(run_id)))
@@ -222,7 +193,7 @@ def test_previous_run_succeeded(cloud: LocalDbtCloud, tmp_path: Path, mode: str,
 
 
 def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_run(cloud, ["dbt build"], ["orders"], environment_id=7)
+    job_id, run_id = cloud.failing_run(["dbt build"], ["orders"], environment_id=7)
 
     result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
 
@@ -237,7 +208,7 @@ def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: P
 
 
 def test_timeout_cancels_the_new_run(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, _run_id = failed_run(cloud, ["dbt seed"], ["raw_customers"], environment_id=8)
+    job_id, _run_id = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=8)
     cloud.set_step_delay(60)
     try:
         result = run_action(tmp_path, inputs(cloud, job_id, timeout="3", poll_interval="0.5"))

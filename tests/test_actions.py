@@ -56,3 +56,21 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert retry_after_seconds("soon") is None
     assert RetryPolicy(max_backoff=30).delay(1, 120.0) == 30.0
     assert 0.5 <= RetryPolicy(backoff=1).delay(1, None) <= 1.0
+
+
+def test_an_unexpected_error_is_still_one_line_and_outputs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from restart import cli
+
+    def broken(*args: object) -> object:
+        raise KeyError("secret-token-value in a message")
+
+    monkeypatch.setattr(cli, "run_with", broken)
+    out = tmp_path / "out"
+    out.write_text("")
+    env = {"INPUT_DBT-CLOUD-TOKEN": "secret-token-value", "GITHUB_OUTPUT": str(out)}
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stdout", stream)
+    assert cli.main_action(env) == 1
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("::error")]
+    assert len(lines) == 1 and "unexpected KeyError" in lines[0] and "secret-token-value" not in lines[0]
+    assert parse_output_file(out.read_text())["status"] == "error"

@@ -18,17 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import LocalDbtCloud
-from tests.runner import ROOT, ActionResult, action_metadata, parse_output_file, run_action
+from tests.runner import ROOT, ActionResult, action_metadata, inputs, parse_output_file, run_action
 
 HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 SCHEMAS = b"https://schemas.getdbt.com/dbt/run-results/"
 META6 = b'{"metadata": {"dbt_schema_version": "' + SCHEMAS + b'v6.json"}'
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
-    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +42,6 @@ def no_leftover_faults(cloud: LocalDbtCloud) -> Iterator[None]:
     cloud.clear_http_faults()
     cloud.api.artifact_overrides.clear()
     cloud.set_step_delay(0)
-
-
-def inputs(cloud: LocalDbtCloud, job_id: int, **extra: str) -> dict[str, str]:
-    values = {
-        "dbt-cloud-token": cloud.token,
-        "account-id": str(cloud.account_id),
-        "job-id": str(job_id),
-        "dbt-cloud-host": cloud.base_url,
-        "poll-interval": "0.3",
-    }
-    values.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return values
 
 
 def assert_no_secret(result: ActionResult, token: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.emulator import LocalDbtCloud
 from tests.fake_github import FakeGitHub
-from tests.runner import ActionResult, run_action
+from tests.runner import ActionResult, inputs, run_action
 
 FAILED_WORKFLOW = {
     "workflow_run": {
@@ -21,39 +21,10 @@ FAILED_WORKFLOW = {
 }
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
-    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
-        yield emulator
-
-
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as fake:
         yield fake
-
-
-def inputs(cloud: LocalDbtCloud, job_id: int, **extra: str) -> dict[str, str]:
-    values = {
-        "dbt-cloud-token": cloud.token,
-        "account-id": str(cloud.account_id),
-        "job-id": str(job_id),
-        "dbt-cloud-host": cloud.base_url,
-        "poll-interval": "0.3",
-    }
-    values.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return values
-
-
-def seed_job(cloud: LocalDbtCloud, environment_id: int, fault: bool = True) -> tuple[int, int]:
-    """A `dbt seed` job whose run failed; the fault stays on when `fault` (restarts fail too)."""
-    job_id = cloud.add_job(["dbt seed"], environment_id=environment_id)
-    cloud.set_faults(["raw_orders"])
-    run_id = cloud.trigger(job_id)
-    assert cloud.wait(run_id)["status"] == 20
-    if not fault:
-        cloud.set_faults([])
-    return job_id, run_id
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +53,7 @@ def test_workflow_run_that_did_not_fail_is_skipped_without_api_calls(
 def test_workflow_run_after_a_failure_restarts_and_links_the_failed_workflow(
     cloud: LocalDbtCloud, tmp_path: Path
 ) -> None:
-    job_id, _run_id = seed_job(cloud, 1, fault=False)
+    job_id, _run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=1)
     result = run_action(tmp_path, inputs(cloud, job_id), event=FAILED_WORKFLOW, event_name="workflow_run")
     assert result.exit_code == 0, result.log
     assert result.outputs["status"] == "success"
@@ -92,7 +63,7 @@ def test_workflow_run_after_a_failure_restarts_and_links_the_failed_workflow(
 
 
 def test_workflow_dispatch_inputs_fill_an_empty_run_id(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = seed_job(cloud, 2, fault=False)
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
     other = cloud.trigger(job_id, steps_override=["dbt seed --select raw_customers"])
     cloud.wait(other)
     event = {"inputs": {"run_id": str(run_id)}}
@@ -102,7 +73,7 @@ def test_workflow_dispatch_inputs_fill_an_empty_run_id(cloud: LocalDbtCloud, tmp
 
 
 def test_loop_guard_refuses_past_max_attempts(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = seed_job(cloud, 3, fault=True)
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=3, keep_faults=True)
 
     first = run_action(tmp_path, inputs(cloud, job_id, max_attempts="1"))
     second = run_action(tmp_path, inputs(cloud, job_id, max_attempts="1"))
@@ -118,7 +89,7 @@ def test_loop_guard_refuses_past_max_attempts(cloud: LocalDbtCloud, tmp_path: Pa
 
 
 def test_commit_status_follows_the_run(cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path) -> None:
-    job_id, _ = seed_job(cloud, 4, fault=False)
+    job_id, _ = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=4)
     result = run_action(tmp_path, inputs(cloud, job_id, report="status"), env={"GITHUB_API_URL": github.base_url})
     assert result.exit_code == 0, result.log
     assert [s["state"] for s in github.statuses] == ["pending", "success"]
@@ -128,7 +99,7 @@ def test_commit_status_follows_the_run(cloud: LocalDbtCloud, github: FakeGitHub,
 
 
 def test_incident_issue_opened_reused_then_closed(cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path) -> None:
-    job_id, _ = seed_job(cloud, 5, fault=True)
+    job_id, _ = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=5, keep_faults=True)
     env = {"GITHUB_API_URL": github.base_url}
 
     failed = run_action(tmp_path, inputs(cloud, job_id, report="both"), env=env)
@@ -150,7 +121,7 @@ def test_incident_issue_opened_reused_then_closed(cloud: LocalDbtCloud, github: 
 def test_missing_permission_is_a_warning_never_a_failed_restart(
     cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path
 ) -> None:
-    job_id, _ = seed_job(cloud, 6, fault=True)
+    job_id, _ = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=6, keep_faults=True)
     github.refuse |= {("POST", r"/issues$"), ("POST", r"/statuses/")}
 
     result = run_action(

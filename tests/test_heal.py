@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.emulator import LocalDbtCloud
-from tests.runner import ActionResult, run_action
+from tests.runner import ActionResult, inputs, run_action
 
 TIMEOUT_MESSAGE = "could not connect to server: Connection timed out"
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
-    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
-        yield emulator
-
-
-def inputs(cloud: LocalDbtCloud, job_id: str, **extra: str) -> dict[str, str]:
-    values = {
-        "dbt-cloud-token": cloud.token,
-        "account-id": str(cloud.account_id),
-        "job-id": job_id,
-        "dbt-cloud-host": cloud.base_url,
-        "poll-interval": "0.3",
-    }
-    values.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return values
-
-
-def failed_job(cloud: LocalDbtCloud, steps: list[str], fault: str, environment_id: int) -> tuple[int, int]:
-    job_id = cloud.add_job(steps, environment_id=environment_id)
-    cloud.set_faults([fault])
-    run_id = cloud.trigger(job_id)
-    assert cloud.wait(run_id)["status"] == 20
-    cloud.set_faults([])
-    return job_id, run_id
 
 
 def notices(result: ActionResult) -> list[str]:
@@ -46,7 +18,7 @@ def notices(result: ActionResult) -> list[str]:
 
 
 def test_a_transient_failure_is_restarted_after_the_delay(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, _run_id = failed_job(cloud, ["dbt seed", "dbt run"], f"stg_orders={TIMEOUT_MESSAGE}", 1)
+    job_id, _run_id = cloud.failing_run(["dbt seed", "dbt run"], [f"stg_orders={TIMEOUT_MESSAGE}"], environment_id=1)
 
     started = time.monotonic()
     result = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient", delay="1.5"))
@@ -68,7 +40,7 @@ def test_a_transient_failure_is_restarted_after_the_delay(cloud: LocalDbtCloud, 
 def test_a_persistent_failure_is_not_restarted(
     cloud: LocalDbtCloud, tmp_path: Path, fault: str, where: str, why: str
 ) -> None:
-    job_id, _run_id = failed_job(cloud, ["dbt build"], fault, 2)
+    job_id, _run_id = cloud.failing_run(["dbt build"], [fault], environment_id=2)
     posts = sum(1 for r in cloud.requests if r.method == "POST")
 
     result = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient"))
@@ -82,7 +54,7 @@ def test_a_persistent_failure_is_not_restarted(
 
 
 def test_own_patterns_replace_the_built_in_ones(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, _run_id = failed_job(cloud, ["dbt seed"], "raw_orders=warehouse is napping", 3)
+    job_id, _run_id = cloud.failing_run(["dbt seed"], ["raw_orders=warehouse is napping"], environment_id=3)
     built_in = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient", dry_run="true"))
     own = run_action(
         tmp_path,
@@ -97,7 +69,7 @@ def test_own_patterns_replace_the_built_in_ones(cloud: LocalDbtCloud, tmp_path: 
 def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     succeeded = cloud.add_job(["dbt seed --select raw_customers"], environment_id=4)
     assert cloud.wait(cloud.trigger(succeeded))["status"] == 10
-    failed, failed_run = failed_job(cloud, ["dbt seed"], "raw_payments", 5)
+    failed, failed_run = cloud.failing_run(["dbt seed"], ["raw_payments"], environment_id=5)
     cancelled = cloud.add_job(["dbt seed --select raw_orders"], environment_id=6)
     cloud.set_step_delay(30)
     cancelled_run = cloud.trigger(cancelled)
@@ -125,7 +97,7 @@ def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
 
 
 def test_one_bad_job_does_not_stop_the_others(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    failed, _ = failed_job(cloud, ["dbt seed"], "raw_customers", 7)
+    failed, _ = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=7)
     result = run_action(tmp_path, inputs(cloud, f"987654,{failed}"))
     assert result.exit_code == 1
     status = result.json_output("status")
@@ -134,7 +106,7 @@ def test_one_bad_job_does_not_stop_the_others(cloud: LocalDbtCloud, tmp_path: Pa
 
 
 def test_with_test_parents_rebuilds_the_tested_model(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = failed_job(cloud, ["dbt build"], "not_null_stg_orders_order_id", 8)
+    job_id, run_id = cloud.failing_run(["dbt build"], ["not_null_stg_orders_order_id"], environment_id=8)
     failed = cloud.executed_nodes(run_id)[4]
     assert failed["model.shop.stg_orders"] == "success"
 

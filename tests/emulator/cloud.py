@@ -13,6 +13,7 @@ from typing import Any
 
 from .engine import Engine
 from .faults import HttpFault
+from .model import ERROR
 from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
 
 INCLUDE_ALL = {"trigger", "job", "run_steps"}
@@ -127,6 +128,21 @@ class LocalDbtCloud:
     def override_artifact(self, run_id: int, step: int | None, name: str, content: bytes | None) -> None:
         """Serve `content` (None: a 404) for that artifact instead of what dbt wrote."""
         self.api.artifact_overrides[(run_id, step, name)] = content
+
+    def failing_run(
+        self, steps: list[str], faults: list[str], *, environment_id: int, keep_faults: bool = False
+    ) -> tuple[int, int]:
+        """(job id, run id) of a new job whose first run failed on `faults`; then the faults are
+        cleared (the fix) unless `keep_faults`."""
+        job_id = self.add_job(steps, environment_id=environment_id)
+        self.set_faults(faults)
+        run_id = self.trigger(job_id)
+        status = self.wait(run_id)["status"]
+        if not keep_faults:
+            self.set_faults([])
+        if status != ERROR:
+            raise AssertionError(f"the injected faults {faults} did not fail run {run_id} (status {status})")
+        return job_id, run_id
 
     def set_step_delay(self, seconds: float) -> None:
         """Pause before each command step (a cancel or a timeout cuts the pause short)."""
