@@ -69,6 +69,13 @@ sources:
   shop:
     +tags: [staging]
 """
+# The source gets the staging tag and a test: `tag:staging` and `path:models/staging` match it, and
+# under eager indirect selection they would add its test.
+SOURCE = ("  - name: shop_raw\n", "    tags: [staging]\n")
+SOURCE_TEST = (
+    "      - name: raw_orders\n",
+    "        columns:\n          - name: id\n            data_tests: [not_null]\n",
+)
 UTILS_TAGS = "  shop_utils:\n    +materialized: table\n    +tags: [marts]\n"
 
 
@@ -79,6 +86,12 @@ def add_tags(root: Path) -> None:
         assert anchor in text, anchor
         text = text.replace(anchor, anchor + tags)
     project.write_text(text + TAGS_ELSEWHERE, encoding="utf-8")
+    staging = root / "models" / "staging" / "_staging.yml"
+    text = staging.read_text(encoding="utf-8")
+    for anchor, added in (SOURCE, SOURCE_TEST):
+        assert text.count(anchor) == 1, anchor
+        text = text.replace(anchor, anchor + added)
+    staging.write_text(text, encoding="utf-8")
     utils = root / "packages" / "shop_utils" / "dbt_project.yml"
     text = utils.read_text(encoding="utf-8")
     assert "  shop_utils:\n    +materialized: table\n" in text
@@ -136,6 +149,50 @@ def test_narrowed_step_reruns_what_dbt_retry_reruns(shop: DbtProject, command: s
     retried = shop.retry(step)
     assert retried, "dbt retry found nothing to rerun"
     assert sent_selection(shop, planned) == retried, planned.sent
+
+
+# Cases where a `tag:` or `path:` group is the shortest exact form (`group`), or where groups must
+# not be used (`!a !b`: they would also run the source's test, which carries its source's tag).
+GROUPS = [
+    ("dbt run", ["stg_orders", "stg_customers", "stg_payments"], "tag:staging"),
+    ("dbt run --select marts", ["orders", "customers", "calendar", "greeting"], "path:models/marts"),
+    (
+        "dbt test --select marts",
+        ["unique_orders_order_id", "unique_revenue_by_day_date_day", "not_null_revenue_by_day_date_day"],
+        "tag:money",
+    ),
+    ("dbt test", ["stg_orders.test_basic", "stg_payments.test_basic"], "tag:unit"),
+    ("dbt seed", ["raw_orders", "raw_payments", "raw_customers"], "path:seeds"),
+    ("dbt build --select marts", ["customers", "calendar", "greeting", "dim_customers"], "path:models/marts"),
+    (
+        "dbt build --select marts --indirect-selection cautious",
+        ["customers", "calendar", "greeting", "dim_customers"],
+        "path:models/marts",
+    ),
+    ("dbt build", ["stg_orders"], "path:models,package:shop_utils"),  # the package's folder, from the root
+    (
+        "dbt build --select staging",
+        ["stg_orders", "stg_customers", "stg_payments"],
+        "!tag:staging !path:models/staging",
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "faults", "group"), GROUPS, ids=[f"{c} [{','.join(f)}]" for c, f, _ in GROUPS])
+def test_groups_rerun_what_dbt_retry_reruns(shop: DbtProject, command: str, faults: list[str], group: str) -> None:
+    """`tag:`/`path:` groups in the narrowed command select exactly what `dbt retry` reruns."""
+    step = shop.run(command, faults)
+    assert not step.success
+    planned = plan_step(step)
+    assert planned.action == "narrow" and planned.warning == "", planned.warning
+    assert sent_selection(shop, planned) == shop.retry(step), planned.sent
+    assert planned.sent is not None
+    selectors = planned.sent.split(" --select ", 1)[1].split(" --", 1)[0].split()
+    if group.startswith("!"):
+        assert not {g[1:] for g in group.split()} & set(selectors), planned.sent
+        assert "path:tests" in selectors, planned.sent  # the singular test, in its own folder
+    else:
+        assert group in selectors, planned.sent
 
 
 FAIL_FAST = [

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restart.artifacts import Manifest, ManifestNode
-from restart.selection import _candidates, _Index, select_nodes, selects
+from restart.selection import _candidates, _Index, compact, group_selectors, select_nodes, selects
 
 WORDS = st.sampled_from(["shop", "utils", "staging", "orders", "v1", "v2", "dim", "dim_v1", "a.b", "a", "b"])
 KINDS = st.sampled_from(["model", "seed", "test", "unit_test"])
@@ -57,3 +57,60 @@ def test_every_candidate_and_choice_agrees(manifest: Manifest) -> None:
     for uid, selector in zip(manifest.nodes, chosen.selectors, strict=True):
         if uid not in chosen.inexact:
             assert selects(selector, manifest) == {uid}
+
+
+def _node(
+    uid: str, depends: tuple[str, ...] = (), tags: tuple[str, ...] = (), path: str = "", mat: str = ""
+) -> ManifestNode:
+    kind, package, name = uid.split(".")[:3]
+    return ManifestNode(uid, kind, package, name, (package, name), False, depends, tags, path, mat)
+
+
+def _shop(source_tags: tuple[str, ...] = ("nightly",), test_tags: tuple[str, ...] = ()) -> Manifest:
+    """Two nightly models in models/staging, a source and its test (tagged as given), a package model."""
+    nodes = [
+        _node("model.shop.a", tags=("nightly",), path="models/staging/a.sql"),
+        _node("model.shop.b", tags=("nightly",), path="models/staging/b.sql"),
+        _node("model.shop.c", path="models/marts/c.sql"),
+        _node("model.utils.d", tags=("nightly",), path="models/staging/d.sql"),
+        _node("test.shop.t_src", depends=("source.shop.raw.x",), tags=test_tags, path="models/staging/s.yml"),
+    ]
+    source = ManifestNode(
+        "source.shop.raw.x", "source", "shop", "x", (), False, (), source_tags, "models/staging/s.yml"
+    )
+    return Manifest({n.unique_id: n for n in nodes}, {source.unique_id: source}, "shop")
+
+
+def test_groups_never_add_nodes_outside_the_set() -> None:
+    wanted = {"model.shop.a", "model.shop.b"}
+    build = frozenset({"model", "test", "unit_test", "seed", "snapshot"})
+    # eager: `tag:nightly` and `path:models/staging` match the source, whose test is not rerun;
+    # the package's model lies in models/staging too, so only the package-qualified forms could do
+    assert group_selectors(wanted, _shop(), build, indirect_empty=False) == {}
+    # with indirect selection `empty` the source's test is not added
+    found = group_selectors(wanted, _shop(), build, indirect_empty=True)
+    assert found == {"tag:nightly,package:shop": wanted}  # the folder also holds the source's test
+    # the source's test itself carries the tag (as dbt gives it): it is matched directly
+    tagged = _shop(test_tags=("nightly",))
+    assert "tag:nightly,package:shop" not in group_selectors(wanted, tagged, build, indirect_empty=True)
+    # `dbt run` executes no tests
+    run = frozenset({"model"})
+    assert "tag:nightly,package:shop" in group_selectors(wanted, _shop(), run, indirect_empty=False)
+    # everything nightly is rerun: the shortest form wins, before the per-node selectors
+    names = ["model.shop.orders", "model.shop.payments", "model.utils.calendar", "model.shop.customers"]
+    nodes = [_node(uid, tags=("nightly",) if i < 3 else ()) for i, uid in enumerate(names)]
+    manifest = Manifest({n.unique_id: n for n in nodes})
+    assert compact(names, select_nodes(names, manifest), manifest, run) == ("tag:nightly", "customers")
+    assert compact(names[:2], select_nodes(names[:2], manifest), manifest, run) == ("orders", "payments")
+
+
+def test_plus_looks_through_ephemeral_models() -> None:
+    nodes = [
+        _node("model.shop.a"),
+        _node("model.shop.eph", depends=("model.shop.a",), mat="ephemeral"),
+        _node("model.shop.b", depends=("model.shop.eph",)),
+        _node("model.shop.c", depends=("model.shop.b",)),
+    ]
+    manifest = Manifest({n.unique_id: n for n in nodes})
+    ids = ["model.shop.a", "model.shop.b", "model.shop.c"]
+    assert compact(ids, select_nodes(ids, manifest), manifest, frozenset({"model"})) == ("a+",)
