@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from restart import __version__
+from restart.actions import redact
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 RECONCILE_CHECKS = 3  # looks at the job's runs for a trigger whose answer was lost
@@ -239,7 +240,7 @@ class DbtCloud:
         return data
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        return redact(text, self._token)
 
     def _request(
         self,

@@ -52,7 +52,7 @@ ENV_FALLBACKS = {
 HELP = {
     "dbt-cloud-token": "dbt Cloud service token (prefer the environment variable)",
     "account-id": "dbt Cloud account id",
-    "job-id": "job to restart",
+    "job-id": "job to restart (several: comma-separated)",
     "run-id": "run to restart (default: the job's latest finished run)",
     "dbt-cloud-host": "host or base URL, e.g. emea.dbt.com (default cloud.getdbt.com)",
     "cause": "cause recorded on the new run",
@@ -115,7 +115,7 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one error line, never the token, outputs written
         token = values.get("dbt-cloud-token", "").strip()
         message = f"unexpected {type(exc).__name__}: {exc}"
-        log.error(message.replace(token, "***") if token else message, title="dbt-cloud-restart internal error")
+        log.error(actions.redact(message, token), title="dbt-cloud-restart internal error")
         code, outputs = 1, report.outputs(report.Outcome("error", "internal error", 1))
     actions.write_outputs(outputs, env)
     return code
@@ -126,7 +126,7 @@ COMMANDS = {
     "plan": "plan only: read the failed run and print what a restart would send; trigger nothing",
 }
 EXIT_CODES = (
-    ("0", "done: restarted (and the new run succeeded), planned, or nothing to do"),
+    ("0", "done: restarted (and the new run succeeded, or was not waited for), planned, or nothing to do"),
     ("1", "failed: API error, the run to restart not found, or the new run failed, was cancelled or timed out"),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),
@@ -140,6 +140,22 @@ TEXT_LABELS = {
     "run-url": "new run URL",
     "restarted": "restarted",
 }
+
+
+def decoded(outputs: Mapping[str, str]) -> dict[str, Any]:
+    """The outputs for `--json`: lists and objects as JSON values, `restarted` as a boolean."""
+    result: dict[str, Any] = {}
+    for name, value in outputs.items():
+        if name == "restarted" and value in ("true", "false"):
+            result[name] = value == "true"
+        elif value.startswith(("[", "{")):
+            try:
+                result[name] = json.loads(value)
+            except ValueError:
+                result[name] = value
+        else:
+            result[name] = value
+    return result
 
 
 def env_name(name: str) -> str:
@@ -226,8 +242,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """The command line: flags, else environment variables; the result as text or JSON on stdout."""
     env = os.environ if env is None else env
     cli = parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    known = {o for action in cli._actions for o in action.option_strings}
+    unknown = [w for w in words if w.startswith("--") and w.split("=", 1)[0] not in known]
+    if unknown:  # said first: argparse would take the unknown option's value for a sub-command
+        cli.print_usage(sys.stderr)
+        sys.stderr.write(f"{cli.prog}: error: unrecognized arguments: {' '.join(unknown)}\n")
+        return 2
     try:
-        args = vars(cli.parse_args(argv))
+        args = vars(cli.parse_args(words))
     except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
         return exc.code if isinstance(exc.code, int) else 2
     values = collect(args, env)
@@ -249,7 +272,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if in_actions:
         actions.write_outputs(outputs, env)
     if args["json"]:
-        json.dump(outputs, sys.stdout, indent=2)
+        json.dump(decoded(outputs), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not in_actions:
         sys.stdout.write(as_text(outputs))

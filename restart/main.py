@@ -424,7 +424,7 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: 
         log.error("the workflow was cancelled before a run was started", title="Cancelled")
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code)
     except (ApiError, RestartError, RecordError) as exc:
-        message = str(exc).replace(settings.token, "***")
+        message = actions.redact(str(exc), settings.token)
         log.error(message, title="dbt-cloud-restart")
         return Outcome("error", message, 1, getattr(exc, "previous", None))
     finally:
@@ -454,7 +454,7 @@ def execute_all(
         try:
             outcome = execute(single(settings, job_id, run_id), job_log, env, stop)
         except Exception as exc:  # one job's bad state never stops the others
-            message = f"job {job_id}: unexpected {type(exc).__name__}: {exc}".replace(settings.token, "***")
+            message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
             job_log.error(message, title="dbt-cloud-restart")
             outcome = Outcome("error", message, 1)
         with printing:

@@ -325,7 +325,7 @@ def _plan_failed(
         return _rerun(
             item, "failed", f"{where} failed but no node did (a hook or a compile error?); rerun as it was", failures
         )
-    unique_ids = [r.unique_id for r in nodes] + unrecorded
+    unique_ids = sorted(r.unique_id for r in nodes) + sorted(unrecorded)  # the same plan on every reading
     added: list[str] = []
     rebuild_warning = ""
     if rebuild == "with-test-parents":

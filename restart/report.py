@@ -7,6 +7,7 @@ import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from restart.artifacts import NodeResult
 from restart.plan import Plan, StepPlan
@@ -156,11 +157,26 @@ def _run_link(run: Run) -> str:
 
 def _step_cell(step: StepPlan) -> str:
     if step.action == "skip":
-        return "skipped: succeeded"
+        return "dropped (it succeeded)"
     if step.action == "narrow":
-        added = f" (with {len(step.added)} parent(s) of failed tests: {code(', '.join(step.added), 200)})"
-        return f"narrowed to {len(step.nodes)} node(s){added if step.added else ''}: {code(step.new_command)}"
-    return f"rerun as is: {text(step.reason, 120)}"
+        added = f" (with {_count(len(step.added), 'parent')} of failed tests: {code(', '.join(step.added), 200)})"
+        return f"narrowed to {_count(len(step.nodes), 'node')}{added if step.added else ''}: {code(step.new_command)}"
+    return f"rerun as written ({text(step.reason, 120)})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _when(stamp: str) -> str:
+    """`2026-11-24 22:33:37.08+00:00` as `2026-11-24 22:33 UTC` (as given when it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return text(stamp, 40)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _previous_cell(step: StepPlan, previous: Run) -> str:
@@ -183,14 +199,14 @@ def _header(outcome: Outcome) -> list[str]:
         job = f"job {previous.job_id}" + (
             f" {code(previous.job.name, 80)}" if previous.job and previous.job.name else ""
         )
-        finished = f", finished {text(previous.finished_at, 40)}" if previous.finished_at else ""
+        finished = f", finished {_when(previous.finished_at)}" if previous.finished_at else ""
         lines.append(f"- **Previous run** {_run_link(previous)}: {_status(previous.status_name)} ({job}{finished})")
     if new:
         took = f" in {text(new.duration, 40)}" if new.duration and new.is_complete else ""
         lines.append(f"- **New run** {_run_link(new)}: {_status(outcome.status)}{took}")
     elif previous:
         lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
-    lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`; status: `{text(outcome.status, 20)}`")
+    lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
 
@@ -281,7 +297,9 @@ def _failure_region(plan: Plan) -> list[str]:
         skipped = len(set(step.nodes) - {f.unique_id for f in step.failures})
         where = f"step {step.step_index}" if step.step_index is not None else "a step"
         lines += [
-            f"{where}, {code(step.command, 120)}: **{failed} failed** (red), {skipped} skipped because of them (grey)"
+            f"{where}, {code(step.command, 120)}: **{failed} failed** (red), {skipped} more rerun because of "
+            + ("it" if failed == 1 else "them")
+            + " (grey)"
             + ("" if _graph_of(step) else "; dependencies not available"),
             "",
             mermaid(step),
@@ -342,9 +360,10 @@ def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]]
         command = code(step_command_of(name), 160) if name else ""
         lines += [
             f"<details{' open' if problems else ''}>",
-            f"<summary>step {index} {command}: {_counts(rows)}</summary>",
+            f"<summary>new run step {index} {command}: {_counts(rows)}</summary>",
             "",
         ]
+        rows = [r for r in rows if r.status not in OK_STATUSES]  # the counts above say the rest
         room = max(limit - shown, 0)
         if rows and room:
             lines += ["| Node | Status | Message |", "|---|---|---|"]

@@ -60,7 +60,7 @@ def main() -> int:
         for name, value in result.outputs.items():
             print(f"  {name} = {value}")
 
-        say("Job summary (GITHUB_STEP_SUMMARY), as GitHub would render it from this Markdown")
+        say("Job summary (GITHUB_STEP_SUMMARY): the Markdown GitHub renders on the workflow run page")
         print(result.summary)
         say(f"Action exit code: {result.exit_code}")
         return result.exit_code

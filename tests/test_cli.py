@@ -154,9 +154,10 @@ def test_plan_json_is_the_action_outputs(
     assert code == 0, err
     outputs = json.loads(out)
     assert set(action_metadata()["outputs"]) <= set(outputs)
-    assert outputs["status"] == "planned" and outputs["restarted"] == "false"
+    assert outputs["status"] == "planned" and outputs["restarted"] is False
     assert outputs["previous-run-id"] == str(run_id)
-    assert "model.shop.stg_orders" in json.loads(outputs["rerun-nodes"])
+    assert "model.shop.stg_orders" in outputs["rerun-nodes"], "lists are JSON arrays, not strings"
+    assert isinstance(outputs["steps"], list)
     assert "debug:" not in err
 
 
@@ -211,3 +212,9 @@ def test_pip_installs_the_console_script(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == f"dbt-cloud-restart {cli.__version__}"
+
+
+def test_a_mistyped_option_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "--jobid", "5", env={})
+    assert code == 2 and out == ""
+    assert err.strip().splitlines()[-1] == "dbt-cloud-restart: error: unrecognized arguments: --jobid"

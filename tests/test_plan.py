@@ -138,8 +138,8 @@ def test_warn_counts_only_under_warn_error() -> None:
     assert make_plan(plain, {4: StepArtifacts(results("build", nodes))}).rerun_nodes == ["model.shop.m"]
     strict = make_run(["dbt build --warn-error"], [ERROR])
     assert make_plan(strict, {4: StepArtifacts(results("build", nodes))}).rerun_nodes == [
-        "test.shop.t.1",
         "model.shop.m",
+        "test.shop.t.1",
     ]
 
 
@@ -181,5 +181,5 @@ def test_manifest_gives_short_exact_selectors_and_no_indirect_tests() -> None:
         "model.shop.dim.v2": "error",
     }
     step = make_plan(run, {4: StepArtifacts(results("build", failed), manifest)}).steps[0]
-    assert step.new_command == "dbt build --select orders+ calendar,package:shop dim.v2"  # orders+: its test too
+    assert step.new_command == "dbt build --select calendar,package:shop dim.v2 orders+"  # orders+: its test too
     assert step.warning == ""
