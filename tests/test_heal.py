@@ -116,4 +116,4 @@ def test_with_test_parents_rebuilds_the_tested_model(cloud: LocalDbtCloud, tmp_p
     rerun = set(cloud.executed_nodes(int(result.outputs["run-id"]))[4])
     retried = {u for u, s in failed.items() if s in ("error", "fail", "skipped")}
     assert rerun == retried | {"model.shop.stg_orders"}
-    assert "parent(s) of failed tests" in result.summary
+    assert "with 1 parent of failed tests" in result.summary
