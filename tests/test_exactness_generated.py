@@ -42,13 +42,13 @@ def test_generated_projects_rerun_exactly_what_dbt_retry_does(
     assert project.run("dbt build").success, f"generated project {seed} does not build"
 
     rng = random.Random(seed)
-    checked = 0
+    checked = groups = 0
     for _ in range(CASES_PER_PROJECT):
         command = random_command(rng, generated)
         wanted = project.ls(command)
         if not wanted:
             continue
-        faults = rng.sample(sorted(wanted), k=min(len(wanted), rng.choice([1, 1, 2])))
+        faults = rng.sample(sorted(wanted), k=min(len(wanted), rng.choice([1, 1, 2, 3])))
         step = project.run(command, faults)
         context = f"seed {seed}: `{command}` with faults {faults}"
         assert not step.success, f"{context}: the faults did not make the step fail"
@@ -65,7 +65,9 @@ def test_generated_projects_rerun_exactly_what_dbt_retry_does(
             assert not never_recorded, f"{context}: dbt did not record {never_recorded}"
         assert sent_selection(project, planned) == retried | never_recorded, f"{context}: sent `{planned.sent}`"
         checked += 1
+        groups += any(word.startswith(("'tag:", "tag:", "path:")) for word in (planned.sent or "").split())
     event(f"failure cases checked per project: {checked}")
+    event(f"cases narrowed with a tag: or path: group per project: {groups}")
     assert checked >= 2, f"seed {seed}: too few failure cases reached the oracle"
 
 
@@ -79,7 +81,9 @@ def test_generator_covers_every_shape(tmp_path: Path) -> None:
         seen |= {"folder-named-like-a-model" for m in generated.models if m.folder.endswith("/m_0")}
         seen |= {"package-ref" for m in generated.models if "genpkg.m_0" in m.parents}
         schema = (tmp_path / str(seed) / "models" / "schema.yml").read_text(encoding="utf-8")
-        seen |= {word for word in ("unit_tests:", "relationships:", "versions:") if word in schema}
+        seen |= {word for word in ("unit_tests:", "relationships:", "versions:", "sources:") if word in schema}
+        seen |= {"tagged-test" for line in schema.splitlines() if line.startswith(" " * 14 + "config:")}
+        seen |= {"tagged-unit-test" for line in schema.splitlines() if line.startswith("    config:")}
     assert seen >= {
         "table",
         "view",
@@ -91,4 +95,7 @@ def test_generator_covers_every_shape(tmp_path: Path) -> None:
         "unit_tests:",
         "relationships:",
         "versions:",
+        "sources:",
+        "tagged-test",
+        "tagged-unit-test",
     }

@@ -2,9 +2,10 @@
 
 A project has seeds, a layered DAG of models (table, view, ephemeral, incremental) in nested
 folders (one folder named like a model), a versioned model, a local package with a model named
-like one of the root project's, generic and singular tests, unit tests, a snapshot, tags and YAML
-selectors. Faults are injected from outside through DBT_EMULATOR_FAULTS, read by the same macro
-as tests/dbt_project's.
+like one of the root project's, generic and singular tests, unit tests, a snapshot, a source with
+a test, random tags (on models, data tests, unit tests and the source) and YAML selectors. Faults
+are injected from outside through DBT_EMULATOR_FAULTS, read by the same macro as
+tests/dbt_project's.
 """
 
 from __future__ import annotations
@@ -108,9 +109,26 @@ def generate(seed: int, root: Path) -> GeneratedProject:
             encoding="utf-8",
         )
 
+    def tagged() -> list[str]:
+        return [t for t in TAGS if rng.random() < 0.3]
+
+    def with_tags(test: str, indent: str) -> str:
+        """A data test entry, with a random `config: tags:` block (its lines at `indent`)."""
+        tags = tagged()
+        if not tags:
+            return test
+        name, colon, rest = test.partition(":")
+        block = f"\n{indent}config:\n{indent}  tags: {tags!r}"
+        return f"{name}:{block}{rest}" if colon else f"{name}:{block}"
+
     # tests: not_null on most models, relationships on some, unit tests on single-parent models
     by_name = {m.name: m for m in models}
-    yml = ["version: 2", "models:"]
+    source_tags = tagged()
+    # the source is DuckDB's own catalog: it exists before the build, whatever order dbt runs nodes in
+    yml = ["version: 2", "sources:", "  - name: raw", "    database: system", "    schema: information_schema"]
+    yml += [f"    tags: {source_tags!r}"] if source_tags else []
+    yml += ["    tables:", "      - name: tables", "        columns:", "          - name: table_name"]
+    yml += ["            data_tests: [not_null]", "models:"]
     unit = ["unit_tests:"]
     for model in models:
         if model.materialized == "ephemeral":
@@ -122,10 +140,13 @@ def generate(seed: int, root: Path) -> GeneratedProject:
                          "                field: id")  # fmt: skip
         if tests:
             yml += [f"  - name: {model.name}", "    columns:", "      - name: id", "        data_tests:"]
-            yml += [f"          - {t}" for t in tests]
+            yml += [f"          - {with_tags(t, ' ' * 14)}" for t in tests]
         parents_ok = all(p in seeds or ("." not in p and by_name[p].materialized != "ephemeral") for p in model.parents)
         if rng.random() < 0.5 and parents_ok:
-            unit += [f"  - name: ut_{model.name}", f"    model: {model.name}", "    given:"]
+            unit += [f"  - name: ut_{model.name}", f"    model: {model.name}"]
+            unit_tags = tagged()
+            unit += ["    config:", f"      tags: {unit_tags!r}"] if unit_tags else []
+            unit += ["    given:"]
             for p in dict.fromkeys(model.parents):
                 source = f"ref('{p}')" if p in seeds else f"ref('gen', '{p}')"
                 unit += [f"      - input: {source}", "        rows:", "          - {id: 1, val: a}"]
