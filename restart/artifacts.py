@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,53 +400,3 @@ def retryable(results: RunResults, *, command_name: str, warn_error: bool) -> li
         for r in results.results
         if r.status in statuses and not (command_name != "run-operation" and r.unique_id.startswith("operation."))
     ]
-
-
-# Resource types whose names are unique within a package (dbt refuses two with one name).
-NAME_UNIQUE = frozenset({"model", "seed", "snapshot"})
-FAIL_FAST_SKIP = "Skipping due to fail_fast"
-
-
-def manifest_needed(
-    results: RunResults,
-    *,
-    command_name: str,
-    warn_error: bool = False,
-    fail_fast: bool = False,
-    top_folders: Mapping[str, frozenset[str]] | None = None,
-) -> str:
-    """Why this step's `manifest.json` must be read to narrow it exactly; '' when run_results.json suffices.
-
-    Without a manifest every node gets `name,resource_type:T,package:P`. That selector picks only its
-    node when no other node of type T in package P matches `name` by dbt's fqn method, which matches
-    (a) the fqn's last part, (b) a version (`name` selects every version of a versioned model) and
-    (c) a prefix of the fqn with or without its package: the package itself or a top-level folder
-    named `name` selects everything below it. (a) is settled for models, seeds and snapshots (unique
-    names per package), not for tests or unit tests; (b) by the unique_id; (c) for the package by the
-    unique_id, for folders only by `top_folders` (package -> the top-level folders of its resource
-    paths, when the caller knows them): run_results.json carries no paths, so without them the
-    manifest is needed. A `--fail-fast` build cut short also needs it, for the unit tests dbt never
-    recorded.
-    """
-    nodes = retryable(results, command_name=command_name, warn_error=warn_error)
-    stopped = fail_fast or bool(results.args.get("fail_fast"))
-    if command_name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
-        return (
-            "the step stopped at its first failure (--fail-fast): the unit tests it never recorded are in the manifest"
-        )
-    for node in nodes:
-        parts = node.unique_id.split(".")
-        resource_type = parts[0]
-        if resource_type not in NAME_UNIQUE:
-            return f"{node.unique_id}: a {resource_type}'s name may be shared within its package"
-        if len(parts) != 3:
-            return f"{node.unique_id}: a versioned (or dotted) name needs the manifest's fqn"
-        package, name = parts[1], parts[2]
-        if name == package:
-            return f"{node.unique_id}: `{name}` is also its package's name and would select the whole package"
-        folders = top_folders.get(package) if top_folders is not None else None
-        if folders is None:
-            return f"{node.unique_id}: a top-level folder of package {package} may be named `{name}`"
-        if name in folders:
-            return f"{node.unique_id}: package {package} has a top-level folder `{name}`"
-    return ""

@@ -16,8 +16,9 @@ from restart import actions, transient
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
+from restart.commands import DbtCommand
 from restart.github import Context, Reporter, read_context
-from restart.plan import Plan, StepArtifacts, align, make_plan, needs_artifacts, step_command
+from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
 from restart.records import SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
 from restart.settings import Settings, single
@@ -63,8 +64,10 @@ def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[st
     return run
 
 
-def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
-    """One failed step's run_results.json (and manifest.json) or the reason they are unusable."""
+def read_artifacts(
+    client: DbtCloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
+) -> StepArtifacts:
+    """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable."""
     try:
         document = client.get_artifact(run.id, "run_results.json", step)
         if document is None:
@@ -72,6 +75,11 @@ def read_artifacts(client: DbtCloud, run: Run, step: int) -> StepArtifacts:
         results = parse_run_results(document)
     except (ApiError, ArtifactError) as exc:
         return StepArtifacts(problem=str(exc))
+    reason = manifest_needed(results, command, rebuild)
+    if log is not None:
+        log.debug(f"step {step}: " + (f"reading manifest.json ({reason})" if reason else "manifest.json not needed"))
+    if not reason:
+        return StepArtifacts(run_results=results)
     manifest: Manifest | None = None
     try:  # read from its bytes, shedding each node's code and columns as it goes
         raw = client.get_artifact_bytes(run.id, "manifest.json", step)
@@ -96,10 +104,13 @@ def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, 
     return found
 
 
-def plan_restart(client: DbtCloud, run: Run, rebuild: str = "failed") -> Plan:
+def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
-    found = {step: read_artifacts(client, run, step) for step in needs_artifacts(paired)}
+    found = {
+        step: read_artifacts(client, run, step, command, log, rebuild)
+        for step, command in needs_artifacts(paired).items()
+    }
     return make_plan(run, found, rebuild=rebuild)
 
 
@@ -332,7 +343,7 @@ def restart(
         return trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
 
     with log.group("Plan"):
-        plan = plan_restart(client, previous, settings.rebuild)
+        plan = plan_restart(client, previous, log, settings.rebuild)
         for step in plan.steps:
             arrow = f"\n    -> {step.new_command}" if step.new_command else ""
             log.info(f"{step.action:>6}: {step.command}{arrow}")

@@ -9,7 +9,7 @@ from typing import Literal
 from restart import commands as cmds
 from restart.artifacts import RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
-from restart.selection import compact, pulls_in_tests, select_nodes
+from restart.selection import NAMED_BY_FILE, compact, pulls_in_tests, select_nodes
 
 Action = Literal["skip", "narrow", "rerun"]
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
@@ -139,17 +139,18 @@ def align(run: Run) -> tuple[list[CommandStep], list[str]]:
     return paired, notes
 
 
-def needs_artifacts(paired: list[CommandStep]) -> list[int]:
-    """Indexes of the failed steps whose node results could narrow their command."""
-    wanted = []
+def needs_artifacts(paired: list[CommandStep]) -> dict[int, cmds.DbtCommand]:
+    """The failed steps whose node results could narrow their command: step index -> command."""
+    wanted = {}
     for item in paired:
         if item.step is None or item.step.status != ERROR:
             continue
         try:
-            if cmds.parse(item.command).narrowable:
-                wanted.append(item.step.index)
+            command = cmds.parse(item.command)
         except cmds.CommandParseError:
             continue
+        if command.narrowable:
+            wanted[item.step.index] = command
     return wanted
 
 
@@ -183,6 +184,32 @@ def _rerun(item: CommandStep, reason: str, warning: str = "", failures: tuple[No
 
 
 FAIL_FAST_SKIP = "Skipping due to fail_fast"
+
+
+COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the command (`name+`)
+
+
+def manifest_needed(results: RunResults, command: cmds.DbtCommand, rebuild: str = "failed") -> str:
+    """Why narrowing this step needs its `manifest.json` ('' when run_results.json suffices).
+
+    The manifest (one more download, up to 100 MB) is read only when a name alone would be ambiguous:
+    a test, unit test, snapshot or versioned model to select; a `--fail-fast` build cut short (the unit
+    tests dbt never recorded are in the manifest); the parents of failed tests to add; or so many
+    nodes that compacting them (`name+`) is worth the download.
+    """
+    nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
+    stopped = command.fail_fast or bool(results.args.get("fail_fast"))
+    if command.name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
+        return "a --fail-fast build was cut short"
+    if rebuild == "with-test-parents" and any(r.unique_id.startswith("test.") for r in nodes):
+        return "the parents of failed tests are read from it"
+    if len(nodes) >= COMPACT_FROM:
+        return f"{len(nodes)} nodes to rerun: it lets the command be compacted"
+    for node in nodes:
+        parts = node.unique_id.split(".")
+        if parts[0] not in NAMED_BY_FILE or len(parts) != 3:
+            return f"the name of {node.unique_id} alone may be ambiguous"
+    return ""
 
 
 def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmds.DbtCommand) -> list[str] | None:

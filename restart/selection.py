@@ -143,11 +143,15 @@ def _candidates(node: ManifestNode) -> Iterable[str]:
         yield f"{base},{kind},{package}"
 
 
+NAMED_BY_FILE = frozenset({"model", "seed"})
+
+
 def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Selection:
     """One selector per node: the shortest one the manifest proves exact.
 
-    Without a manifest (or for a node it lacks) the selector names the node's resource type,
-    package and name: it always selects the node, and may select more.
+    Without a manifest (or for a node it lacks) an unversioned model or seed is selected by its file
+    (exact); any other node by its name, resource type and package: that always selects the node,
+    and may select more.
     """
     selectors: list[str] = []
     inexact: list[str] = []
@@ -159,8 +163,13 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Select
             chosen = next((c for c in _candidates(node) if index.selects(c) == {uid}), None)
         if chosen is None:
             resource_type, package, name = _name_from_id(uid)
-            chosen = f"{name},resource_type:{resource_type},package:{package}"
-            inexact.append(uid)
+            if resource_type in NAMED_BY_FILE and uid.count(".") == 2:
+                # An unversioned model's or seed's file is named after it, and its name is unique in its
+                # package: dbt's `file:` method (since 1.5) picks it alone, no manifest needed.
+                chosen = f"file:{name},resource_type:{resource_type},package:{package}"
+            else:
+                chosen = f"{name},resource_type:{resource_type},package:{package}"
+                inexact.append(uid)
         selectors.append(chosen)
     return Selection(tuple(selectors), tuple(inexact))
 

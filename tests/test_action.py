@@ -132,7 +132,7 @@ def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) 
     assert result.outputs["status"] == "planned"
     assert result.outputs["restarted"] == "false"
     assert result.outputs["run-id"] == ""
-    assert result.json_output("steps")[0].startswith("dbt seed --select raw_payments")
+    assert result.json_output("steps")[0] == "dbt seed --select file:raw_payments,resource_type:seed,package:shop"
     assert result.json_output("steps")[1] == "dbt build --exclude resource_type:snapshot"
     assert len(posts(cloud)) == before, "a dry run must not trigger anything"
     assert "planned" in result.summary
@@ -315,6 +315,8 @@ def test_a_restart_that_fails_again_fails_the_step_unless_told_not_to(cloud: Loc
     assert any("ended error" in e for e in strict.errors())
     assert (lenient.exit_code, lenient.outputs["status"]) == (0, "error")
     assert "❌" in strict.summary
+    read = [r.path for r in cloud.requests if f"/runs/{run_id}/artifacts/" in r.path]
+    assert read and not any(p.endswith("manifest.json") for p in read), "a seed selects exactly without the manifest"
 
 
 def test_a_run_of_another_job_is_refused(cloud: LocalDbtCloud, tmp_path: Path) -> None:

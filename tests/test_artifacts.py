@@ -13,10 +13,7 @@ from restart.artifacts import (
     MANIFEST_SCHEMA,
     RUN_RESULTS_SCHEMA,
     ArtifactError,
-    NodeResult,
-    RunResults,
     load_manifest,
-    manifest_needed,
     parse_manifest,
     parse_run_results,
 )
@@ -196,45 +193,3 @@ def test_load_manifest_equals_parse_manifest_and_keeps_errors() -> None:
         load_manifest(json.dumps(broken))
     with pytest.raises(ArtifactError, match="not valid JSON"):
         load_manifest(raw[:-5])
-
-
-def step(*pairs: tuple[str, str], **args: Any) -> RunResults:
-    return RunResults(tuple(NodeResult(uid, status, message) for uid, status, message in pairs), dict(args))
-
-
-SHOP_FOLDERS = {"shop": frozenset({"staging", "marts"})}
-
-
-@pytest.mark.parametrize(
-    ("nodes", "folders", "needed"),
-    [
-        ([("model.shop.orders", "error", "")], SHOP_FOLDERS, ""),
-        ([("seed.shop.raw_orders", "error", ""), ("model.shop.orders", "skipped", "")], SHOP_FOLDERS, ""),
-        ([("model.shop.orders", "error", "")], None, "top-level folder of package shop may be named"),
-        ([("model.shop.marts", "error", "")], SHOP_FOLDERS, "has a top-level folder `marts`"),
-        ([("model.shop.shop", "error", "")], SHOP_FOLDERS, "also its package's name"),
-        ([("model.shop.dim.v2", "error", "")], SHOP_FOLDERS, "versioned"),
-        ([("test.shop.not_null_orders_id.abc", "fail", "")], SHOP_FOLDERS, "name may be shared"),
-        ([("unit_test.shop.orders.t1", "fail", "")], SHOP_FOLDERS, "name may be shared"),
-        ([("model.other.orders", "error", "")], SHOP_FOLDERS, "package other may be named"),
-        ([("model.shop.orders", "success", ""), ("test.shop.t.abc", "pass", "")], None, ""),
-        ([("model.shop.orders", "error", ""), ("operation.shop.hook", "error", "")], SHOP_FOLDERS, ""),
-    ],
-)
-def test_manifest_needed(nodes: list[tuple[str, str, str]], folders: Any, needed: str) -> None:
-    reason = manifest_needed(step(*nodes), command_name="run", top_folders=folders)
-    assert (needed in reason) if needed else reason == "", reason
-
-
-def test_manifest_needed_for_warn_error_and_fail_fast() -> None:
-    warned = step(("test.shop.t.abc", "warn", ""), ("model.shop.orders", "error", ""))
-    assert manifest_needed(warned, command_name="build", top_folders=SHOP_FOLDERS) == ""
-    assert "name may be shared" in manifest_needed(
-        warned, command_name="build", warn_error=True, top_folders=SHOP_FOLDERS
-    )
-    cut = step(("model.shop.orders", "error", ""), ("model.shop.b", "skipped", "Skipping due to fail_fast"))
-    assert manifest_needed(cut, command_name="build", top_folders=SHOP_FOLDERS) == ""
-    assert "fail-fast" in manifest_needed(cut, command_name="build", fail_fast=True, top_folders=SHOP_FOLDERS)
-    flagged = RunResults(cut.results, {"fail_fast": True})
-    assert "fail-fast" in manifest_needed(flagged, command_name="build", top_folders=SHOP_FOLDERS)
-    assert manifest_needed(flagged, command_name="run", top_folders=SHOP_FOLDERS) == ""

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from restart import commands
+from restart.artifacts import parse_run_results
+from restart.plan import manifest_needed
 from tests.exactness.harness import DbtProject, plan_step, sent_selection
 
 PROJECT = Path(__file__).parent / "dbt_project"
@@ -307,3 +310,25 @@ def test_with_test_parents_in_a_test_step_says_why_nothing_is_added(shop: DbtPro
     assert planned.added == ()
     assert "does not build models" in planned.warning
     assert sent_selection(shop, planned) == shop.retry(step)
+
+
+@pytest.mark.parametrize(
+    ("command", "faults"),
+    [
+        ("dbt run --select calendar+", ["shop.calendar"]),
+        ("dbt seed", ["raw_orders"]),
+        ("dbt run --select shop_utils.calendar+", ["shop_utils.calendar"]),
+    ],
+    ids=["models", "seed", "package-model"],
+)
+def test_without_the_manifest_models_and_seeds_are_selected_exactly_by_file(
+    shop: DbtProject, command: str, faults: list[str]
+) -> None:
+    """When only models and seeds rerun, the manifest is not read: `file:` selectors are still exact."""
+    step = shop.run(command, faults)
+    assert not step.success
+    assert manifest_needed(parse_run_results(step.run_results), commands.parse(command)) == ""
+    planned = plan_step(step, manifest=False)
+    assert planned.action == "narrow" and planned.warning == "", planned.warning
+    assert "file:" in planned.new_command
+    assert sent_selection(shop, planned) == shop.retry(step), planned.sent

@@ -87,7 +87,7 @@ def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     assert result.json_output("previous-run-id")[str(failed)] == str(failed_run)
     assert result.json_output("steps") == {
         str(succeeded): [],
-        str(failed): ["dbt seed --select raw_payments"],
+        str(failed): ["dbt seed --select file:raw_payments,resource_type:seed,package:shop"],
         str(cancelled): ["dbt seed --select raw_orders"],
     }
     assert result.summary.startswith("# dbt Cloud restart of 3 jobs")

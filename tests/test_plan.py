@@ -73,7 +73,7 @@ def test_succeeded_dropped_failed_narrowed_unreached_rerun_as_is() -> None:
     run = make_run(
         ["dbt seed", "dbt run --select staging+ --target prod", "dbt test", "dbt docs generate"], [SUCCESS, ERROR]
     )
-    assert needs_artifacts(align(run)[0]) == [5]
+    assert list(needs_artifacts(align(run)[0])) == [5]
     found = StepArtifacts(
         results(
             "run",
@@ -86,12 +86,12 @@ def test_succeeded_dropped_failed_narrowed_unreached_rerun_as_is() -> None:
     narrowed = plan.steps[1]
     assert narrowed.nodes == ("model.shop.b", "model.shop.c")
     assert narrowed.new_command == (
-        "dbt run --target prod --select b,resource_type:model,package:shop c,resource_type:model,package:shop"
+        "dbt run --target prod --select file:b,resource_type:model,package:shop file:c,resource_type:model,package:shop"
     )
     assert [f.unique_id for f in narrowed.failures] == ["model.shop.b"]
     assert plan.steps_override == [narrowed.new_command, "dbt test", "dbt docs generate"]
     assert plan.rerun_nodes == ["model.shop.b", "model.shop.c"]
-    assert "without manifest.json" in narrowed.warning
+    assert narrowed.warning == "", "models are selected exactly by their file, without the manifest"
     assert plan.steps[2].reason == "never ran: an earlier step failed"
 
 
@@ -183,3 +183,35 @@ def test_manifest_gives_short_exact_selectors_and_no_indirect_tests() -> None:
     step = make_plan(run, {4: StepArtifacts(results("build", failed), manifest)}).steps[0]
     assert step.new_command == "dbt build --select calendar,package:shop dim.v2 orders+"  # orders+: its test too
     assert step.warning == ""
+
+
+def test_the_manifest_is_read_only_when_a_name_alone_may_be_ambiguous() -> None:
+    from restart import commands
+    from restart.plan import manifest_needed
+
+    run = commands.parse("dbt run")
+    build = commands.parse("dbt build")
+    models = results("run", {"model.shop.a": "error", "model.shop.b": "skipped", "seed.shop.s": "error"})
+    assert manifest_needed(models, run) == ""
+    assert "test.shop.t.1" in manifest_needed(results("build", {"test.shop.t.1": "fail"}), build)
+    assert "model.shop.dim.v2" in manifest_needed(results("run", {"model.shop.dim.v2": "error"}), run)
+    assert "snapshot" in manifest_needed(results("snapshot", {"snapshot.shop.snap": "error"}), run)
+    many = results("run", {f"model.shop.m{i}": "skipped" for i in range(25)})
+    assert "compacted" in manifest_needed(many, run)
+    tests = results("build", {"model.shop.a": "error"})
+    assert manifest_needed(tests, build, rebuild="with-test-parents") == ""
+    failing = results("build", {"test.shop.t.1": "fail"})
+    assert "parents" in manifest_needed(failing, build, rebuild="with-test-parents")
+
+
+def test_warn_error_and_a_cut_short_fail_fast_build_need_the_manifest() -> None:
+    from restart import commands
+    from restart.plan import FAIL_FAST_SKIP, manifest_needed
+
+    warned = results("build", {"test.shop.t.1": "warn", "model.shop.m": "error"})
+    assert manifest_needed(warned, commands.parse("dbt build")) == ""
+    assert "test.shop.t.1" in manifest_needed(warned, commands.parse("dbt build --warn-error"))
+    cut = RunResults((NodeResult("model.shop.m", "error"), NodeResult("model.shop.n", "skipped", FAIL_FAST_SKIP)))
+    assert manifest_needed(cut, commands.parse("dbt build")) == ""
+    assert "fail-fast" in manifest_needed(cut, commands.parse("dbt build --fail-fast"))
+    assert manifest_needed(cut, commands.parse("dbt run --fail-fast")) == ""

@@ -52,7 +52,7 @@ def test_https_with_a_trusted_private_ca(cloud: LocalDbtCloud, certificate: tupl
     untrusted = run_action(tmp_path, values)
 
     assert trusted.exit_code == 0, trusted.log
-    assert trusted.json_output("steps") == ["dbt seed --select raw_payments"]
+    assert trusted.json_output("steps") == ["dbt seed --select file:raw_payments,resource_type:seed,package:shop"]
     assert untrusted.exit_code == 1
     [error] = untrusted.errors()
     assert "TLS handshake with https://127.0.0.1" in error and "check dbt-cloud-host" in error
