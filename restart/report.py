@@ -354,16 +354,15 @@ def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]]
     lines = [f"### Results of {title}", ""]
     shown = 0
     for index in sorted(results):
-        rows = sorted(results[index], key=lambda r: (r.status in OK_STATUSES, r.unique_id))
-        problems = sum(r.status not in OK_STATUSES for r in rows)
+        everything = results[index]
+        rows = sorted((r for r in everything if r.status not in OK_STATUSES), key=lambda r: r.unique_id)
         name = names.get(index, "")
         command = code(step_command_of(name), 160) if name else ""
-        lines += [
-            f"<details{' open' if problems else ''}>",
-            f"<summary>new run step {index} {command}: {_counts(rows)}</summary>",
-            "",
-        ]
-        rows = [r for r in rows if r.status not in OK_STATUSES]  # the counts above say the rest
+        heading = f"new run step {index} {command}: {_counts(list(everything))}"
+        if not rows:  # all went well: the counts say it all
+            lines += [f"- {heading}", ""]
+            continue
+        lines += ["<details open>", f"<summary>{heading}</summary>", ""]
         room = max(limit - shown, 0)
         if rows and room:
             lines += ["| Node | Status | Message |", "|---|---|---|"]
