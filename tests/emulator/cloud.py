@@ -92,26 +92,9 @@ class LocalDbtCloud:
         """Every API request received so far."""
         return self.api.requests
 
-    def add_job(
-        self,
-        steps: list[str],
-        *,
-        name: str = "nightly",
-        generate_docs: bool = False,
-        run_generate_sources: bool = False,
-        environment_id: int = 1,
-        timeout_seconds: int = 0,
-    ) -> int:
-        """Define a job; returns its id."""
-        job = self.engine.add_job(
-            steps,
-            name=name,
-            generate_docs=generate_docs,
-            run_generate_sources=run_generate_sources,
-            environment_id=environment_id,
-            timeout_seconds=timeout_seconds,
-        )
-        return job.id
+    def add_job(self, steps: list[str], **options: Any) -> int:
+        """Define a job (options as `Engine.add_job`: name, environment_id, generate_docs, ...); its id."""
+        return self.engine.add_job(steps, **options).id
 
     def set_faults(self, names: list[str]) -> None:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
