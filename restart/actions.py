@@ -137,13 +137,5 @@ def append_summary(markdown: str, env: Mapping[str, str]) -> None:
         handle.write(markdown)
 
 
-def workflow_run_url(env: Mapping[str, str]) -> str:
-    """This workflow run's URL, when running in Actions."""
-    server, repo, run_id = (env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    if not (server and repo and run_id):
-        return ""
-    return f"{server}/{repo}/actions/runs/{run_id}"
-
-
 def in_actions(env: Mapping[str, str] | None = None) -> bool:
     return (env if env is not None else os.environ).get("GITHUB_ACTIONS") == "true"

@@ -16,7 +16,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STATUS_CONTEXT = "dbt-cloud-restart"
 ISSUE_LABEL = "dbt-cloud-restart"
-FAILED = frozenset({"error", "cancelled", "timeout"})
 
 
 @dataclass(frozen=True)

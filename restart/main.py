@@ -19,7 +19,7 @@ from restart.cause import Marker, count_attempts, next_marker, original_run, wit
 from restart.commands import DbtCommand
 from restart.github import Context, Reporter, read_context
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
-from restart.records import SUCCESS, RecordError, Run, run_from_json
+from restart.records import ACTIVE, FINISHED, SUCCESS, RecordError, Run, run_from_json
 from restart.report import Outcome
 from restart.settings import Settings, single
 
@@ -41,10 +41,6 @@ class RestartError(Exception):
     def __init__(self, message: str, previous: Run | None = None) -> None:
         super().__init__(message)
         self.previous = previous
-
-
-ACTIVE = frozenset({1, 2, 3})
-FINISHED = frozenset({10, 20, 30})
 
 
 def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
@@ -202,7 +198,7 @@ def wait_for(
 
 
 def _exit_for(status: str, settings: Settings) -> int:
-    return 1 if status in ("error", "cancelled", "timeout") and settings.fail_on_run_failure else 0
+    return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
 
 
 def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:

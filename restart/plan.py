@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from restart import commands as cmds
-from restart.artifacts import RETRYABLE, Manifest, NodeResult, RunResults, retryable
+from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import NAMED_BY_FILE, compact, pulls_in_tests, select_nodes
 
 Action = Literal["skip", "narrow", "rerun"]
-FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
 # The resource types each sub-command executes: a graph operator may reach others harmlessly.
 EXECUTES = {
     "run": frozenset({"model"}),
@@ -329,7 +328,7 @@ def _plan_failed(
             "failed",
             f"{where}: the run_results.json received was written by another command; rerun as it was",
         )
-    failures = tuple(r for r in results.results if r.status in FAILED_STATUSES)
+    failures = tuple(r for r in results.results if r.status in FAILED)
     if interrupted:
         return _rerun(
             item,

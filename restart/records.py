@@ -7,6 +7,7 @@ from typing import Any
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 FINISHED = frozenset({SUCCESS, ERROR, CANCELLED})
+ACTIVE = frozenset({QUEUED, STARTING, RUNNING})
 STATUS_NAMES = {
     QUEUED: "queued",
     STARTING: "starting",

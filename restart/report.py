@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from restart.artifacts import NodeResult
-from restart.plan import Plan, StepPlan
+from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
 
@@ -357,7 +357,7 @@ def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]]
         everything = results[index]
         rows = sorted((r for r in everything if r.status not in OK_STATUSES), key=lambda r: r.unique_id)
         name = names.get(index, "")
-        command = code(step_command_of(name), 160) if name else ""
+        command = code(step_command(name) or name, 160) if name else ""
         heading = f"new run step {index} {command}: {_counts(list(everything))}"
         if not rows:  # all went well: the counts say it all
             lines += [f"- {heading}", ""]
@@ -374,12 +374,6 @@ def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]]
             lines += ["", f"…and {len(rows) - room} more nodes."]
         lines += ["", "</details>", ""]
     return "\n".join(lines)
-
-
-def step_command_of(name: str) -> str:
-    """`dbt run ...` out of a step name such as ``Invoke dbt with `dbt run ...` ``, else the name."""
-    first, last = name.find("`"), name.rfind("`")
-    return name[first + 1 : last] if 0 <= first < last else name
 
 
 def _sent(plan: Plan) -> list[str]:
