@@ -34,9 +34,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/python scripts/pin_base.py --check
 	$(BIN)/zizmor --offline --quiet .github/ action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/python scripts/lock_requirements.py verify
 
 # Re-resolve requirements.txt and rewrite requirements.lock (needs the package index; about 2 minutes).
@@ -45,12 +47,10 @@ lock: venv
 
 # Pin the Dockerfile's base image to the digest its tag points at now (needs Docker with buildx and
 # the network). The digest is the multi-platform index's, so the pin holds for amd64 and arm64 alike.
-pin-base:
+pin-base: venv
 	@digest=$$(docker buildx imagetools inspect $(BASE_IMAGE) --format '{{json .Manifest}}' \
-		| $(PY) -c 'import json, sys; print(json.load(sys.stdin)["digest"])') && \
-	case "$$digest" in sha256:*) ;; *) echo "no digest for $(BASE_IMAGE)" >&2; exit 1;; esac && \
-	sed -i -E "s|^FROM $(BASE_IMAGE)(@sha256:[0-9a-f]+)?\$$|FROM $(BASE_IMAGE)@$$digest|" Dockerfile && \
-	grep -n '^FROM' Dockerfile
+		| $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["digest"])') && \
+	$(BIN)/python scripts/pin_base.py "$$digest" && grep -n -B1 '^FROM' Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

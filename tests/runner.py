@@ -1,4 +1,6 @@
-"""Run `entrypoint.py` the way GitHub's runner runs the Docker action (see shared/runner-contract.md).
+"""Run the action the way GitHub's runner runs the Docker action (see shared/runner-contract.md).
+
+The image is the Dockerfile carried out on a folder (tests/image.py): its ENV, its files, its ENTRYPOINT.
 
 Every input declared in action.yml becomes `INPUT_<NAME>` (hyphens kept), set to the step's
 `with:` value or the input's default ("" when it has none); file commands point at temp files;
@@ -11,12 +13,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.image import action_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_GITHUB_TOKEN = "ghs_faketoken0123456789"
@@ -123,7 +126,9 @@ def run_action(
     (files / "event.json").write_text(json.dumps(event or {}))
     workspace = tmp_path / "workspace"
     workspace.mkdir(exist_ok=True)
+    image = action_image()
     process_env = {
+        **image.env,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "GITHUB_ACTIONS": "true",
@@ -149,7 +154,7 @@ def run_action(
         process_env["INPUT_" + name.replace(" ", "_").upper()] = value
     process_env.update(env or {})
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "entrypoint.py")],
+        image.entrypoint,
         cwd=workspace,
         env=process_env,
         capture_output=True,

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import LocalDbtCloud
-from tests.runner import ROOT, ActionResult, action_metadata, inputs, parse_output_file, run_action
+from tests.image import action_image
+from tests.runner import ActionResult, action_metadata, inputs, parse_output_file, run_action
 
 HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 SCHEMAS = b"https://schemas.getdbt.com/dbt/run-results/"
@@ -202,8 +202,9 @@ def test_sigterm_while_waiting_cancels_the_run_and_writes_outputs(
     for name, spec in action_metadata()["inputs"].items():
         env["INPUT_" + name.upper()] = str((spec or {}).get("default") or "")
     env.update({"INPUT_" + k.upper(): v for k, v in inputs(cloud, job_id, run_id=str(run_id)).items()})
+    image = action_image()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "entrypoint.py")], env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        image.entrypoint, env={**image.env, **env}, stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
     assert process.stdout is not None
     lines = []

