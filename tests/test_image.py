@@ -16,6 +16,7 @@ import pytest
 
 from scripts import pin_base
 from tests.image import ROOT, action_image, build, build_context, ignored, instructions
+from tests.runner import action_metadata
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
@@ -45,6 +46,11 @@ def test_pin_base_moves_the_pin_and_keeps_the_tag_label(tmp_path: Path) -> None:
     subprocess.run([hadolint, str(dockerfile)], check=True)
     with pytest.raises(SystemExit, match="not an image digest"):
         pin_base.pin(text, "latest", "x")
+
+
+def test_the_action_runs_the_dockerfile_as_the_harness_does() -> None:
+    # runs.args / runs.env / a prebuilt docker:// image would change what runs: the harness must follow.
+    assert action_metadata()["runs"] == {"using": "docker", "image": "Dockerfile"}
 
 
 def test_the_install_is_hash_checked_and_the_layers_are_few() -> None:
