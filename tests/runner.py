@@ -114,8 +114,13 @@ def run_action(
     event_name: str = "workflow_dispatch",
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    prebuilt: bool = False,
 ) -> ActionResult:
-    """Run the action once with `with_` inputs; returns exit code, log, outputs and summary."""
+    """Run the action once with `with_` inputs; returns exit code, log, outputs and summary.
+
+    `prebuilt` runs it as `uses: docker://<image>` does: no action.yml, so only the `with:` keys
+    reach the container and no input has a default.
+    """
     metadata = action_metadata()
     unknown = set(with_) - set(metadata["inputs"])
     assert not unknown, f"inputs not declared in action.yml: {unknown}"
@@ -150,6 +155,8 @@ def run_action(
         "GITHUB_STATE": str(files / "state"),
     }
     for name, spec in metadata["inputs"].items():
+        if prebuilt and name not in with_:
+            continue
         value = with_.get(name, _evaluate_default((spec or {}).get("default")))
         process_env["INPUT_" + name.replace(" ", "_").upper()] = value
     process_env.update(env or {})

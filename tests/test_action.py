@@ -6,8 +6,10 @@ action, and checks what the new run really executed, node for node, from its run
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +85,31 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
     executed = new_run_steps(cloud, result)
     assert set(executed[4]) == expected, "the narrowed run step ran other nodes than the failed and skipped ones"
     assert all(status == "pass" for status in executed[5].values())
+
+    # The log a person reads: one group per phase, the new run's URL as a notice, a line per status change.
+    new_id, lines = result.outputs["run-id"], result.log.splitlines()
+    groups = [line for line in lines if line.startswith("::group::")]
+    assert groups == [
+        "::group::Find the run to restart",
+        "::group::Plan",
+        "::group::Trigger",
+        f"::group::Wait for run {new_id}",
+    ]
+    assert lines.count("::endgroup::") == len(groups)
+    assert f"::notice title=dbt Cloud run::Started run {new_id}: {result.outputs['run-url']}" in lines
+    progress = [re.fullmatch(rf"\[(\d\d):(\d\d)\] run {new_id}: (\w+)", line) for line in lines]
+    changes = [(int(m[1]) * 60 + int(m[2]), m[3]) for m in progress if m]
+    statuses = [status for _, status in changes]
+    assert statuses[-1] == "success" and "running" in statuses
+    assert all(a != b for a, b in itertools.pairwise(statuses)), "one progress line per status change"
+    assert [s for s, _ in changes] == sorted(s for s, _ in changes)
+    assert not [line for line in lines if line.lower().startswith("debug")], "debug goes through ::debug:: only"
+
+    # The summary: the failure region with its edges from the manifest, and what the new run did.
+    region = result.summary.split("```mermaid", 1)[1].split("```", 1)[0]
+    assert "stg_payments" in region and len(re.findall(r"n\d+ --> n\d+", region)) >= len(expected) - 1
+    assert f"### Results of run #{new_id}" in result.summary
+    assert f"{len(expected)} success" in result.summary
 
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
@@ -330,3 +357,15 @@ def test_a_run_of_another_job_is_refused(cloud: LocalDbtCloud, tmp_path: Path) -
     assert result.exit_code == 1
     [error] = result.errors()
     assert f"run {run_id} belongs to job {job_id}, not to job-id {other_job}" in error
+
+
+def test_the_prebuilt_image_runs_with_only_the_inputs_the_step_gives(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    # `uses: docker://ghcr.io/...` reads no action.yml: no defaults, only the `with:` keys (README, "Docker image").
+    job_id, run_id = cloud.failing_run(["dbt seed", "dbt build"], ["stg_orders"], environment_id=12)
+    expected = to_rerun(cloud, run_id, 5)
+
+    result = run_action(tmp_path, inputs(cloud, job_id), prebuilt=True)
+
+    assert_restarted_ok(result, run_id)
+    assert result.json_output("steps")[0].startswith("dbt build --select ")
+    assert set(new_run_steps(cloud, result)[4]) == expected
