@@ -127,7 +127,12 @@ COMMANDS = {
 }
 EXIT_CODES = (
     ("0", "done: restarted (and the new run succeeded, or was not waited for), planned, or nothing to do"),
-    ("1", "failed: API error, the run to restart not found, or the new run failed, was cancelled or timed out"),
+    (
+        "1",
+        "failed: an API error, the run to restart not found, a restart refused (if-previous-succeeded or"
+        " if-job-running set to fail), the new run timed out, or it failed or was cancelled"
+        " (unless --fail-on-run-failure false)",
+    ),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),
     ("143", "interrupted by SIGTERM; likewise"),

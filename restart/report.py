@@ -15,6 +15,7 @@ from restart.records import Run
 from restart.transient import Failure
 
 MAX_MESSAGE = 600
+MAX_MESSAGE_LINES = 25  # lines of one failed node's message in the summary
 MAX_FAILED_NODES = 50
 MAX_SENT_IN_SUMMARY = 4000  # characters of each steps_override command shown in the summary
 SUMMARY_BUDGET = 1_000_000  # bytes of job summary; GitHub drops one over 1 MiB
@@ -130,6 +131,22 @@ def text(value: str, limit: int = MAX_MESSAGE) -> str:
     return _inert(html.escape(value, quote=False)).replace("|", "\\|")
 
 
+def block(value: str, limit: int = MAX_MESSAGE, max_lines: int = MAX_MESSAGE_LINES) -> str:
+    """Remote multi-line text (a dbt error with its SQL) as a `<pre>` block: lines kept, bounded, inert."""
+    lines = [line.rstrip() for line in value.strip().splitlines() if line.strip()]
+    kept, used = [], 0
+    for line in lines[:max_lines]:
+        if used + len(line) > limit:
+            kept.append(line[: max(limit - used, 0)] + "…")
+            break
+        kept.append(line)
+        used += len(line)
+    if len(kept) < len(lines) and not kept[-1].endswith("…"):
+        kept.append(f"… {len(lines) - len(kept)} more lines")
+    # An HTML block: Markdown is not read inside it, and escaped text cannot close it.
+    return "<pre>" + "\n".join(html.escape(line, quote=False) for line in kept) + "</pre>"
+
+
 def code(value: str, limit: int = 300) -> str:
     """An inline code span that survives any content (tables included)."""
     value = " ".join(value.split())
@@ -230,17 +247,11 @@ def _mermaid_label(unique_id: str) -> str:
     return cleaned if len(cleaned) <= MAX_LABEL else cleaned[: MAX_LABEL - 3] + "..."
 
 
-def _graph_of(step: StepPlan) -> Mapping[str, Sequence[str]]:
-    """unique_id -> parents among the rerun nodes, when the planner provides it (else no edges)."""
-    graph = getattr(step, "graph", None)
-    return graph if isinstance(graph, Mapping) else {}
-
-
 def _region(step: StepPlan, limit: int) -> tuple[list[str], set[str], list[tuple[str, str]]]:
     """The nodes shown (failed first, then what they skipped, nearest first), failed ids and edges."""
     failed = [f.unique_id for f in step.failures]
     everything = list(dict.fromkeys([*failed, *step.nodes]))
-    parents = _graph_of(step)
+    parents = step.graph
     children: dict[str, list[str]] = {}
     for child, its_parents in parents.items():
         for parent in its_parents:
@@ -297,10 +308,11 @@ def _failure_region(plan: Plan) -> list[str]:
         skipped = len(set(step.nodes) - {f.unique_id for f in step.failures})
         where = f"step {step.step_index}" if step.step_index is not None else "a step"
         lines += [
-            f"{where}, {code(step.command, 120)}: **{failed} failed** (red), {skipped} more rerun because of "
+            f"{where}, {code(step.command, 120)}: **{failed} failed** (red) and {_count(skipped, 'more node')}"
+            + " rerun with "
             + ("it" if failed == 1 else "them")
             + " (grey)"
-            + ("" if _graph_of(step) else "; dependencies not available"),
+            + ("" if step.graph else "; dependencies not available"),
             "",
             mermaid(step),
             "",
@@ -328,7 +340,7 @@ def _failed_nodes(plan: Plan) -> list[str]:
             "<details>",
             f"<summary>{code(failure.unique_id, 200)}: {text(failure.status, 30)}</summary>",
             "",
-            text(failure.message) or "_no message_",
+            block(failure.message, 2000) if failure.message.strip() else "_no message_",
             "",
             "</details>",
         ]
@@ -359,9 +371,11 @@ def new_run_results(run: Run | None, results: Mapping[int, Sequence[NodeResult]]
         name = names.get(index, "")
         command = code(step_command(name) or name, 160) if name else ""
         heading = f"new run step {index} {command}: {_counts(list(everything))}"
-        if not rows:  # all went well: the counts say it all
-            lines += [f"- {heading}", ""]
+        if not rows:  # all went well: the counts say it all, one item of a tight list
+            lines.append(f"- {heading}")
             continue
+        if lines[-1]:
+            lines.append("")
         lines += ["<details open>", f"<summary>{heading}</summary>", ""]
         room = max(limit - shown, 0)
         if rows and room:

@@ -2,10 +2,13 @@
 
 Run with `make demo`. Everything happens on 127.0.0.1: the emulator runs real dbt-core on DuckDB,
 and the action runs exactly as GitHub's runner would run its container.
+`python -m tests.demo --sample docs/sample-summary.md` also writes the job summary there as a sample.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +24,20 @@ def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def main() -> int:
+def write_sample(path: Path, summary: str, base_url: str) -> None:
+    """The summary as docs keep it: links to dbt Cloud's host instead of 127.0.0.1, single blank lines."""
+    text = re.sub(r"\n{3,}", "\n\n", summary.replace(base_url, "https://cloud.getdbt.com")).strip()
+    note = (
+        "<!-- The job summary of one `make demo` run against the local dbt Cloud (tests/emulator), written by"
+        " `python -m tests.demo --sample docs/sample-summary.md`; links rewritten to cloud.getdbt.com. -->"
+    )
+    path.write_text(f"{note}\n\n{text}\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=Path, help="also write the job summary to this file")
+    args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="dbt-cloud-restart-demo-") as scratch,
         LocalDbtCloud(root=Path(scratch) / "cloud") as cloud,
@@ -62,6 +78,8 @@ def main() -> int:
 
         say("Job summary (GITHUB_STEP_SUMMARY): the Markdown GitHub renders on the workflow run page")
         print(result.summary)
+        if args.sample:
+            write_sample(args.sample, result.summary, cloud.base_url)
         say(f"Action exit code: {result.exit_code}")
         return result.exit_code
 

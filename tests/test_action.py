@@ -39,6 +39,14 @@ def posts(cloud: LocalDbtCloud) -> list[str]:
     return [r.path for r in cloud.requests if r.method == "POST"]
 
 
+def outline(summary: str) -> list[str]:
+    """A summary's structure: headings, list items, table rules and collapsibles, numbers and times blanked."""
+    keep = ("#", "- ", "|---", "<details", "<summary", "<pre", "```")
+    lines = [line for line in summary.splitlines() if line.startswith(keep)]
+    lines = [re.sub(r"^(- \*\*New run\*\* .*?) in .*$", r"\1", line) for line in lines]  # drop the duration
+    return [re.sub(r"\d+", "N", re.sub(r"\(http[^)]*\)", "(URL)", line)) for line in lines]
+
+
 def assert_restarted_ok(result: ActionResult, previous_run: int) -> None:
     assert result.exit_code == 0, result.log
     assert result.outputs["status"] == "success", result.log
@@ -110,6 +118,11 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
     assert "stg_payments" in region and len(re.findall(r"n\d+ --> n\d+", region)) >= len(expected) - 1
     assert f"### Results of run #{new_id}" in result.summary
     assert f"{len(expected)} success" in result.summary
+    # docs/sample-summary.md is this scenario (tests/demo.py --sample): it shows what the code writes today.
+    sample = (ROOT / "docs" / "sample-summary.md").read_text(encoding="utf-8")
+    assert outline(result.summary) == outline(sample), (
+        "regenerate: python -m tests.demo --sample docs/sample-summary.md"
+    )
 
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import re
 
-from restart.cli import INPUTS
+from restart.cli import EXIT_CODES, INPUTS
 from tests.runner import ROOT, action_metadata
 
 
@@ -47,3 +47,10 @@ def test_every_input_and_output_is_described() -> None:
         for name, spec in metadata[group].items():
             assert re.fullmatch(r"[a-z][a-z-]*", name), name
             assert spec.get("description"), f"{group}.{name} has no description"
+
+
+def test_readme_exit_codes_are_the_cli_s() -> None:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| exit code | meaning |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    rows = [tuple(c.strip() for c in row.strip("|").split("|")) for row in table.splitlines()]
+    assert rows == list(EXIT_CODES)

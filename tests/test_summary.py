@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from restart.records import ERROR, SUCCESS, Job, Run, Step
 
 FAILED = "model.shop.stg_orders"
 SKIPPED = ("model.shop.orders", "model.shop.customers", "test.shop.not_null_orders_id.1a2b")
-
-
-@dataclass(frozen=True)
-class GraphStep(StepPlan):
-    """A StepPlan carrying the planner's proposed `graph` (unique_id -> parents among the rerun nodes)."""
-
-    graph: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def make_run(run_id: int, status: int, href: str = "", steps: tuple[Step, ...] = ()) -> Run:
@@ -61,7 +53,7 @@ def narrowed(failures: dict[str, str], skipped: tuple[str, ...], graph: dict[str
         "nodes": nodes,
         "failures": results,
     }
-    return StepPlan(**base) if graph is None else GraphStep(**base, graph=graph)  # type: ignore[arg-type]
+    return StepPlan(**base, graph=graph or {})  # type: ignore[arg-type]
 
 
 def make_plan(step: StepPlan) -> Plan:
@@ -177,6 +169,22 @@ def test_failed_node_messages_are_collapsible() -> None:
     assert parsed.balanced
 
 
+def test_a_multi_line_error_keeps_its_lines_bounded_and_inert() -> None:
+    sql = "\n".join(f"  line {i}: select * from <raw>.orders -- `x` | [y](z)" for i in range(40))
+    message = f"Compilation Error in model stg_orders\n{sql}\n</pre></details><script>alert(1)</script>"
+    step = narrowed({FAILED: message}, (), None)
+    page, parsed = render(report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(step))))
+    [pre] = re.findall(r"<pre>(?!<code)(.*?)</pre>", page, re.S)
+    lines = pre.splitlines()
+    assert lines[0] == "Compilation Error in model stg_orders"
+    assert lines[1] == "  line 0: select * from &lt;raw&gt;.orders -- `x` | [y](z)", "kept verbatim, indented"
+    assert len(lines) == report.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
+    assert parsed.balanced
+    hostile = narrowed({FAILED: "Database Error\n</pre></details><script>alert(1)</script>\n```"}, (), None)
+    page, parsed = render(report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(hostile))))
+    assert "&lt;/pre&gt;&lt;/details&gt;&lt;script&gt;" in page and "<script" not in page and parsed.balanced
+
+
 def test_new_run_results_are_rendered_when_waited_for() -> None:
     results = {
         4: [
@@ -194,6 +202,12 @@ def test_new_run_results_are_rendered_when_waited_for() -> None:
     rows = re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>\s*<td>([^<]+)</td>", section)
     assert rows == [("test.shop.unique_orders_id.9", "fail")], "only the problems are listed; counts say the rest"
     assert parsed.balanced
+
+
+def test_steps_that_went_well_are_one_tight_list() -> None:
+    results = {4: [NodeResult("model.shop.orders", "success")], 5: [NodeResult("test.shop.t", "pass")]}
+    page, parsed = render(report.new_run_results(NEW, results))
+    assert parsed.count("ul") == 1 and parsed.count("li") == 2 and parsed.count("p") == 0, page
 
 
 def test_new_run_results_are_capped() -> None:
@@ -226,7 +240,7 @@ remote = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",
 @given(uids=st.lists(remote.filter(str.strip), min_size=1, max_size=6, unique=True), message=remote, status=remote)
 def test_remote_text_never_breaks_the_structure(uids: list[str], message: str, status: str) -> None:
     failures = tuple(NodeResult(uid, "error", message + "\n```\n</details><script>x</script>|") for uid in uids[:2])
-    step = GraphStep(
+    step = StepPlan(
         "dbt build",
         5,
         "narrow",
