@@ -181,6 +181,31 @@ def test_api_failure_exits_1(failed: tuple[LocalDbtCloud, int, int], capsys: pyt
     assert out.splitlines()[0].split() == ["status", "error"]
 
 
+def test_restart_triggers_waits_and_exits_by_the_new_run(
+    failed: tuple[LocalDbtCloud, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud = failed[0]
+    job_id, run_id = cloud.failing_run(["dbt build"], ["stg_payments"], environment_id=2, keep_faults=True)
+    env = {"DBT_CLOUD_SERVICE_TOKEN": cloud.token, "DBT_CLOUD_RESTART_POLL_INTERVAL": "0.3"}
+    argv = ["restart", "--account-id", str(cloud.account_id), "--job-id", str(job_id), "--host", cloud.base_url]
+
+    code, out, err = run_cli(capsys, *argv, "--json", env=env)  # not fixed yet: the new run fails too
+    assert code == 1, err
+    first = json.loads(out)
+    assert first["status"] == "error" and first["restarted"] is True and first["previous-run-id"] == str(run_id)
+    assert f"error: dbt Cloud run failed: run {first['run-id']} ended error" in err
+
+    cloud.set_faults([])  # the fix
+    code, out, err = run_cli(capsys, *argv, "--json", env=env)
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["status"] == "success" and second["previous-run-id"] == first["run-id"]
+    executed = cloud.executed_nodes(int(second["run-id"]))[4]
+    assert set(executed) == set(second["rerun-nodes"]) and "model.shop.stg_payments" in executed
+    assert set(executed.values()) <= {"success", "pass"}
+    assert "== Trigger" in err and f"run {second['run-id']}: success" in err and cloud.token not in out + err
+
+
 def test_python_dash_m_restart_help() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "restart", "--help"], cwd=ROOT, capture_output=True, text=True, check=False

@@ -215,3 +215,37 @@ def test_warn_error_and_a_cut_short_fail_fast_build_need_the_manifest() -> None:
     assert manifest_needed(cut, commands.parse("dbt build")) == ""
     assert "fail-fast" in manifest_needed(cut, commands.parse("dbt build --fail-fast"))
     assert manifest_needed(cut, commands.parse("dbt run --fail-fast")) == ""
+
+
+def test_the_failure_region_graph_links_rerun_nodes_through_nodes_left_out() -> None:
+    # stg -> (ephemeral, not run) -> orders -> customers; a test on orders; `other` is not rerun.
+    manifest = Manifest(
+        {
+            n.unique_id: n
+            for n in [
+                node("model.shop.stg", ["shop", "stg"]),
+                node("model.shop.eph", ["shop", "eph"], depends=("model.shop.stg",)),
+                node("model.shop.orders", ["shop", "orders"], depends=("model.shop.eph", "model.shop.other")),
+                node("model.shop.other", ["shop", "other"]),
+                node("model.shop.customers", ["shop", "customers"], depends=("model.shop.orders",)),
+                node("test.shop.t.1", ["shop", "t"], depends=("model.shop.orders",)),
+            ]
+        }
+    )
+    run = make_run(["dbt build"], [ERROR])
+    failed = {
+        "model.shop.stg": "error",
+        "model.shop.orders": "skipped",
+        "model.shop.customers": "skipped",
+        "test.shop.t.1": "skipped",
+        "model.shop.other": "success",
+    }
+    step = make_plan(run, {4: StepArtifacts(results("build", failed), manifest)}).steps[0]
+    assert step.graph == {
+        "model.shop.stg": (),
+        "model.shop.orders": ("model.shop.stg",),  # through the ephemeral model
+        "model.shop.customers": ("model.shop.orders",),
+        "test.shop.t.1": ("model.shop.orders",),
+    }
+    no_manifest = make_plan(run, {4: StepArtifacts(results("build", failed))}).steps[0]
+    assert no_manifest.graph == {} and set(no_manifest.nodes) == set(step.nodes)
