@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from tests.exactness.generate import generate, random_command
-from tests.exactness.harness import DbtProject, plan_step, sent_selection
+from tests.exactness.harness import DbtProject, plan_step, run_recorded, sent_selection
 
 PROJECTS = 4
 CASES_PER_PROJECT = 7
@@ -49,11 +49,12 @@ def test_generated_projects_rerun_exactly_what_dbt_retry_does(
         if not wanted:
             continue
         faults = rng.sample(sorted(wanted), k=min(len(wanted), rng.choice([1, 1, 2, 3])))
-        step = project.run(command, faults)
         context = f"seed {seed}: `{command}` with faults {faults}"
+        step = run_recorded(project, command, faults)
         assert not step.success, f"{context}: the faults did not make the step fail"
         recorded = set(step.statuses)
-        never_recorded = project.executed(wanted - recorded)
+        built = wanted if command.startswith("dbt build") else None
+        never_recorded = project.executed(wanted - recorded, built=built)
         planned = plan_step(step)
         if planned.action == "rerun":  # only a --fail-fast build that left unit tests unknowable
             assert "--fail-fast" in planned.warning and never_recorded, f"{context}: {planned.warning}"
