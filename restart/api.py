@@ -175,12 +175,14 @@ class DbtCloud:
             raise ApiError(f"dbt Cloud answered the runs of job {job_id} with something other than a list")
         return [r for r in runs if isinstance(r, dict)]
 
-    def find_run_with_cause(self, job_id: int, text: str) -> dict[str, Any] | None:
+    def runs_with_cause(self, job_id: int, text: str) -> list[dict[str, Any]]:
+        """The job's recent runs whose cause contains `text`, oldest first."""
+        found = []
         for run in self.recent_runs(job_id, limit=10):
             trigger = run.get("trigger") or {}
             if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
-                return run
-        return None
+                found.append(run)
+        return sorted(found, key=lambda run: int(run.get("id") or 0))
 
     def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None:
         """An artifact's raw bytes (for a large file parsed as it is read), or None when absent."""
@@ -192,31 +194,41 @@ class DbtCloud:
             return None
         return bytes(content)
 
-    def trigger_run(self, job_id: int, body: dict[str, Any], marker: str) -> tuple[dict[str, Any], bool]:
-        """POST a new run, never twice; returns (run, adopted).
+    def trigger_run(self, job_id: int, body: dict[str, Any], marker: str) -> tuple[dict[str, Any], str]:
+        """POST a new run, never leaving two behind; returns (run, what to warn about or '').
 
-        The POST is repeated only when it surely never reached dbt Cloud. When its answer is lost
-        (timeout, dropped connection, 5xx), the job's recent runs are searched for `marker`, which
-        the body's cause carries: a run found there is adopted instead of starting another one.
+        The POST is repeated at once only when it surely never reached dbt Cloud. When its answer is
+        lost (timeout, dropped connection, 5xx), the job's recent runs are searched for `marker`, which
+        the body's cause carries, and a run found there is adopted. Only when none shows up is the
+        POST sent once more; should both POSTs have created a run after all, the later is cancelled.
         """
         what = f"a new run of job {job_id}"
         path = f"jobs/{job_id}/run/"
         try:
-            return self._object("POST", path, what, json=body, retry=False), False
+            return self._object("POST", path, what, json=body, retry=False), ""
         except ApiError as error:
             if not maybe_processed(error):
                 raise
             lost = error
         for check in range(RECONCILE_CHECKS):
-            found = self.find_run_with_cause(job_id, marker)
-            if found is not None:
-                return found, True
+            found = self.runs_with_cause(job_id, marker)
+            if found:
+                return found[0], f"the answer to the trigger was lost; adopted run {found[0].get('id')} that it created"
             self._sleep(min(self.retry.backoff * 2**check, self.retry.max_backoff))
         try:
-            return self._object("POST", path, what, json=body, retry=False), False
+            run = self._object("POST", path, what, json=body, retry=False)
         except ApiError as error:
             error.args = (f"{error} (the first attempt failed too: {lost})",)
             raise
+        earlier = [r for r in self.runs_with_cause(job_id, marker) if r.get("id") != run.get("id")]
+        if not earlier:
+            return run, ""
+        self.cancel_run(int(run["id"]))
+        kept = earlier[0]
+        return kept, (
+            f"the first trigger did create run {kept.get('id')} after all: kept it, cancelled run {run.get('id')}"
+            " that the second trigger started"
+        )
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """dbt Cloud's own rerun-from-failure. Sent once."""

@@ -85,10 +85,19 @@ class Reporter:
     """Commit status and incident issue for one restart; every failure is a warning."""
 
     def __init__(
-        self, token: str, context: Context, job_id: int, *, status: bool, issue: bool, warn: Callable[[str], None]
+        self,
+        token: str,
+        context: Context,
+        job_id: int,
+        *,
+        status: bool,
+        issue: bool,
+        warn: Callable[[str], None],
+        status_context: str = STATUS_CONTEXT,
     ) -> None:
         self.context = context
         self.job_id = job_id
+        self.status_context = status_context
         self.status = status and bool(context.sha)
         self.issue = issue
         self._token = token
@@ -124,7 +133,7 @@ class Reporter:
             lambda: (
                 self._repository()
                 .get_commit(self.context.sha)
-                .create_status(state, target_url=target_url, description=description[:140], context=STATUS_CONTEXT)
+                .create_status(state, target_url=target_url, description=description[:140], context=self.status_context)
             ),
         )
 

@@ -227,9 +227,9 @@ def trigger_and_wait(
         if marker is None:
             data = client.rerun(settings.job_id)
         else:
-            data, adopted = client.trigger_run(settings.job_id, body, marker.render())
-            if adopted:
-                log.warning(f"the answer to the trigger was lost; adopted run {data.get('id')} that it created")
+            data, warning = client.trigger_run(settings.job_id, body, marker.render())
+            if warning:
+                log.warning(warning)
         new = run_from_json(data)
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
         if reporter:
@@ -423,6 +423,7 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: 
             status=settings.report in ("status", "both"),
             issue=settings.report in ("issue", "both"),
             warn=log.warning,
+            status_context=settings.status_context,
         )
     client = DbtCloud(settings.base_url, settings.token, settings.account_id)
     try:

@@ -81,6 +81,7 @@ class Settings:
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
     github_token: str = field(repr=False, default="")
+    status_context: str = "dbt-cloud-restart"  # the commit status this restart reports under
 
 
 def _text(values: Mapping[str, str], name: str) -> str:
@@ -115,8 +116,9 @@ def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[in
 
 
 def single(settings: Settings, job_id: int, run_id: int | None) -> Settings:
-    """The settings for one job of a multi-job step."""
-    return replace(settings, job_id=job_id, run_id=run_id, job_ids=(job_id,), run_ids=(run_id,))
+    """The settings for one job of a multi-job step (its commit status named after the job)."""
+    context = f"{settings.status_context}/{job_id}"
+    return replace(settings, job_id=job_id, run_id=run_id, job_ids=(job_id,), run_ids=(run_id,), status_context=context)
 
 
 def _count(values: Mapping[str, str], name: str, default: int) -> int:

@@ -153,6 +153,30 @@ def test_a_lost_trigger_answer_never_starts_two_runs(
     assert ("adopted run" in result.log) == adopted
 
 
+def test_a_run_hidden_at_first_is_kept_and_the_second_trigger_s_run_cancelled(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    # The first trigger's answer is lost and its run does not show in the list for a while (three
+    # looks); the action triggers again, then sees both runs carry its marker: it keeps the first.
+    job_id = cloud.add_job(["dbt seed"], environment_id=2)
+    cloud.set_faults(["raw_orders"])
+    run_id = cloud.trigger(job_id)
+    cloud.wait(run_id)
+    cloud.set_faults([])
+    cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", when="after", drop=True)
+    empty = {"status": {"code": 200, "is_success": True}, "data": [], "extra": {"pagination": {"count": 0}}}
+    hidden = {"status": 200, "body": json.dumps(empty).encode(), "times": 3}
+    cloud.add_http_fault("GET", r"/runs/$", query=r"(^|&)limit=10(&|$)", **hidden)  # the marker searches only
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert result.exit_code == 0, result.log
+    first, second = new_runs(cloud, job_id, run_id)
+    assert result.outputs["run-id"] == str(first) and result.outputs["status"] == "success"
+    assert cloud.run(second)["status"] == 30, "the second trigger's run is cancelled"
+    assert f"kept it, cancelled run {second}" in result.log
+
+
 def test_a_busy_job_is_not_restarted_again(cloud: LocalDbtCloud, failed: tuple[int, int], tmp_path: Path) -> None:
     job_id, run_id = failed
     cloud.set_step_delay(60)

@@ -136,3 +136,20 @@ def test_missing_permission_is_a_warning_never_a_failed_restart(
     assert any("could not update the incident issue: GitHub answered 403" in w for w in texts), texts
     assert any("could not set the commit status" in w for w in texts), texts
     assert "ghs_fake" not in result.log
+
+
+def test_several_jobs_report_under_one_status_context_each(
+    cloud: LocalDbtCloud, github: FakeGitHub, tmp_path: Path
+) -> None:
+    first, _ = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=20)
+    second, _ = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=21)
+    step = inputs(cloud, f"{first},{second}", report="status")
+    result = run_action(tmp_path, step, env={"GITHUB_API_URL": github.base_url})
+    assert result.exit_code == 0, result.log
+    by_context: dict[str, list[str]] = {}
+    for status in github.statuses:
+        by_context.setdefault(status["context"], []).append(status["state"])
+    assert by_context == {
+        f"dbt-cloud-restart/{first}": ["pending", "success"],
+        f"dbt-cloud-restart/{second}": ["pending", "success"],
+    }

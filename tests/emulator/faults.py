@@ -19,6 +19,7 @@ class HttpFault:
 
     method: str
     path: str  # a regular expression searched in the request path
+    query: str = ""  # a regular expression searched in the query string ("" matches any)
     status: int = 503
     times: int = 1
     when: Literal["before", "after"] = "before"
@@ -46,12 +47,12 @@ class FaultList:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str, when: str) -> HttpFault | None:
+    def take(self, method: str, path: str, when: str, query: str = "") -> HttpFault | None:
         """The first live fault for this request at this moment, counted as fired."""
         with self._lock:
             for fault in self._faults:
                 live = fault.when == when and fault.method == method and fault.hits < fault.times
-                if live and re.search(fault.path, path):
+                if live and re.search(fault.path, path) and re.search(fault.query, query):
                     fault.hits += 1
                     return fault
         return None

@@ -506,7 +506,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             authorization=self.headers.get("Authorization", ""),
         )
         api = self.server.api
-        fault = api.http_faults.take(method, parts.path, "before")
+        fault = api.http_faults.take(method, parts.path, "before", parts.query)
         if fault is not None:
             if parts.path.startswith("/api/"):
                 api.record(request)
@@ -518,7 +518,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             code, result = error.code, envelope(error.code, error.data, error.user_message)
         except Exception as error:
             code, result = 500, envelope(500, None, f"Internal emulator error: {error!r}")
-        fault = api.http_faults.take(method, parts.path, "after")
+        fault = api.http_faults.take(method, parts.path, "after", parts.query)
         if fault is not None:
             self.inject(fault)
         elif isinstance(result, Raw):
