@@ -41,7 +41,7 @@ lint: venv
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/python scripts/lock_requirements.py verify
 
-# Re-resolve requirements.txt and rewrite requirements.lock (needs the package index; about 2 minutes).
+# Re-resolve requirements.txt and rewrite requirements.lock (needs the package index; about 3 minutes).
 lock: venv
 	$(BIN)/python scripts/lock_requirements.py lock
 
