@@ -336,6 +336,8 @@ def restart(
         if settings.dry_run:
             message = f"would ask dbt Cloud to rerun job {settings.job_id}"
             return Outcome("planned", message, 0, previous, strategy="native")
+        if not _delay(settings, log, stop):
+            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
         return trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
 
     with log.group("Plan"):
@@ -367,14 +369,19 @@ def restart(
         log.info(f"all {len(classified)} failure(s) look transient: restarting")
     if settings.dry_run:
         return Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
-    if settings.delay:
-        log.info(f"waiting {settings.delay:g}s before triggering (delay)")
-        stop.sleep(settings.delay)
-    if stop.requested:
+    if not _delay(settings, log, stop):
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
     outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter)
     return replace(outcome, classified=classified)
+
+
+def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
+    """Wait `delay` seconds before triggering; False when the workflow was cancelled meanwhile."""
+    if settings.delay:
+        log.info(f"waiting {settings.delay:g}s before triggering (delay)")
+        stop.sleep(settings.delay)
+    return not stop.requested
 
 
 def _report(reporter: Reporter, outcome: Outcome) -> Outcome:

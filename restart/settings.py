@@ -247,7 +247,7 @@ def parse(values: Mapping[str, str]) -> Settings:
     if len(set(job_ids)) != len(job_ids):
         raise InputError("job-id", "lists a job twice")
     assert account_id is not None
-    return Settings(
+    settings = Settings(
         token=token,
         account_id=account_id,
         job_id=job_ids[0],
@@ -274,3 +274,21 @@ def parse(values: Mapping[str, str]) -> Settings:
         delay=_seconds(values, "delay", 0.0, allow_zero=True),
         github_token=_text(values, "github-token"),
     )
+    if settings.strategy == "native":
+        _check_native(settings)
+    return settings
+
+
+def _check_native(settings: Settings) -> None:
+    """dbt Cloud's rerun endpoint takes no body and no node selection: refuse inputs it would ignore."""
+    ignored = {
+        "cause": bool(settings.cause),
+        "payload": bool(settings.payload),
+        "restart-on": settings.restart_on != "any",
+        "transient-patterns": bool(settings.transient_patterns),
+        "rebuild": settings.rebuild != "failed",
+    }
+    for name, given in ignored.items():
+        if given:
+            why = "does not apply to strategy `native` (dbt Cloud's rerun takes no options)"
+            raise InputError(name, f"{why}: use strategy `select`, or leave it out")

@@ -78,3 +78,21 @@ def test_payload_fields_pass_through() -> None:
 
 def test_decimal_poll_interval() -> None:
     assert parse(poll_interval="0.25").poll_interval == 0.25
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("cause", "nightly fix"),
+        ("payload", '{"threads_override": 8}'),
+        ("restart-on", "transient"),
+        ("transient-patterns", "timeout"),
+        ("rebuild", "with-test-parents"),
+    ],
+)
+def test_native_strategy_refuses_what_dbt_clouds_rerun_would_ignore(name: str, value: str) -> None:
+    with pytest.raises(settings.InputError, match="does not apply to strategy `native`") as caught:
+        settings.parse({**GOOD, "strategy": "native", name: value})
+    assert caught.value.name == name
+    native = settings.parse({**GOOD, "strategy": "native", "delay": "5"})  # delay applies to both strategies
+    assert native.strategy == "native" and native.delay == 5
