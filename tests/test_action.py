@@ -373,7 +373,8 @@ def test_a_run_of_another_job_is_refused(cloud: LocalDbtCloud, tmp_path: Path) -
 
 
 def test_the_prebuilt_image_runs_with_only_the_inputs_the_step_gives(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    # `uses: docker://ghcr.io/...` reads no action.yml: no defaults, only the `with:` keys (README, "Docker image").
+    # `uses: docker://ghcr.io/...` reads no action.yml: no defaults, only the `with:` keys
+    # (README, "Versions, pinning and the prebuilt image").
     job_id, run_id = cloud.failing_run(["dbt seed", "dbt build"], ["stg_orders"], environment_id=12)
     expected = to_rerun(cloud, run_id, 5)
 
