@@ -37,7 +37,7 @@ lint: venv
 	$(BIN)/python scripts/pin_base.py --check
 	$(BIN)/zizmor --offline --quiet .github/ action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
-	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml examples/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/python scripts/lock_requirements.py verify
 

@@ -1,6 +1,10 @@
-"""The README and the CLI stay in sync with action.yml."""
+"""The README, the examples and the CLI stay in sync with action.yml."""
 
 import re
+import textwrap
+from typing import Any
+
+import yaml
 
 from restart.cli import EXIT_CODES, INPUTS
 from tests.runner import ROOT, action_metadata
@@ -54,3 +58,39 @@ def test_readme_exit_codes_are_the_cli_s() -> None:
     table = text.split("| exit code | meaning |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
     rows = [tuple(c.strip() for c in row.strip("|").split("|")) for row in table.splitlines()]
     assert rows == list(EXIT_CODES)
+
+
+def workflow_texts() -> dict[str, str]:
+    """Every workflow a user may copy: the README's YAML blocks and examples/*.yml."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    texts = {f"README block {i}": textwrap.dedent(block) for i, block in enumerate(blocks, 1)}
+    texts.update({str(path.relative_to(ROOT)): path.read_text() for path in sorted((ROOT / "examples").glob("*.yml"))})
+    return texts
+
+
+def action_steps(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if "dbt-cloud-restart" in str(node.get("uses", "")) else []
+        return found + [s for value in node.values() for s in action_steps(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in action_steps(item)]
+    return []
+
+
+def test_every_copyable_workflow_uses_real_inputs_and_outputs() -> None:
+    metadata = action_metadata()
+    texts = workflow_texts()
+    assert len(texts) >= 8
+    used = 0
+    for where, text in texts.items():
+        steps = action_steps(yaml.safe_load(text))
+        for step in steps:
+            unknown = set(step.get("with", {})) - set(metadata["inputs"])
+            assert not unknown, f"{where}: unknown inputs {unknown}"
+            required = {n for n, spec in metadata["inputs"].items() if spec.get("required")}
+            assert required <= set(step["with"]), f"{where}: missing {required - set(step['with'])}"
+        used += len(steps)
+        for output in re.findall(r"steps\.restart\.outputs\.([a-z-]+)", text):
+            assert output in metadata["outputs"], f"{where}: no output {output}"
+    assert used >= 7
