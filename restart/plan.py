@@ -307,6 +307,13 @@ def _graph(unique_ids: list[str], manifest: Manifest | None) -> dict[str, tuple[
     return {uid: nearest(uid) for uid in unique_ids if uid in manifest.nodes}
 
 
+def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
+    """The step's indirect selection: as dbt recorded it, else as the command says, else dbt's default."""
+    recorded = results.args.get("indirect_selection")
+    written = command.option_values(frozenset({"--indirect-selection"}))
+    return str(recorded or (written[-1] if written else "eager")).lower()
+
+
 def _plan_failed(
     item: CommandStep, found: StepArtifacts, *, interrupted: bool = False, rebuild: str = "failed"
 ) -> StepPlan:
@@ -358,7 +365,7 @@ def _plan_failed(
         added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
         unique_ids += added
     selection = select_nodes(unique_ids, found.manifest)
-    selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name))
+    selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name), _indirect(command, results))
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
     warnings = [f"{where}: {rebuild_warning}"] if rebuild_warning else []
     if selection.inexact:

@@ -239,16 +239,18 @@ def executes_node(node: ManifestNode, executes: frozenset[str] | None) -> bool:
 
 
 def group_selectors(
-    wanted: set[str], manifest: Manifest, executes: frozenset[str] | None, indirect_empty: bool
+    wanted: set[str], manifest: Manifest, executes: frozenset[str] | None, indirect: str
 ) -> dict[str, frozenset[str]]:
-    """`tag:`/`path:` selectors that make the command execute only nodes of `wanted`: what each runs.
+    """`tag:`/`path:` selectors that make the command execute only nodes of `wanted`: what each surely runs.
 
     dbt's `tag` method matches any resource's tags (tests, sources and exposures too), its `path`
     method any resource whose original_file_path lies in that folder of the root project (in any
     package: the path is relative to the node's own package). A group is kept only when the nodes the
-    command would then execute (ephemeral models never; with indirect selection other than `empty`,
-    also every test or unit test of a node it matches) are all in `wanted`. Matching anything else
-    than an executable node or a source (an exposure, a metric, a function, a hook) rules it out.
+    command may then execute (ephemeral models never; with `indirect` selection other than `empty`,
+    also any test or unit test of a node it matches) are all in `wanted`. What it surely executes, the
+    nodes it covers, counts those tests only under `eager` indirect selection (`cautious` and
+    `buildable` take a test only when all its parents are selected). Matching anything else than an
+    executable node or a source (an exposure, a metric, a function, a hook) rules it out.
     """
     if manifest.opaque:
         return {}
@@ -272,17 +274,16 @@ def group_selectors(
             for parent in node.depends_on:
                 tests_of.setdefault(parent, set()).add(uid)
 
-    def runs(matched: set[str]) -> frozenset[str] | None:
-        """What a selector matching `matched` executes; None when it matches something unmodelled."""
+    def executed(uids: set[str]) -> frozenset[str]:
+        return frozenset(uid for uid in uids if uid in manifest.nodes and executes_node(manifest.nodes[uid], executes))
+
+    def runs(matched: set[str]) -> tuple[frozenset[str], frozenset[str]] | None:
+        """What a selector matching `matched` may and surely executes; None when it matches something unmodelled."""
         if any(uid not in manifest.nodes and every[uid].resource_type != "source" for uid in matched):
             return None
-        reached = set(matched)
-        if not indirect_empty:
-            for uid in matched:
-                reached |= tests_of.get(uid, set())
-        return frozenset(
-            uid for uid in reached if uid in manifest.nodes and executes_node(manifest.nodes[uid], executes)
-        )
+        tests = {test for uid in matched for test in tests_of.get(uid, set())} if indirect != "empty" else set()
+        surely = executed(matched | tests) if indirect == "eager" else executed(matched)
+        return executed(matched | tests), surely
 
     bases: dict[str, set[str]] = {}
     packages: dict[str, set[str]] = {}
@@ -302,20 +303,24 @@ def group_selectors(
     found: dict[str, frozenset[str]] = {}
     for selector, matched in bases.items():
         reached = runs(matched)
-        if reached is not None and reached and reached <= wanted:
-            found[selector] = reached
+        if reached is not None and reached[1] and reached[0] <= wanted:
+            found[selector] = reached[1]
             continue
         for package in sorted(packages[selector]):  # the same group within one package
             if not _SAFE_TAG.match(package):
                 continue
             reached = runs({uid for uid in matched if every[uid].package_name == package})
-            if reached is not None and reached and reached <= wanted:
-                found[f"{selector},package:{package}"] = reached
+            if reached is not None and reached[1] and reached[0] <= wanted:
+                found[f"{selector},package:{package}"] = reached[1]
     return found
 
 
 def compact(
-    unique_ids: Iterable[str], selection: Selection, manifest: Manifest | None, executes: frozenset[str] | None
+    unique_ids: Iterable[str],
+    selection: Selection,
+    manifest: Manifest | None,
+    executes: frozenset[str] | None,
+    indirect: str = "eager",
 ) -> tuple[str, ...]:
     """Shorter selectors for the same nodes: `name+`, `tag:` and `path:` groups that add nothing.
 
@@ -328,7 +333,7 @@ def compact(
 
     The narrowed command's indirect selection is `empty` exactly when the planner sets it: a `build`
     or `test` (a command executing tests) whose set would pull in other tests; otherwise the step's
-    own setting, assumed eager.
+    own setting, `indirect` (`eager`, dbt's default, `cautious`, `buildable` or `empty`).
 
     TODO: with the manifest's `sources` (now in `Manifest.others`), the `hidden` check below could
     be exact instead of conservative.
@@ -362,8 +367,8 @@ def compact(
         reach = {d for d in below.get(uid, set()) if runs(d)}
         if reach and reach <= wanted:
             options[f"{selector}+"] = frozenset(reach | {uid})
-    indirect_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
-    options.update(group_selectors(wanted, manifest, executes, indirect_empty))
+    planner_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
+    options.update(group_selectors(wanted, manifest, executes, "empty" if planner_empty else indirect.lower()))
 
     covered: set[str] = set()
 

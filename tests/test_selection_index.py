@@ -86,16 +86,16 @@ def test_groups_never_add_nodes_outside_the_set() -> None:
     build = frozenset({"model", "test", "unit_test", "seed", "snapshot"})
     # eager: `tag:nightly` and `path:models/staging` match the source, whose test is not rerun;
     # the package's model lies in models/staging too, so only the package-qualified forms could do
-    assert group_selectors(wanted, _shop(), build, indirect_empty=False) == {}
+    assert group_selectors(wanted, _shop(), build, indirect="eager") == {}
     # with indirect selection `empty` the source's test is not added
-    found = group_selectors(wanted, _shop(), build, indirect_empty=True)
+    found = group_selectors(wanted, _shop(), build, indirect="empty")
     assert found == {"tag:nightly,package:shop": wanted}  # the folder also holds the source's test
     # the source's test itself carries the tag (as dbt gives it): it is matched directly
     tagged = _shop(test_tags=("nightly",))
-    assert "tag:nightly,package:shop" not in group_selectors(wanted, tagged, build, indirect_empty=True)
+    assert "tag:nightly,package:shop" not in group_selectors(wanted, tagged, build, indirect="empty")
     # `dbt run` executes no tests
     run = frozenset({"model"})
-    assert "tag:nightly,package:shop" in group_selectors(wanted, _shop(), run, indirect_empty=False)
+    assert "tag:nightly,package:shop" in group_selectors(wanted, _shop(), run, indirect="eager")
     # everything nightly is rerun: the shortest form wins, before the per-node selectors
     names = ["model.shop.orders", "model.shop.payments", "model.utils.calendar", "model.shop.customers"]
     nodes = [_node(uid, tags=("nightly",) if i < 3 else ()) for i, uid in enumerate(names)]
@@ -114,3 +114,26 @@ def test_plus_looks_through_ephemeral_models() -> None:
     manifest = Manifest({n.unique_id: n for n in nodes})
     ids = ["model.shop.a", "model.shop.b", "model.shop.c"]
     assert compact(ids, select_nodes(ids, manifest), manifest, frozenset({"model"})) == ("a+",)
+
+
+def test_a_group_covers_the_tests_of_its_models_only_under_eager_indirect_selection() -> None:
+    # The model lies in models/staging/deep, its test is defined in models/schema.yml: `path:` matches
+    # the model alone; only eager indirect selection surely brings its test along.
+    nodes = [
+        _node("model.gen.m_0", path="models/staging/deep/m_0.sql"),
+        _node("model.gen.m_1", path="models/staging/deep/m_1.sql"),
+        _node("test.gen.not_null_m_0_id", depends=("model.gen.m_0",), path="models/schema.yml"),
+        _node("test.gen.not_null_m_1_id", depends=("model.gen.m_1",), path="models/schema.yml"),
+        _node("model.gen.other", path="models/other.sql"),  # not rerun: `path:models` would add it
+    ]
+    manifest = Manifest({n.unique_id: n for n in nodes}, project_name="gen")
+    ids = [n.unique_id for n in nodes[:4]]
+    build = frozenset({"model", "test", "unit_test", "seed", "snapshot"})
+    found = group_selectors(set(ids), manifest, build, indirect="eager")
+    assert found["path:models/staging/deep"] == set(ids)
+    assert compact(ids, select_nodes(ids, manifest), manifest, build, "eager") == ("path:models/staging",)
+    for mode in ("empty", "cautious", "buildable"):
+        found = group_selectors(set(ids), manifest, build, indirect=mode)
+        assert found["path:models/staging/deep"] == {"model.gen.m_0", "model.gen.m_1"}, mode
+        selectors = compact(ids, select_nodes(ids, manifest), manifest, build, mode)
+        assert selectors == ("m_0+", "m_1+"), (mode, selectors)  # not the group alone: the tests would be lost
