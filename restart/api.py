@@ -43,6 +43,16 @@ class Unreachable(ApiError):
         self.sent = sent
 
 
+def run_id_of(run: dict[str, Any]) -> int | None:
+    """A run's id as a number, whether the API gave it as a number or a string (None when neither)."""
+    value = run.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def maybe_processed(error: ApiError) -> bool:
     """Whether a failed POST may still have been carried out by dbt Cloud."""
     if isinstance(error, Unreachable):
@@ -182,7 +192,7 @@ class DbtCloud:
             trigger = run.get("trigger") or {}
             if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
                 found.append(run)
-        return sorted(found, key=lambda run: int(run.get("id") or 0))
+        return sorted(found, key=lambda run: run_id_of(run) or 0)
 
     def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None:
         """An artifact's raw bytes (for a large file parsed as it is read), or None when absent."""
@@ -195,12 +205,12 @@ class DbtCloud:
         return bytes(content)
 
     def trigger_run(self, job_id: int, body: dict[str, Any], marker: str) -> tuple[dict[str, Any], str]:
-        """POST a new run, never leaving two behind; returns (run, what to warn about or '').
+        """POST a new run without ever sending it twice blindly; returns (run, what to warn about or '').
 
         The POST is repeated at once only when it surely never reached dbt Cloud. When its answer is
         lost (timeout, dropped connection, 5xx), the job's recent runs are searched for `marker`, which
         the body's cause carries, and a run found there is adopted. Only when none shows up is the
-        POST sent once more; should both POSTs have created a run after all, the later is cancelled.
+        POST sent once more; if the first run then shows up beside the second, the second is cancelled.
         """
         what = f"a new run of job {job_id}"
         path = f"jobs/{job_id}/run/"
@@ -220,15 +230,29 @@ class DbtCloud:
         except ApiError as error:
             error.args = (f"{error} (the first attempt failed too: {lost})",)
             raise
-        earlier = [r for r in self.runs_with_cause(job_id, marker) if r.get("id") != run.get("id")]
-        if not earlier:
+        return self._drop_duplicate(job_id, marker, run)
+
+    def _drop_duplicate(self, job_id: int, marker: str, run: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """After a second POST: keep the first trigger's run if it exists after all, cancelling `run`."""
+        ours = run_id_of(run)
+        try:
+            earlier = [r for r in self.runs_with_cause(job_id, marker) if run_id_of(r) != ours]
+        except ApiError as exc:
+            return (
+                run,
+                f"could not check that the first trigger created no run ({exc}): look for two runs of job {job_id}",
+            )
+        if not earlier or ours is None:
             return run, ""
-        self.cancel_run(int(run["id"]))
         kept = earlier[0]
-        return kept, (
-            f"the first trigger did create run {kept.get('id')} after all: kept it, cancelled run {run.get('id')}"
-            " that the second trigger started"
-        )
+        try:
+            self.cancel_run(ours)
+        except ApiError as exc:
+            return kept, (
+                f"the first trigger did create run {kept.get('id')} after all: kept it, but run {ours} that the"
+                f" second trigger started could not be cancelled ({exc}): cancel it in dbt Cloud"
+            )
+        return kept, f"the first trigger did create run {kept.get('id')} after all: kept it, cancelled run {ours}"
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """dbt Cloud's own rerun-from-failure. Sent once."""

@@ -153,8 +153,9 @@ def test_a_lost_trigger_answer_never_starts_two_runs(
     assert ("adopted run" in result.log) == adopted
 
 
+@pytest.mark.parametrize("cancel_refused", [False, True], ids=["cancelled", "cancel-refused"])
 def test_a_run_hidden_at_first_is_kept_and_the_second_trigger_s_run_cancelled(
-    cloud: LocalDbtCloud, tmp_path: Path
+    cloud: LocalDbtCloud, tmp_path: Path, cancel_refused: bool
 ) -> None:
     # The first trigger's answer is lost and its run does not show in the list for a while (three
     # looks); the action triggers again, then sees both runs carry its marker: it keeps the first.
@@ -167,14 +168,20 @@ def test_a_run_hidden_at_first_is_kept_and_the_second_trigger_s_run_cancelled(
     empty = {"status": {"code": 200, "is_success": True}, "data": [], "extra": {"pagination": {"count": 0}}}
     hidden = {"status": 200, "body": json.dumps(empty).encode(), "times": 3}
     cloud.add_http_fault("GET", r"/runs/$", query=r"(^|&)limit=10(&|$)", **hidden)  # the marker searches only
+    if cancel_refused:  # a token that may trigger but not cancel
+        cloud.add_http_fault("POST", r"/runs/\d+/cancel/$", status=403, times=5)
 
     result = run_action(tmp_path, inputs(cloud, job_id))
 
     assert result.exit_code == 0, result.log
     first, second = new_runs(cloud, job_id, run_id)
     assert result.outputs["run-id"] == str(first) and result.outputs["status"] == "success"
-    assert cloud.run(second)["status"] == 30, "the second trigger's run is cancelled"
-    assert f"kept it, cancelled run {second}" in result.log
+    if cancel_refused:
+        assert f"run {second} that the second trigger started could not be cancelled" in result.log
+        assert "cancel it in dbt Cloud" in result.log
+    else:
+        assert cloud.run(second)["status"] == 30, "the second trigger's run is cancelled"
+        assert f"kept it, cancelled run {second}" in result.log
 
 
 def test_a_busy_job_is_not_restarted_again(cloud: LocalDbtCloud, failed: tuple[int, int], tmp_path: Path) -> None:
