@@ -325,6 +325,8 @@ def restart(
             return Outcome("error", message, 1, previous)
         if settings.dry_run:
             return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
+        if not _delay(settings, log, stop):
+            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
         body = {"cause": cause, **settings.payload}
         return trigger_and_wait(client, settings, log, stop, previous, None, body, marker, reporter)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from restart.github import STATUS_CONTEXT
+
 MAX_CAUSE = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
@@ -81,7 +83,7 @@ class Settings:
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
     github_token: str = field(repr=False, default="")
-    status_context: str = "dbt-cloud-restart"  # the commit status this restart reports under
+    status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
 
 def _text(values: Mapping[str, str], name: str) -> str:
