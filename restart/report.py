@@ -133,15 +133,16 @@ def text(value: str, limit: int = MAX_MESSAGE) -> str:
 
 def block(value: str, limit: int = MAX_MESSAGE, max_lines: int = MAX_MESSAGE_LINES) -> str:
     """Remote multi-line text (a dbt error with its SQL) as a `<pre>` block: lines kept, bounded, inert."""
-    lines = [line.rstrip() for line in value.strip().splitlines() if line.strip()]
-    kept, used = [], 0
+    lines = [line.rstrip() for line in value.strip("\n").splitlines()]
+    kept: list[str] = []
+    used = 0
     for line in lines[:max_lines]:
         if used + len(line) > limit:
             kept.append(line[: max(limit - used, 0)] + "…")
             break
         kept.append(line)
         used += len(line)
-    if len(kept) < len(lines) and not kept[-1].endswith("…"):
+    if len(kept) < len(lines):
         kept.append(f"… {len(lines) - len(kept)} more lines")
     # An HTML block: Markdown is not read inside it, and escaped text cannot close it.
     return "<pre>" + "\n".join(html.escape(line, quote=False) for line in kept) + "</pre>"
@@ -298,6 +299,13 @@ def mermaid(step: StepPlan, limit: int = MAX_GRAPH_NODES) -> str:
     return "\n".join(lines)
 
 
+def _region_counts(failed: int, skipped: int) -> str:
+    if not failed:
+        return f"{_count(skipped, 'node')} rerun (grey)"
+    them = "it" if failed == 1 else "them"
+    return f"**{failed} failed** (red) and {_count(skipped, 'more node')} rerun with {them} (grey)"
+
+
 def _failure_region(plan: Plan) -> list[str]:
     regions = [s for s in plan.steps if s.failures or s.nodes]
     if not regions:
@@ -308,10 +316,7 @@ def _failure_region(plan: Plan) -> list[str]:
         skipped = len(set(step.nodes) - {f.unique_id for f in step.failures})
         where = f"step {step.step_index}" if step.step_index is not None else "a step"
         lines += [
-            f"{where}, {code(step.command, 120)}: **{failed} failed** (red) and {_count(skipped, 'more node')}"
-            + " rerun with "
-            + ("it" if failed == 1 else "them")
-            + " (grey)"
+            f"{where}, {code(step.command, 120)}: {_region_counts(failed, skipped)}"
             + ("" if step.graph else "; dependencies not available"),
             "",
             mermaid(step),

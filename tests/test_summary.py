@@ -180,6 +180,9 @@ def test_a_multi_line_error_keeps_its_lines_bounded_and_inert() -> None:
     assert lines[1] == "  line 0: select * from &lt;raw&gt;.orders -- `x` | [y](z)", "kept verbatim, indented"
     assert len(lines) == report.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
     assert parsed.balanced
+    long_line = report.block("x" * 5000 + "\nsecond line", limit=100)
+    assert long_line == "<pre>" + "x" * 100 + "…\n… 1 more lines</pre>"
+    assert report.block("a\n\nb…") == "<pre>a\n\nb…</pre>", "blank lines kept; a line may end in …"
     hostile = narrowed({FAILED: "Database Error\n</pre></details><script>alert(1)</script>\n```"}, (), None)
     page, parsed = render(report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(hostile))))
     assert "&lt;/pre&gt;&lt;/details&gt;&lt;script&gt;" in page and "<script" not in page and parsed.balanced
@@ -292,3 +295,9 @@ def test_the_sample_in_docs_renders() -> None:
     assert "new run step 4" in sample and "29 pass" in sample
     assert "n0 --> n1" in sample, "the failure region draws its edges"
     assert "<h2>✅ dbt Cloud restart:" in page
+
+
+def test_a_region_without_failed_nodes_only_counts_what_reruns() -> None:
+    step = narrowed({}, SKIPPED, GRAPH)
+    markdown = report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(step)))
+    assert "step 5, <code>dbt build</code>: 3 nodes rerun (grey)" in markdown and "0 failed" not in markdown
