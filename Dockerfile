@@ -1,7 +1,7 @@
 # The action's image: CPython 3.12 and the hash-locked runtime dependencies, nothing else.
 # Base: python:3.12-slim, pinned to the digest of its multi-platform index (amd64, arm64, ...);
 # Docker pulls by the digest, the tag is for readers. `make pin-base` moves the pin (docs/maintaining.md).
-# base-tag: python:3.12-slim (3.12.14-slim-trixie, published 2026-08-25)
+# base-tag: python:3.12-slim (multi-platform index; moved by Dependabot or make pin-base)
 FROM python:3.12-slim@sha256:7a8b475003c4fe15a2cd4e55e5cfc2f3560bdc9333d624f24cdd6d4340fd7a17
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,6 +1,6 @@
 """Pin the Dockerfile's base image to a digest, keeping its tag in the comment above the FROM line.
 
-    python scripts/pin_base.py sha256:<64 hex> [--note "Python 3.12.15, Debian trixie"]
+    python scripts/pin_base.py sha256:<64 hex> [--note "one line, no brackets"]
     python scripts/pin_base.py --check     # exit 1 unless the FROM line is pinned and labelled
 
 `make pin-base` asks the registry for the digest of the tag's multi-platform index and calls this.
@@ -13,7 +13,6 @@ The Dockerfile keeps exactly one base, written as:
 from __future__ import annotations
 
 import argparse
-import datetime
 import re
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 DOCKERFILE = Path(__file__).resolve().parent.parent / "Dockerfile"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 FROM = re.compile(r"^FROM (?P<tag>[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+)(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+NOTE = "multi-platform index; moved by Dependabot or make pin-base"
 LABEL = re.compile(r"^# base-tag: (?P<tag>\S+)(?: \((?P<note>[^)]*)\))?$")
 
 
@@ -32,10 +32,12 @@ def base(lines: list[str]) -> tuple[int, re.Match[str]]:
     return found[0][0], found[0][1]
 
 
-def pin(text: str, digest: str, note: str) -> str:
+def pin(text: str, digest: str, note: str = NOTE) -> str:
     """`text` with its FROM line pinned to `digest` and the tag label above it rewritten."""
     if not DIGEST.match(digest):
         raise SystemExit(f"not an image digest: {digest!r} (expected sha256: and 64 hex digits)")
+    if not note or any(c in note for c in "()\n\r"):
+        raise SystemExit(f"the note must be one line without brackets, got {note!r}")
     lines = text.splitlines()
     index, match = base(lines)
     tag = match["tag"]
@@ -66,7 +68,7 @@ def problems(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("digest", nargs="?", help="sha256:... of the tag's multi-platform index")
-    parser.add_argument("--note", help="what the tag resolved to (default: the date of the pin)")
+    parser.add_argument("--note", default=NOTE, help="the comment's note in brackets (one line, no brackets)")
     parser.add_argument("--check", action="store_true", help="only check the Dockerfile")
     parser.add_argument("--dockerfile", type=Path, default=DOCKERFILE)
     args = parser.parse_args(argv)
@@ -78,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if found else 0
     if not args.digest:
         parser.error("give the digest, or --check")
-    note = args.note or f"pinned {datetime.date.today().isoformat()}"
-    args.dockerfile.write_text(pin(text, args.digest, note), encoding="utf-8")
+    args.dockerfile.write_text(pin(text, args.digest, args.note), encoding="utf-8")
     return 0
 
 

@@ -63,6 +63,8 @@ def instructions(text: str) -> Iterator[tuple[str, str]]:
 def _pattern(rule: str) -> re.Pattern[str]:
     """A `.dockerignore` rule as a regex over context-relative POSIX paths (Go's filepath.Match plus `**`)."""
     rule = str(PurePosixPath(rule.strip("/")))
+    if re.search(r"[\[\\]|\*\*[^/]", rule):
+        raise AssertionError(f".dockerignore rule {rule!r}: character classes, escapes and `**x` are not supported")
     out = ""
     for part in re.split(r"(\*\*/?|\*|\?)", rule):
         if part.startswith("**"):
@@ -94,24 +96,24 @@ def dockerignore(context: Path) -> list[str]:
     path = context / ".dockerignore"
     if not path.exists():
         return []
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]  # a comment: `#` first
 
 
 def build_context(context: Path) -> list[str]:
     """Every file Docker would send as the build context, as context-relative POSIX paths."""
     rules = dockerignore(context)
-    exceptions = [rule[1:].strip("/") for rule in rules if rule.startswith("!")]
+    # The literal start of each exception: a folder none of them can reach into is not walked.
+    reach = [re.split(r"[*?]", rule[1:].strip("/"), maxsplit=1)[0] for rule in rules if rule.startswith("!")]
     sent = []
     for folder, subfolders, files in os.walk(context):
         base = Path(folder).relative_to(context).as_posix()
         prefix = "" if base == "." else base + "/"
-        # An ignored folder no exception can reach into is not walked (.venv, .git, ...).
         subfolders[:] = [
             name
             for name in subfolders
             if not ignored(prefix + name, rules)
-            or any(e.startswith("**") or e.startswith(prefix + name + "/") for e in exceptions)
+            or any(r.startswith(prefix + name + "/") or (prefix + name + "/").startswith(r) for r in reach)
         ]
         sent += [prefix + name for name in files if not ignored(prefix + name, rules)]
     return sorted(sent)
@@ -121,14 +123,17 @@ def _copy(image: Image, arguments: str, context: Path, sent: list[str]) -> None:
     *sources, destination = shlex.split(arguments)
     if any(s.startswith("--") for s in sources):
         raise AssertionError(f"COPY flags are not supported by the harness: {arguments}")
+    if len(sources) > 1 and not destination.endswith("/"):
+        raise AssertionError(f"COPY of several sources needs a destination folder ending in /: {arguments}")
     for source in sources:
         source = source.rstrip("/")
         inside = [f for f in sent if f == source or f.startswith(source + "/")]
         if not inside:
             raise AssertionError(f"COPY {source}: not in the build context (.dockerignore?)")
         for relative in inside:
-            if relative == source:
-                target = image.path(destination + source if destination.endswith("/") else destination)
+            if relative == source:  # a file: into the folder, or as the destination itself
+                name = PurePosixPath(source).name
+                target = image.path(destination + name if destination.endswith("/") else destination)
             else:
                 target = image.path(destination) / relative[len(source) + 1 :]
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -140,12 +145,10 @@ def _run(image: Image, arguments: str) -> None:
     if argv[:2] != ["pip", "install"]:
         raise AssertionError(f"only RUN pip install is supported by the harness: {arguments}")
     mapped = [str(image.path(a)) if a.startswith("/") else a for a in argv[2:]]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    pip = [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped]
+    done = subprocess.run(pip, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise AssertionError(f"RUN {arguments}: the test environment lacks what it installs:\n{done.stderr}")
 
 
 def build(context: Path, root: Path) -> Image:
@@ -157,7 +160,9 @@ def build(context: Path, root: Path) -> Image:
             continue
         if keyword == "ENV":
             for item in shlex.split(arguments):
-                name, _, value = item.partition("=")
+                name, equals, value = item.partition("=")
+                if not equals:
+                    raise AssertionError(f"ENV {arguments}: the NAME value form is not supported (use NAME=value)")
                 image.env[name] = value
         elif keyword == "COPY":
             _copy(image, arguments, context, sent)

@@ -46,6 +46,9 @@ def test_pin_base_moves_the_pin_and_keeps_the_tag_label(tmp_path: Path) -> None:
     subprocess.run([hadolint, str(dockerfile)], check=True)
     with pytest.raises(SystemExit, match="not an image digest"):
         pin_base.pin(text, "latest", "x")
+    for note in ("3.12.15 (trixie)", "a\nRUN rm -rf /", ""):
+        with pytest.raises(SystemExit, match="one line without brackets"):
+            pin_base.pin(text, digest, note)
 
 
 def test_the_action_runs_the_dockerfile_as_the_harness_does() -> None:
@@ -97,3 +100,53 @@ def test_the_image_runs_from_its_own_files_not_the_repository(tmp_path: Path) ->
     image.path("/app/restart/plan.py").unlink()  # a file the image lacks is not found in the checkout instead
     broken = subprocess.run(image.entrypoint, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert broken.returncode != 0 and "restart.plan" in broken.stderr
+
+
+def test_the_harness_follows_docker_on_a_small_context(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    for name in ("src/a.txt", "src/b.txt", "lib/x.py", "other/keep.txt", "other/no.txt"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text(name)
+    (context / ".dockerignore").write_text("# only these\n*\n!src/a.txt\n!lib/\n!*/keep.txt\n")
+    lines = ["FROM scratch", "ENV A=1 \\", '    B="two words"', "COPY src/a.txt /app/", "COPY lib /app/lib"]
+    (context / "Dockerfile").write_text("\n".join([*lines, 'ENTRYPOINT ["python", "/app/a.txt"]', ""]))
+    assert build_context(context) == ["lib/x.py", "other/keep.txt", "src/a.txt"]  # `!*/keep.txt` reaches in
+    image = build(context, tmp_path / "image")
+    assert image.files() == ["/app/a.txt", "/app/lib/x.py"], "a file copied into a folder keeps its name only"
+    assert image.env == {"A": "1", "B": "two words"}
+    assert image.entrypoint == [sys.executable, str(image.path("/app/a.txt"))]
+    for rule, dockerfile in (
+        ("[ab].txt", "FROM scratch\n"),
+        ("*", "FROM scratch\nENV A 1\n"),
+        ("*", "FROM x\nUSER a\n"),
+    ):
+        (context / ".dockerignore").write_text(rule + "\n")
+        (context / "Dockerfile").write_text(dockerfile + 'ENTRYPOINT ["python"]\n')
+        with pytest.raises(AssertionError, match="not supported"):
+            build(context, tmp_path / "unsupported")
+
+
+def test_the_package_imports_only_the_standard_library_and_the_runtime_dependencies() -> None:
+    # The tests run in an environment with the dev tools too: an import of one of them (even a lazy
+    # one) would pass here and fail in the image, where only requirements.lock is installed.
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"restart", "requests", "github", "jsonschema"}
+    found: dict[str, str] = {}
+    for path in [ROOT / "entrypoint.py", *sorted((ROOT / "restart").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.update({name.split(".")[0]: path.name for name in names})
+    assert {"requests", "github", "jsonschema"} <= set(found)
+    assert {name: where for name, where in found.items() if name not in allowed} == {}
+    declared = {
+        line.split("=")[0].split("<")[0].split(">")[0].strip().lower()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert declared == {"requests", "pygithub", "jsonschema"}
