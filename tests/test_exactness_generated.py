@@ -62,7 +62,11 @@ def test_generated_projects_rerun_exactly_what_dbt_retry_does(
         never_recorded = project.executed(wanted - recorded, built=built)
         planned = plan_step(step)
         if planned.action == "rerun":  # only a --fail-fast build that left unit tests unknowable
-            assert "--fail-fast" in planned.warning and never_recorded, f"{context}: {planned.warning}"
+            assert "--fail-fast" in planned.warning, f"{context}: {planned.warning}"
+            # Unknowable: some went unrecorded, or a flag hides from the artifacts whether any was selected
+            # (README: the step is then rerun as written).
+            hidden = ("--indirect-selection empty", "--exclude", "--selector", "--resource-type")
+            assert never_recorded or any(flag in command for flag in hidden), f"{context}: {planned.warning}"
             continue
         assert planned.action == "narrow", f"{context}: {planned.warning}"
         assert planned.warning == "", context
