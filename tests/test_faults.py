@@ -136,11 +136,7 @@ def new_runs(cloud: LocalDbtCloud, job_id: int, after: int) -> list[int]:
 def test_a_lost_trigger_answer_never_starts_two_runs(
     cloud: LocalDbtCloud, tmp_path: Path, fault: dict[str, object], adopted: bool
 ) -> None:
-    job_id = cloud.add_job(["dbt seed"], environment_id=2)
-    cloud.set_faults(["raw_orders"])
-    run_id = cloud.trigger(job_id)
-    cloud.wait(run_id)
-    cloud.set_faults([])
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
     cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", **fault)  # type: ignore[arg-type]
 
     result = run_action(tmp_path, inputs(cloud, job_id))
@@ -159,11 +155,7 @@ def test_a_run_hidden_at_first_is_kept_and_the_second_trigger_s_run_cancelled(
 ) -> None:
     # The first trigger's answer is lost and its run does not show in the list for a while (three
     # looks); the action triggers again, then sees both runs carry its marker: it keeps the first.
-    job_id = cloud.add_job(["dbt seed"], environment_id=2)
-    cloud.set_faults(["raw_orders"])
-    run_id = cloud.trigger(job_id)
-    cloud.wait(run_id)
-    cloud.set_faults([])
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
     cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", when="after", drop=True)
     empty = {"status": {"code": 200, "is_success": True}, "data": [], "extra": {"pagination": {"count": 0}}}
     hidden = {"status": 200, "body": json.dumps(empty).encode(), "times": 3}

@@ -6,6 +6,7 @@ runs the action from that folder (tests/runner.py). CI's `image` job does the re
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import pin_base
+from scripts import lock_requirements, pin_base
 from tests.image import ROOT, action_image, build, build_context, ignored, instructions
 from tests.runner import action_metadata
 
@@ -129,8 +130,6 @@ def test_the_harness_follows_docker_on_a_small_context(tmp_path: Path) -> None:
 def test_the_package_imports_only_the_standard_library_and_the_runtime_dependencies() -> None:
     # The tests run in an environment with the dev tools too: an import of one of them (even a lazy
     # one) would pass here and fail in the image, where only requirements.lock is installed.
-    import ast
-
     allowed = set(sys.stdlib_module_names) | {"restart", "requests", "github", "jsonschema"}
     found: dict[str, str] = {}
     for path in [ROOT / "entrypoint.py", *sorted((ROOT / "restart").glob("*.py"))]:
@@ -144,9 +143,4 @@ def test_the_package_imports_only_the_standard_library_and_the_runtime_dependenc
             found.update({name.split(".")[0]: path.name for name in names})
     assert {"requests", "github", "jsonschema"} <= set(found)
     assert {name: where for name, where in found.items() if name not in allowed} == {}
-    declared = {
-        line.split("=")[0].split("<")[0].split(">")[0].strip().lower()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    assert declared == {"requests", "pygithub", "jsonschema"}
+    assert set(lock_requirements.pins(lock_requirements.REQUIREMENTS)) == {"requests", "pygithub", "jsonschema"}
