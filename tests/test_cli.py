@@ -231,6 +231,8 @@ def test_pip_installs_the_console_script(tmp_path: Path) -> None:
     script = target / "bin" / "dbt-cloud-restart"
     assert script.exists()
     assert (target / "restart" / "cli.py").exists() and not (target / "tests").exists()
+    # The one version: pyproject.toml takes it from restart/__init__.py, so the metadata cannot disagree.
+    assert (target / f"dbt_cloud_restart-{cli.__version__}.dist-info").is_dir()
     env = {**os.environ, "PYTHONPATH": str(target)}
     completed = subprocess.run(
         [sys.executable, str(script), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
