@@ -12,7 +12,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from restart import actions, transient
+from restart import actions, transient, trigger
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
@@ -227,7 +227,7 @@ def trigger_and_wait(
         if marker is None:
             data = client.rerun(settings.job_id)
         else:
-            data, warning = client.trigger_run(settings.job_id, body, marker.render())
+            data, warning = trigger.trigger_run(client, settings.job_id, body, marker.render())
             if warning:
                 log.warning(warning)
         new = run_from_json(data)
