@@ -89,7 +89,7 @@ def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, 
     """The finished new run's node results, per command step (for the summary); best effort."""
     found: dict[int, list[NodeResult]] = {}
     for step in run.steps:
-        if step_command(step.name) is None:  # dbt Cloud's setup steps
+        if step_command(step.name) is None or step.skipped:  # dbt Cloud's setup steps; steps never reached
             continue
         try:
             document = client.get_artifact(run.id, "run_results.json", step.index)

@@ -75,6 +75,8 @@ class Request:
     body: Any
     body_error: str | None
     authorization: str
+    host: str = ""  # the Host header, without its port
+    client: str = ""  # the address the request came from
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def envelope(code: int, data: Any, message: str = SUCCESS_MESSAGE, **more: Any) 
         "code": code,
         "is_success": code < 400,
         "user_message": message,
-        "developer_message": "",
+        "developer_message": "" if code < 400 else None,
     }
     return {"status": status, "data": data, **more}
 
@@ -221,6 +223,11 @@ class Api:
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self.http_faults = FaultList()
+        # Field-notes switches. `cell_host`: the account lives on this host (a cell such as
+        # ACCOUNT_PREFIX.us1.dbt.com); asked under any other host name, its token is "Invalid token.".
+        # `allowed_ips`: the account's IP allowlist; a request from elsewhere gets 403 account_access_denied.
+        self.cell_host: str | None = None
+        self.allowed_ips: list[str] | None = None
         # (run id, step or None, artifact name) -> bytes to serve instead, or None for a 404
         self.artifact_overrides: dict[tuple[int, int | None, str], bytes | None] = {}
         prefix = r"/api/v2/accounts/(?P<account>\d+)"
@@ -252,6 +259,10 @@ class Api:
             scheme, _, token = request.authorization.strip().partition(" ")
             if scheme.lower() not in ("token", "bearer") or token.strip() != self.token:
                 raise ApiError(401, "Invalid token.")
+            if self.cell_host is not None and request.host.lower() != self.cell_host.lower():
+                raise ApiError(401, "Invalid token.")  # another host does not know this account's tokens
+            if self.allowed_ips is not None and request.client not in self.allowed_ips:
+                raise ApiError(403, "Forbidden: Access denied", {"account_access_denied": True})
         allowed = False
         for method, pattern, handler in self.routes:
             match = pattern.fullmatch(request.path)
@@ -432,6 +443,14 @@ class Api:
         return {"run_id": run.id, "run": self.engine.run_json(run, {"trigger", "job"})}
 
 
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port (`[::1]:80` -> `::1`)."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 def matches(run: Run, filters: dict[str, Any]) -> bool:
     """Whether a run passes the runs list filters."""
     checks = {
@@ -504,6 +523,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             body=body,
             body_error=body_error,
             authorization=self.headers.get("Authorization", ""),
+            host=host_name(self.headers.get("Host", "")),
+            client=str(self.client_address[0]),
         )
         api = self.server.api
         fault = api.http_faults.take(method, parts.path, "before", parts.query)
