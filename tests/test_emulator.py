@@ -340,3 +340,14 @@ def test_jobs_with_sources_and_docs_add_their_steps_around_the_commands(cloud: L
     assert run["run_steps"][3]["status"] == ERROR  # the source's table does not exist yet
     assert run["status"] == SUCCESS and run["has_docs_generated"]
     assert cloud.artifact(run["id"], 6, "catalog.json") is not None
+
+
+def test_the_field_notes_switches_can_be_set_from_outside(cloud: LocalDbtCloud) -> None:
+    url = f"{cloud.base_url}/_emulator/switches"
+    answer = requests.post(url, json={"cell_host": "localhost", "skipped_step_status": QUEUED}, timeout=30)
+    try:
+        assert answer.json()["data"]["cell_host"] == "localhost"
+        assert (cloud.api.cell_host, cloud.engine.skipped_step_status) == ("localhost", QUEUED)
+    finally:
+        requests.post(url, json={"cell_host": None, "skipped_step_status": None}, timeout=30)
+    assert (cloud.api.cell_host, cloud.engine.skipped_step_status) == (None, None)

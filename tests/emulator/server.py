@@ -245,6 +245,7 @@ class Api:
             ("POST", re.compile(r"/_emulator/faults/?"), self.control_faults),
             ("POST", re.compile(r"/_emulator/step_delay/?"), self.control_delay),
             ("POST", re.compile(r"/_emulator/runs/?"), self.control_run),
+            ("POST", re.compile(r"/_emulator/switches/?"), self.control_switches),
         ]
 
     def record(self, request: Request) -> None:
@@ -433,6 +434,26 @@ class Api:
             raise ApiError(400, INVALID, {"seconds": ["Expected a number of seconds."]})
         self.engine.step_delay = float(seconds)
         return {"seconds": seconds}
+
+    def control_switches(self, request: Request) -> Any:
+        """Emulator control: the field-notes switches, from {cell_host, allowed_ips, skipped_step_status,
+        timed_out_step_status} (each optional; null turns the first three off)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        if "cell_host" in body:
+            self.cell_host = body["cell_host"] or None
+        if "allowed_ips" in body:
+            self.allowed_ips = None if body["allowed_ips"] is None else [str(ip) for ip in body["allowed_ips"]]
+        with self.engine.lock:
+            if "skipped_step_status" in body:
+                self.engine.skipped_step_status = body["skipped_step_status"]
+            if "timed_out_step_status" in body:
+                self.engine.timed_out_step_status = int(body["timed_out_step_status"])
+            return {
+                "cell_host": self.cell_host,
+                "allowed_ips": self.allowed_ips,
+                "skipped_step_status": self.engine.skipped_step_status,
+                "timed_out_step_status": self.engine.timed_out_step_status,
+            }
 
     def control_run(self, request: Request) -> Any:
         """Emulator control: trigger a run as the scheduler would, from {job_id, cause, steps_override}."""
