@@ -399,6 +399,8 @@ def restart(
         if previous.can_retry is False:
             reason = previous.retry_not_supported_reason or "unknown"
             why = RETRY_REASONS.get(reason, reason)
+            if previous.timed_out:  # dbt Cloud cancels a timed-out run, and will not rerun a cancelled one
+                why += ": it was cancelled by its job's timeout; strategy `select` restarts it"
             raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
         native = native_plan(client, previous, log)
         if settings.dry_run:

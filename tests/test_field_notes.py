@@ -223,6 +223,11 @@ def test_a_timed_out_run_reruns_its_interrupted_step_as_written(cloud: LocalDbtC
     warnings = [line for line in result.log.splitlines() if line.startswith("::warning")]
     assert any("stopped by the job's timeout" in line for line in warnings), result.log
 
+    native = run_action(tmp_path, inputs(cloud, job_id, strategy="native", dry_run="true"))
+    assert native.exit_code == 1
+    [error] = native.errors()
+    assert "RETRY_NOT_FAILED_RUN" in error and "cancelled by its job's timeout; strategy `select`" in error
+
 
 def test_runs_dbt_cloud_already_reran_are_not_restarted_again(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     job_id, run_id = cloud.failing_run(["dbt seed --select raw_orders"], ["raw_orders"], environment_id=4)
