@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MAX_CAUSE = 255
@@ -60,3 +61,27 @@ def with_marker(text: str, marker: Marker) -> str:
     if len(text) > room:
         text = text[: room - 1].rstrip() + "…"
     return f"{text} {tag}" if text else tag
+
+
+def retry_root(run_id: int, retrying: Mapping[int, int]) -> int:
+    """The run a chain of dbt Cloud reruns from failure started from (`retrying`: run -> run it retries)."""
+    seen = {run_id}
+    while (earlier := retrying.get(run_id)) is not None and earlier not in seen:
+        seen.add(earlier)
+        run_id = earlier
+    return run_id
+
+
+def failure_behind(run_id: int, cause: str, retrying: Mapping[int, int], causes: Mapping[int, str]) -> int:
+    """The failure a run stands for: back through dbt Cloud's reruns (`retrying_run_id`), then our markers."""
+    root = retry_root(run_id, retrying)
+    return original_run(root, cause if root == run_id else causes.get(root, ""))
+
+
+def count_restarts(original: int, retrying: Mapping[int, int], causes: Mapping[int, str]) -> int:
+    """How many of these runs restart `original`: ours (by marker) and dbt Cloud's reruns from failure."""
+    ours = count_attempts(original, list(causes.values()))
+    native = sum(
+        1 for run_id in retrying if failure_behind(run_id, causes.get(run_id, ""), retrying, causes) == original
+    )
+    return ours + native

@@ -12,10 +12,10 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from restart import actions, transient
-from restart.api import ApiError, DbtCloud
+from restart import actions, transient, trigger
+from restart.api import ApiError, DbtCloud, run_id_of
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
-from restart.cause import Marker, count_attempts, next_marker, original_run, with_marker
+from restart.cause import Marker, count_restarts, failure_behind, next_marker, with_marker
 from restart.commands import DbtCommand
 from restart.github import Context, Reporter, read_context
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
@@ -89,7 +89,7 @@ def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, 
     """The finished new run's node results, per command step (for the summary); best effort."""
     found: dict[int, list[NodeResult]] = {}
     for step in run.steps:
-        if step_command(step.name) is None:  # dbt Cloud's setup steps
+        if step_command(step.name) is None or step.skipped:  # dbt Cloud's setup steps; steps never reached
             continue
         try:
             document = client.get_artifact(run.id, "run_results.json", step.index)
@@ -110,6 +110,22 @@ def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, reb
     return make_plan(run, found, rebuild=rebuild)
 
 
+def native_plan(client: DbtCloud, run: Run, log: actions.Log) -> tuple[str, ...]:
+    """What dbt Cloud's rerun from failure will run, as it says itself (`GET .../retry/`; starts nothing)."""
+    with log.group("Plan (dbt Cloud's rerun from failure)"):
+        try:
+            details = client.retry_details(run.id)
+        except (ApiError, RecordError) as exc:
+            log.warning(f"dbt Cloud did not say what its rerun of run {run.id} will run: {exc}")
+            return ()
+        if not details.failed_step:
+            return ()
+        rest = "".join(f", then {step}" for step in details.skipped_steps)
+        line = f"dbt Cloud's rerun: dbt retry (of the failed step: {details.failed_step}){rest}"
+        log.info(line)
+        return (line,)
+
+
 def default_cause(run: Run, context: Context) -> str:
     cause = f"Restart of run #{run.id} from its point of failure"
     if context.triggering_url:
@@ -121,15 +137,45 @@ def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any
     """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
     if settings.max_attempts == 0:
         return 0, ""
-    original = original_run(previous.id, previous.cause)
-    causes = [str((r.get("trigger") or {}).get("cause") or "") for r in recent]
-    earlier = count_attempts(original, causes)
+    retrying, causes = retries_and_causes(previous, recent)
+    original = failure_behind(previous.id, previous.cause, retrying, causes)
+    earlier = count_restarts(original, retrying, causes)
     if earlier >= settings.max_attempts:
         return earlier, (
             f"run {original} has already been restarted {earlier} time(s) (max-attempts {settings.max_attempts}); "
             "not restarting it again"
         )
     return earlier, ""
+
+
+def retries_and_causes(previous: Run, recent: list[dict[str, Any]]) -> tuple[dict[int, int], dict[int, str]]:
+    """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
+    retrying: dict[int, int] = {}
+    causes: dict[int, str] = {}
+    for item in recent:
+        run_id = run_id_of(item)
+        if run_id is None:
+            continue
+        causes[run_id] = str((item.get("trigger") or {}).get("cause") or "")
+        retried = item.get("retrying_run_id")
+        if isinstance(retried, int) and not isinstance(retried, bool):
+            retrying[run_id] = retried
+    if previous.retrying_run_id is not None:
+        retrying[previous.id] = previous.retrying_run_id
+    return retrying, causes
+
+
+def already_retried(previous: Run, recent: list[dict[str, Any]]) -> str:
+    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
+    later = [r for r in recent if str(r.get("retrying_run_id")) == str(previous.id)]
+    if not later:
+        return ""
+    run = later[0]  # the newest
+    state = str(run.get("status_humanized") or "started").lower()
+    return (
+        f"run {previous.id} was already rerun from failure by run {run.get('id')} ({state}); "
+        f"restart run {run.get('id')} instead if it failed"
+    )
 
 
 class Stop:
@@ -176,11 +222,14 @@ def wait_for(
     """Poll until the run completes or `timeout` passes; (latest run, timed out).
 
     The interval starts at `poll-interval` and grows by a quarter after every poll that saw no change,
-    up to `POLL_CAP` (or `poll-interval` when larger); a status change brings it back down.
+    up to `POLL_CAP` (or `poll-interval` when larger); a status change brings it back down. A poll that
+    fails for a reason that passes (rate limit, 5xx, no answer) is not the end: polling goes on, backing
+    off, until `timeout`.
     """
     started = clock()
     last = None
     interval = settings.poll_interval
+    unread = 0  # polls in a row that could not read the run
     while True:
         elapsed = clock() - started
         if run.status != last:
@@ -194,7 +243,15 @@ def wait_for(
         if elapsed >= settings.timeout:
             return run, True
         stop.sleep(min(interval, max(settings.timeout - elapsed, 0.0)))
-        run = run_from_json(client.get_run(run.id, include=()))
+        try:
+            run = run_from_json(client.get_run(run.id, include=()))
+            unread = 0
+        except ApiError as exc:
+            if not exc.transient:
+                raise
+            unread += 1
+            say = log.warning if unread == 1 else log.info
+            say(f"could not read run {run.id} ({exc}); still waiting for it")
 
 
 def _exit_for(status: str, settings: Settings) -> int:
@@ -227,7 +284,7 @@ def trigger_and_wait(
         if marker is None:
             data = client.rerun(settings.job_id)
         else:
-            data, warning = client.trigger_run(settings.job_id, body, marker.render())
+            data, warning = trigger.trigger_run(client, settings.job_id, body, marker.render())
             if warning:
                 log.warning(warning)
         new = run_from_json(data)
@@ -252,7 +309,11 @@ def trigger_and_wait(
             details = (_cancel(client, new, log),)
         log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
         return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, strategy, details)
-    final = run_from_json(client.get_run(new.id))
+    try:
+        final = run_from_json(client.get_run(new.id))
+    except ApiError as exc:  # the run is over: report it as last seen
+        log.warning(f"could not read the finished run {new.id} again: {exc}")
+        final = new
     results = read_new_results(client, final, log) if final.is_complete else None
     status = final.status_name
     if status != "success":
@@ -308,6 +369,10 @@ def restart(
         return Outcome("skipped", message, 0, previous)
     earlier = 0
     if previous.status != SUCCESS:
+        retried = already_retried(previous, recent)
+        if retried:
+            log.warning(retried, title="Loop guard")
+            return Outcome("skipped", retried, 0, previous)
         earlier, refusal = check_attempts(settings, previous, recent)
         if refusal:
             log.warning(refusal, title="Loop guard")
@@ -334,13 +399,17 @@ def restart(
         if previous.can_retry is False:
             reason = previous.retry_not_supported_reason or "unknown"
             why = RETRY_REASONS.get(reason, reason)
+            if previous.timed_out:  # dbt Cloud cancels a timed-out run, and will not rerun a cancelled one
+                why += ": it was cancelled by its job's timeout; strategy `select` restarts it"
             raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
+        native = native_plan(client, previous, log)
         if settings.dry_run:
             message = f"would ask dbt Cloud to rerun job {settings.job_id}"
-            return Outcome("planned", message, 0, previous, strategy="native")
+            return Outcome("planned", message, 0, previous, strategy="native", details=native)
         if not _delay(settings, log, stop):
             return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
-        return trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
+        outcome = trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
+        return replace(outcome, details=(*native, *outcome.details))
 
     with log.group("Plan"):
         plan = plan_restart(client, previous, log, settings.rebuild)
@@ -415,8 +484,14 @@ def skip_for_event(context: Context) -> str:
     return ""
 
 
-def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: Stop | None = None) -> Outcome:
-    """`restart()` with a client, every expected failure turned into a failed `Outcome`."""
+def execute(
+    settings: Settings,
+    log: actions.Log,
+    env: Mapping[str, str],
+    stop: Stop | None = None,
+    client: DbtCloud | None = None,
+) -> Outcome:
+    """`restart()` with a client (made from `settings` unless given), every expected failure a failed `Outcome`."""
     stop = stop or Stop()
     context = read_context(env)
     why = skip_for_event(context)
@@ -434,7 +509,7 @@ def execute(settings: Settings, log: actions.Log, env: Mapping[str, str], stop: 
             warn=log.warning,
             status_context=settings.status_context,
         )
-    client = DbtCloud(settings.base_url, settings.token, settings.account_id)
+    client = client or DbtCloud(settings.base_url, settings.token, settings.account_id)
     try:
         outcome = restart(settings, client, log, context, stop, reporter)
     except Interrupted:

@@ -90,6 +90,21 @@ def step_command(name: str) -> str | None:
     return name[first + 1 : last].strip() if 0 <= first < last else None
 
 
+# Commands of the steps a job's `run_lint` (SQL lint) and `run_compare_changes` settings add.
+LINT_COMMANDS = ("dbt sqlfluff lint", "dbt lint")
+COMPARE_COMMANDS = ("dbt compare", "dbt-cloud compare")
+
+
+def added_by_dbt_cloud(step_text: str) -> bool:
+    """Whether a step's command is one dbt Cloud adds for the job's SQL lint or compare-changes setting."""
+    text = " ".join(step_text.split()).lower()
+    return any(text == c or text.startswith(c + " ") for c in (*LINT_COMMANDS, *COMPARE_COMMANDS))
+
+
+def _listed(step_text: str, commands: list[str]) -> bool:
+    return any(_same(step_text, command) for command in commands)
+
+
 def _same(step_text: str, command: str) -> bool:
     a, b = cmds.normalize(step_text), cmds.normalize(command)
     if a.endswith("...") and len(a) > 3:  # dbt Cloud may shorten long step names
@@ -100,11 +115,15 @@ def _same(step_text: str, command: str) -> bool:
 def align(run: Run) -> tuple[list[CommandStep], list[str]]:
     """Pair each command of the run with the run step it executed as.
 
-    Steps dbt Cloud adds itself (clone, profile, `dbt deps`, the job's source freshness and docs
-    steps) are recognised by name and position and never paired with a command.
+    Steps dbt Cloud adds itself (clone, profile, `dbt deps`, the job's source freshness, SQL lint,
+    compare changes and docs steps) are recognised by name and position and never paired with a command.
     """
     commands = list(run.commands)
-    invoked = [(s, c) for s in run.steps if (c := step_command(s.name)) is not None]
+    invoked = [
+        (s, c)
+        for s in run.steps
+        if (c := step_command(s.name)) is not None and not (added_by_dbt_cloud(c) and not _listed(c, commands))
+    ]
     notes: list[str] = []
 
     def leading(text: str, *, only_if: bool = True) -> None:
@@ -142,7 +161,7 @@ def needs_artifacts(paired: list[CommandStep]) -> dict[int, cmds.DbtCommand]:
     """The failed steps whose node results could narrow their command: step index -> command."""
     wanted = {}
     for item in paired:
-        if item.step is None or item.step.status != ERROR:
+        if item.step is None or item.step.status != ERROR or item.step.skipped:
             continue
         try:
             command = cmds.parse(item.command)
@@ -314,9 +333,28 @@ def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
     return str(recorded or (written[-1] if written else "eager")).lower()
 
 
-def _plan_failed(
-    item: CommandStep, found: StepArtifacts, *, interrupted: bool = False, rebuild: str = "failed"
-) -> StepPlan:
+def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: bool) -> StepPlan:
+    """The step a cancelled run stopped mid-way: rerun as written (its results list only what finished)."""
+    assert item.step is not None
+    why = "the job's timeout" if timed_out else "the run's cancellation"
+    results = found.run_results
+    failures: tuple[NodeResult, ...] = ()
+    if results is not None:
+        try:
+            if results_belong_to(results, cmds.parse(item.command)):
+                failures = tuple(r for r in results.results if r.status in FAILED)
+        except cmds.CommandParseError:
+            pass
+    return _rerun(
+        item,
+        f"{'timed out' if timed_out else 'cancelled'} mid-step: stopped by {why}",
+        f"step {item.step.index} was stopped by {why}: its run_results.json lists only the nodes that finished;"
+        " rerun as it was",
+        failures,
+    )
+
+
+def _plan_failed(item: CommandStep, found: StepArtifacts, *, rebuild: str = "failed") -> StepPlan:
     assert item.step is not None
     where = f"step {item.step.index}"
     try:
@@ -336,14 +374,6 @@ def _plan_failed(
             f"{where}: the run_results.json received was written by another command; rerun as it was",
         )
     failures = tuple(r for r in results.results if r.status in FAILED)
-    if interrupted:
-        return _rerun(
-            item,
-            "interrupted",
-            f"{where} was stopped by the run's timeout: its run_results.json lists only the nodes "
-            "that finished; rerun as it was",
-            failures,
-        )
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
     unrecorded = _never_recorded(results, found.manifest, command)
     if unrecorded is None:
@@ -395,28 +425,32 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str 
 
     - a command that succeeded is dropped;
     - a failed command with node results reruns exactly the nodes `dbt retry` would;
-    - a failed command without usable node results, and one cancelled mid-way, reruns as it was;
-    - a command never reached reruns as it was.
+    - a failed command without usable node results reruns as it was;
+    - the last step a cancelled run invoked (a timeout, a user, the scheduler) reruns as it was;
+    - a command never reached (no step, or a step dbt Cloud lists as "Skipped") reruns as it was.
     """
     paired, notes = align(run)
+    # A cancelled run (its job's timeout, a user, the scheduler) stopped its last invoked step mid-way,
+    # whatever status dbt Cloud gave that step: only the nodes that finished are in its results.
+    stopped = run.status == CANCELLED or run.timed_out
     never = (
-        "never ran: the run was cancelled before it"
-        if run.status == CANCELLED
+        f"never ran: the run {'timed out' if run.timed_out else 'was cancelled'} before it"
+        if stopped
         else ("never ran: an earlier step failed")
     )
-    # A run stopped by its timeout: the step that was running wrote partial results, if any.
-    timed_out = run.status == ERROR and "timed out" in run.status_message.lower()
-    last_invoked = max((p.step.index for p in paired if p.step is not None), default=None)
+    last_invoked = max((p.step.index for p in paired if p.step is not None and not p.step.skipped), default=None)
     planned = []
     for item in paired:
-        if item.step is None:
+        if item.step is None or item.step.skipped:
             planned.append(_rerun(item, never))
         elif item.step.status == SUCCESS:
             planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
-        elif item.step.status == ERROR:
-            interrupted = timed_out and item.step.index == last_invoked
+        elif stopped and item.step.index == last_invoked:
             found = artifacts.get(item.step.index, StepArtifacts())
-            planned.append(_plan_failed(item, found, interrupted=interrupted, rebuild=rebuild))
+            planned.append(_plan_interrupted(item, found, timed_out=run.timed_out))
+        elif item.step.status == ERROR:
+            found = artifacts.get(item.step.index, StepArtifacts())
+            planned.append(_plan_failed(item, found, rebuild=rebuild))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

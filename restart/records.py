@@ -16,6 +16,8 @@ STATUS_NAMES = {
     ERROR: "error",
     CANCELLED: "cancelled",
 }
+SKIPPED_STEP = "skipped"  # a step's `status_humanized` when a failure stopped the run before it (code unknown)
+TIMED_OUT = "timed out"  # in the `status_message` of a run its job's timeout cancelled
 
 
 class RecordError(ValueError):
@@ -30,6 +32,12 @@ class Step:
     name: str
     status: int
     logs: str = ""  # the end of the step's log, for classifying a failure without node results
+    humanized: str = ""  # `status_humanized`: "Skipped" marks a step a failure never let start
+
+    @property
+    def skipped(self) -> bool:
+        """Whether dbt Cloud listed the step without running it (a failure stopped the run before it)."""
+        return self.humanized.strip().lower() == SKIPPED_STEP
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Job:
     execute_steps: tuple[str, ...]
     generate_docs: bool
     run_generate_sources: bool
+    run_lint: bool = False
+    run_compare_changes: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,12 @@ class Run:
     job: Job | None
     can_retry: bool | None
     retry_not_supported_reason: str | None
+    retrying_run_id: int | None = None  # the run this one retries (dbt Cloud's rerun from failure)
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the job's timeout stopped the run (dbt Cloud cancels it, saying so)."""
+        return self.status in (CANCELLED, ERROR) and TIMED_OUT in self.status_message.lower()
 
     @property
     def status_name(self) -> str:
@@ -103,6 +119,8 @@ def job_from_json(data: dict[str, Any]) -> Job:
         execute_steps=_strings(data.get("execute_steps")) or (),
         generate_docs=bool(data.get("generate_docs")),
         run_generate_sources=bool(data.get("run_generate_sources") or data.get("generate_sources")),
+        run_lint=bool(data.get("run_lint")),
+        run_compare_changes=bool(data.get("run_compare_changes")),
     )
 
 
@@ -120,6 +138,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
                     str(s.get("name") or ""),
                     _int(s, "status", "run step"),
                     str(s.get("logs") or "")[-4000:],
+                    str(s.get("status_humanized") or ""),
                 )
                 for s in data.get("run_steps") or ()
             ),
@@ -141,4 +160,36 @@ def run_from_json(data: dict[str, Any]) -> Run:
         job=job_from_json(job) if isinstance(job, dict) else None,
         can_retry=data.get("can_retry"),
         retry_not_supported_reason=data.get("retry_not_supported_reason"),
+        retrying_run_id=_optional_int(data.get("retrying_run_id")),
+    )
+
+
+def _optional_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RetryDetails:
+    """What dbt Cloud's rerun from failure would run: `GET .../runs/{id}/retry/` (starts nothing)."""
+
+    failed_step: str
+    skipped_steps: tuple[str, ...]
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The steps the native rerun executes, in order (its failed step through `dbt retry`)."""
+        return (self.failed_step, *self.skipped_steps) if self.failed_step else self.skipped_steps
+
+
+def retry_details_from_json(data: dict[str, Any]) -> RetryDetails:
+    """`RetryDetails` from the API's RunFailureDetailsResponse."""
+    failed = data.get("failed_step")
+    return RetryDetails(
+        failed_step=failed if isinstance(failed, str) else "",
+        skipped_steps=_strings(data.get("skipped_steps")) or (),
     )

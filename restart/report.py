@@ -202,6 +202,10 @@ def _previous_cell(step: StepPlan, previous: Run) -> str:
         return "not reached"
     found = next((s for s in previous.steps if s.index == step.step_index), None)
     status = found and {10: "✅ success", 20: "❌ error", 30: "🚫 cancelled"}.get(found.status)
+    if found and found.skipped:
+        status = f"{ICONS['skipped']} skipped"
+    elif found and previous.timed_out and step.reason.startswith("timed out"):
+        status = f"{ICONS['timeout']} timed out"
     return f"step {step.step_index}: {status or 'unfinished'}"
 
 
@@ -218,7 +222,8 @@ def _header(outcome: Outcome) -> list[str]:
             f" {code(previous.job.name, 80)}" if previous.job and previous.job.name else ""
         )
         finished = f", finished {_when(previous.finished_at)}" if previous.finished_at else ""
-        lines.append(f"- **Previous run** {_run_link(previous)}: {_status(previous.status_name)} ({job}{finished})")
+        state = f"{ICONS['timeout']} timed out" if previous.timed_out else _status(previous.status_name)
+        lines.append(f"- **Previous run** {_run_link(previous)}: {state} ({job}{finished})")
     if new:
         took = f" in {text(new.duration, 40)}" if new.duration and new.is_complete else ""
         lines.append(f"- **New run** {_run_link(new)}: {_status(outcome.status)}{took}")

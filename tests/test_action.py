@@ -240,10 +240,17 @@ def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: P
     assert_restarted_ok(result, run_id)
     assert posts(cloud)[-1] == f"/api/v2/accounts/{cloud.account_id}/jobs/{job_id}/rerun/"
 
-    # The first run is no longer the job's latest: dbt Cloud refuses, and the action says why.
+    # The first run has been rerun from failure (the new run's retrying_run_id names it): not again.
     again = run_action(tmp_path, inputs(cloud, job_id, strategy="native", run_id=str(run_id)))
-    assert again.exit_code == 1
-    [error] = again.errors()
+    assert (again.exit_code, again.outputs["status"]) == (0, "skipped")
+    assert f"run {run_id} was already rerun from failure by run {result.outputs['run-id']}" in again.log
+
+    # A failed run that is no longer the job's latest: dbt Cloud refuses, and the action says why.
+    older = cloud.trigger(job_id, steps_override=["dbt run-operation no_such_macro"])
+    cloud.wait(cloud.trigger(job_id, steps_override=["dbt run-operation no_such_macro"]))
+    latest = run_action(tmp_path, inputs(cloud, job_id, strategy="native", run_id=str(older)))
+    assert latest.exit_code == 1
+    [error] = latest.errors()
     assert "RETRY_NOT_LATEST_RUN" in error
 
 
@@ -296,7 +303,10 @@ def test_bad_input_is_one_error_line_and_no_request(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"dbt-cloud-token": "wrong-token"}, "rejected the token (HTTP 401)"),
+        (
+            {"dbt-cloud-token": "wrong-token"},
+            "rejected the token (HTTP 401: Invalid token.) for recent runs of job 1: check dbt-cloud-token, and",
+        ),
         ({"job-id": "987654"}, "job 987654 was not found"),
         ({"run-id": "987654"}, "run 987654 was not found"),
     ],

@@ -54,7 +54,8 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert retry_after_seconds("soon") is None
-    assert RetryPolicy(max_backoff=30).delay(1, 120.0) == 30.0
+    assert RetryPolicy(max_backoff=30).delay(1, 120.0) == 120.0, "Retry-After is honoured beyond the backoff cap"
+    assert RetryPolicy(rate_limit_wait=420).delay(1, 900.0) == 420.0
     assert 0.5 <= RetryPolicy(backoff=1).delay(1, None) <= 1.0
 
 

@@ -139,7 +139,7 @@ def test_requests_without_a_valid_token_are_refused(cloud: LocalDbtCloud, api: C
         "code": 401,
         "is_success": False,
         "user_message": "Invalid token.",
-        "developer_message": "",
+        "developer_message": None,  # as recorded: null on 401/403
     }
     assert Client(cloud, "wrong").get("/runs/").status_code == 401
     bearer = requests.get(f"{api.prefix}/runs/", headers={"Authorization": f"Bearer {cloud.token}"}, timeout=30)
@@ -194,15 +194,104 @@ def test_cancelling_a_running_run_stops_it(cloud: LocalDbtCloud, api: Client) ->
     assert api.post(f"/runs/{run_id}/cancel/").json()["data"]["finished_at"] == run["finished_at"]
 
 
-def test_a_job_timeout_errors_the_run(cloud: LocalDbtCloud) -> None:
-    job = cloud.add_job(["dbt build"], name="timeout", environment_id=4, timeout_seconds=2)
+@pytest.mark.parametrize("step_status", [ERROR, CANCELLED], ids=["step-error", "step-cancelled"])
+def test_a_job_timeout_cancels_the_run_saying_it_timed_out(cloud: LocalDbtCloud, step_status: int) -> None:
+    job = cloud.add_job(["dbt seed", "dbt run"], name="timeout", environment_id=4, timeout_seconds=2)
     cloud.set_step_delay(30)
+    cloud.engine.timed_out_step_status = step_status
     try:
         run = cloud.wait(cloud.trigger(job), timeout=30)
     finally:
         cloud.set_step_delay(0)
-    assert run["status"] == ERROR
-    assert "timed out" in run["status_message"]
+        cloud.engine.timed_out_step_status = ERROR
+    assert run["status"] == CANCELLED and run["is_cancelled"]
+    assert run["status_message"].startswith("This run timed out after running for ")
+    assert "exceeded the configured timeout of 2 seconds" in run["status_message"]
+    assert run["run_steps"][-1]["name"] == step_name("dbt seed")
+    assert run["run_steps"][-1]["status"] == step_status
+    assert run["retry_not_supported_reason"] == "RETRY_NOT_FAILED_RUN"
+
+
+def test_lint_and_compare_steps_and_unreached_steps_listed_as_skipped(cloud: LocalDbtCloud, api: Client) -> None:
+    job = cloud.add_job(
+        ["dbt seed --select raw_orders", "dbt run --select greeting"],
+        name="lint",
+        environment_id=6,
+        run_lint=True,
+        run_compare_changes=True,
+    )
+    assert api.get(f"/jobs/{job}/").json()["data"]["run_lint"] is True
+    cloud.engine.skipped_step_status = QUEUED
+    cloud.set_faults(["raw_orders"])
+    try:
+        failed = cloud.wait(cloud.trigger(job))
+    finally:
+        cloud.set_faults([])
+        cloud.engine.skipped_step_status = None
+    steps = [(step["name"], step["status_humanized"]) for step in failed["run_steps"][3:]]
+    assert steps == [
+        ("Invoke dbt with `dbt sqlfluff lint`", "Success"),
+        ("Invoke dbt with `dbt seed --select raw_orders`", "Error"),
+        ("Invoke dbt with `dbt run --select greeting`", "Skipped"),
+    ]
+    assert api.get(f"/runs/{failed['id']}/artifacts/run_results.json", step=6).status_code == 404
+    assert api.get(f"/runs/{failed['id']}/retry/").json()["data"] == {
+        "failed_step": "dbt seed --select raw_orders",
+        "skipped_steps": ["dbt run --select greeting"],
+    }
+    passed = cloud.wait(cloud.trigger(job))
+    assert [step["name"] for step in passed["run_steps"][3:]] == [
+        "Invoke dbt with `dbt sqlfluff lint`",
+        "Invoke dbt with `dbt seed --select raw_orders`",
+        "Invoke dbt with `dbt run --select greeting`",
+        "Invoke dbt with `dbt compare --select state:modified`",
+    ]
+
+
+def test_a_cell_host_rejects_its_token_elsewhere_and_an_allowlist_refuses_other_addresses(
+    cloud: LocalDbtCloud, api: Client
+) -> None:
+    cloud.api.cell_host = "localhost"
+    try:
+        wrong = api.get("/runs/")
+        right = requests.get(
+            api.prefix.replace("127.0.0.1", "localhost") + "/runs/", headers=api.session.headers, timeout=30
+        )
+    finally:
+        cloud.api.cell_host = None
+    assert wrong.status_code == 401 and wrong.json()["status"]["user_message"] == "Invalid token."
+    assert wrong.json()["status"]["developer_message"] is None
+    assert right.status_code == 200
+    cloud.api.allowed_ips = ["203.0.113.7"]
+    try:
+        denied = api.get("/runs/")
+    finally:
+        cloud.api.allowed_ips = None
+    assert denied.status_code == 403
+    assert denied.json()["status"]["user_message"] == "Forbidden: Access denied"
+    assert denied.json()["data"] == {"account_access_denied": True}
+
+
+def test_rate_limits_answer_429_with_a_long_retry_after(cloud: LocalDbtCloud, api: Client) -> None:
+    cloud.rate_limit("GET", r"/runs/$", times=2, retry_after=300)
+    try:
+        answers = [api.get("/runs/") for _ in range(3)]
+    finally:
+        cloud.clear_http_faults()
+    assert [a.status_code for a in answers] == [429, 429, 200]
+    assert answers[0].headers["Retry-After"] == "300"
+    assert answers[0].json()["status"]["user_message"] == "Too many requests."
+
+
+def test_run_ids_can_have_fourteen_digits() -> None:
+    with LocalDbtCloud(first_run_id=70403103922468) as long_ids:
+        job = long_ids.add_job(["dbt seed"], name="ids")
+        long_ids.set_step_delay(60)
+        run_id = long_ids.trigger(job)
+        client = Client(long_ids, long_ids.token)
+        found = client.get(f"/runs/{run_id}/").json()["data"]
+        client.post(f"/runs/{run_id}/cancel/")
+    assert run_id == 70403103922468 and len(str(found["id"])) == 14
 
 
 def test_runs_list_filters_orders_and_paginates(cloud: LocalDbtCloud, api: Client) -> None:
@@ -251,3 +340,14 @@ def test_jobs_with_sources_and_docs_add_their_steps_around_the_commands(cloud: L
     assert run["run_steps"][3]["status"] == ERROR  # the source's table does not exist yet
     assert run["status"] == SUCCESS and run["has_docs_generated"]
     assert cloud.artifact(run["id"], 6, "catalog.json") is not None
+
+
+def test_the_field_notes_switches_can_be_set_from_outside(cloud: LocalDbtCloud) -> None:
+    url = f"{cloud.base_url}/_emulator/switches"
+    answer = requests.post(url, json={"cell_host": "localhost", "skipped_step_status": QUEUED}, timeout=30)
+    try:
+        assert answer.json()["data"]["cell_host"] == "localhost"
+        assert (cloud.api.cell_host, cloud.engine.skipped_step_status) == ("localhost", QUEUED)
+    finally:
+        requests.post(url, json={"cell_host": None, "skipped_step_status": None}, timeout=30)
+    assert (cloud.api.cell_host, cloud.engine.skipped_step_status) == (None, None)

@@ -88,7 +88,7 @@ def test_transient_errors_on_reads_are_retried(cloud: LocalDbtCloud, failed: tup
         ),
         (
             {"status": 401, "body": b'{"status": {"user_message": "Invalid token."}, "data": null}'},
-            "rejected the token (HTTP 401)",
+            "rejected the token (HTTP 401: Invalid token.) for run {run}: check dbt-cloud-token, and dbt-cloud-host",
         ),
     ],
     ids=["503-persistent", "502-html", "200-html", "403", "401"],

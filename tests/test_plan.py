@@ -249,3 +249,57 @@ def test_the_failure_region_graph_links_rerun_nodes_through_nodes_left_out() -> 
     }
     no_manifest = make_plan(run, {4: StepArtifacts(results("build", failed))}).steps[0]
     assert no_manifest.graph == {} and set(no_manifest.nodes) == set(step.nodes)
+
+
+TIMEOUT = "This run timed out after running for 1 day, which exceeded the configured timeout of 86400 seconds."
+
+
+def test_a_timed_out_run_is_cancelled_and_its_last_step_reruns_as_written_whatever_its_status() -> None:
+    from dataclasses import replace
+
+    for step_status in (ERROR, CANCELLED):
+        run = replace(
+            make_run(["dbt seed", "dbt build", "dbt test"], [SUCCESS, step_status], status=CANCELLED),
+            status_message=TIMEOUT,
+        )
+        partial = {"model.shop.a": "success", "model.shop.b": "error"}
+        plan = make_plan(run, {5: StepArtifacts(results("build", partial))})
+        assert [s.action for s in plan.steps] == ["skip", "rerun", "rerun"], step_status
+        assert plan.steps[1].reason.startswith("timed out mid-step")
+        assert "job's timeout" in plan.steps[1].warning and plan.steps[1].new_command == ""
+        assert plan.steps[2].reason == "never ran: the run timed out before it"
+
+
+def test_a_user_cancelled_run_says_cancelled() -> None:
+    run = make_run(["dbt build"], [ERROR], status=CANCELLED)
+    step = make_plan(run, {4: StepArtifacts(results("build", {"model.shop.b": "error"}))}).steps[0]
+    assert (step.action, step.reason) == ("rerun", "cancelled mid-step: stopped by the run's cancellation")
+    assert [f.unique_id for f in step.failures] == ["model.shop.b"]
+
+
+def test_steps_listed_as_skipped_never_ran_and_need_no_artifacts() -> None:
+    from dataclasses import replace
+
+    run = make_run(["dbt seed", "dbt run", "dbt test"], [ERROR, 1, 1])
+    steps = tuple(replace(s, humanized="Skipped") if s.index > 4 else s for s in run.steps)
+    run = replace(run, steps=steps)
+    paired, _ = align(run)
+    assert list(needs_artifacts(paired)) == [4]
+    plan = make_plan(run, {4: StepArtifacts(results("seed", {"seed.shop.s": "error"}))})
+    assert [s.action for s in plan.steps] == ["narrow", "rerun", "rerun"]
+    assert plan.steps[1].reason == plan.steps[2].reason == "never ran: an earlier step failed"
+
+
+def test_lint_and_compare_changes_steps_are_never_commands() -> None:
+    from dataclasses import replace
+
+    lint = ("Invoke dbt with `dbt sqlfluff lint models`", SUCCESS)
+    run = make_run(["dbt build"], [ERROR], extra_before=[lint])
+    compare = Step(len(run.steps) + 1, "Invoke dbt with `dbt compare --select state:modified`", 1, "", "Skipped")
+    run = replace(run, steps=(*run.steps, compare), job=replace(run.job, run_lint=True, run_compare_changes=True))
+    paired, notes = align(run)
+    assert [(p.command, p.step.index if p.step else None) for p in paired] == [("dbt build", 5)]
+    assert notes == []
+    plan = make_plan(run, {5: StepArtifacts(results("build", {"model.shop.b": "error"}))})
+    assert plan.steps_override[0].startswith("dbt build --select")
+    assert all("lint" not in c and "compare" not in c for c in plan.steps_override)

@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account-id", type=int, default=1)
     parser.add_argument("--root", type=Path, help="scratch directory (default: a temporary one)")
     parser.add_argument("--job", action="append", default=[], metavar="COMMAND", help="define a job of one step")
+    parser.add_argument("--first-run-id", type=int, default=1001, help="the first run id (70403103922468: 14 digits)")
+    parser.add_argument(
+        "--cell-host", help="the account's cell host (e.g. localhost): 401 'Invalid token.' under any other host"
+    )
     args = parser.parse_args(argv)
     stopped = threading.Event()
 
@@ -32,8 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     tls = (args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
     with LocalDbtCloud(
-        args.root, token=args.token, account_id=args.account_id, port=args.port, host=args.host, tls=tls
+        args.root,
+        token=args.token,
+        account_id=args.account_id,
+        port=args.port,
+        host=args.host,
+        tls=tls,
+        first_run_id=args.first_run_id,
     ) as cloud:
+        cloud.api.cell_host = args.cell_host
         for command in args.job:
             print(f"job {cloud.add_job([command])}: {command}", flush=True)
         print(cloud.base_url, flush=True)

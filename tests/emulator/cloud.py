@@ -35,13 +35,14 @@ class LocalDbtCloud:
         port: int = 0,
         host: str = "127.0.0.1",
         tls: tuple[Path, Path] | None = None,
+        first_run_id: int = 1001,
     ) -> None:
         self.token = token
         self.account_id = account_id
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="dbt-cloud-")) if root is None else Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.engine = Engine(self.root, account_id)
+        self.engine = Engine(self.root, account_id, first_run_id=first_run_id)
         self.api = Api(self.engine, token)
         self._port = port
         self._host = host
@@ -104,6 +105,22 @@ class LocalDbtCloud:
     def add_http_fault(self, method: str, path: str, **options: Any) -> HttpFault:
         """Inject an HTTP fault (see `faults.HttpFault`) into matching API requests."""
         return self.api.http_faults.add(HttpFault(method, path, **options))
+
+    def rate_limit(self, method: str, path: str, *, times: int = 1, retry_after: float = 300) -> HttpFault:
+        """Answer matching requests 429 as dbt Cloud's per-account limiter does, asking to wait `retry_after`."""
+        body = json.dumps(
+            {
+                "status": {
+                    "code": 429,
+                    "is_success": False,
+                    "user_message": "Too many requests.",
+                    "developer_message": None,
+                },
+                "data": None,
+            }
+        ).encode()
+        headers = {"Retry-After": f"{retry_after:g}"}
+        return self.add_http_fault(method, path, status=429, times=times, body=body, headers=headers)
 
     def clear_http_faults(self) -> None:
         self.api.http_faults.clear()

@@ -33,6 +33,7 @@ from .model import (
     Run,
     Step,
     Trigger,
+    humanize,
     now,
     read_text,
     tail,
@@ -46,6 +47,8 @@ PROFILE_STEP = "Create profile from connection DuckDB"
 DEPS = "dbt deps"
 FRESHNESS = "dbt source freshness"
 DOCS = "dbt docs generate"
+LINT = "dbt sqlfluff lint"  # the step a job's `run_lint` adds before its commands (name as we model it)
+COMPARE = "dbt compare --select state:modified"  # the step `run_compare_changes` adds after them
 RETRY = "dbt retry"
 RERUN_CAUSE = "Rerun from failure"
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -77,7 +80,7 @@ def project_sha() -> str:
 class Engine:
     """Jobs and runs of one account, and the executors that run them."""
 
-    def __init__(self, root: Path, account_id: int, project_id: int = 1) -> None:
+    def __init__(self, root: Path, account_id: int, project_id: int = 1, *, first_run_id: int = 1001) -> None:
         self.root = root
         self.account_id = account_id
         self.project_id = project_id
@@ -87,9 +90,14 @@ class Engine:
         self.runs: dict[int, Run] = {}
         self.faults: list[str] = []
         self.step_delay = 0.0
+        # Field-notes switches. The status a step the job's timeout interrupts gets (20 or 30: not
+        # recorded publicly); None: unreached commands are not listed, else listed as "Skipped" with
+        # this numeric status (its real code is unknown).
+        self.timed_out_step_status = ERROR
+        self.skipped_step_status: int | None = None
         self.executors: dict[int, Executor] = {}
         self._job_ids = itertools.count(1)
-        self._run_ids = itertools.count(1001)
+        self._run_ids = itertools.count(first_run_id)
         self._trigger_ids = itertools.count(5001)
         self._step_ids = itertools.count(90001)
 
@@ -109,6 +117,8 @@ class Engine:
         name: str = "nightly",
         generate_docs: bool = False,
         run_generate_sources: bool = False,
+        run_lint: bool = False,
+        run_compare_changes: bool = False,
         environment_id: int = 1,
         timeout_seconds: int = 0,
         threads: int = 4,
@@ -128,6 +138,8 @@ class Engine:
                 execute_steps=list(steps),
                 generate_docs=generate_docs,
                 run_generate_sources=run_generate_sources,
+                run_lint=run_lint,
+                run_compare_changes=run_compare_changes,
                 timeout_seconds=timeout_seconds,
                 threads=threads,
                 target_name=target_name,
@@ -307,19 +319,52 @@ class Executor(threading.Thread):
         if run.job.run_generate_sources:
             status = self.step(run, step_name(FRESHNESS), dbt(FRESHNESS))
             run.has_sources_generated = status == SUCCESS
+        if run.job.run_lint and self.step(run, step_name(LINT), lambda step: self.lint(step)) != SUCCESS:
+            return self.finish(run, ERROR, self.failure(run))
         for index, command in enumerate(run.commands):
             state = run.retry_state if index == 0 else None
             action = dbt(command, state, delay=True)
             if self.step(run, step_name(command), action, command, index) != SUCCESS:
+                self.list_skipped(run, run.commands[index + 1 :])
                 return self.finish(run, ERROR, self.failure(run))
+        if run.job.run_compare_changes:
+            self.step(run, step_name(COMPARE), lambda step: self.compare(step))
         if run.generate_docs:
             run.has_docs_generated = self.step(run, step_name(DOCS), dbt(DOCS)) == SUCCESS
         self.finish(run, SUCCESS, None)
 
+    def lint(self, step: Step) -> int:
+        """The SQL lint step of a job with `run_lint` (it finds nothing to fix here)."""
+        step.logs = "Linting SQL files with the project's .sqlfluff configuration\nAll files passed.\n"
+        return SUCCESS
+
+    def compare(self, step: Step) -> int:
+        """The compare-changes step of a job with `run_compare_changes` (nothing to compare here)."""
+        step.logs = "Comparing changes against the deferred environment: no modified models.\n"
+        return SUCCESS
+
+    def list_skipped(self, run: Run, commands: list[str]) -> None:
+        """List the commands a failure never reached as "Skipped" steps (when the switch is on)."""
+        status = self.engine.skipped_step_status
+        if status is None or self.timed_out:
+            return
+        with self.engine.lock:
+            for command in [*commands, *([DOCS] if run.generate_docs else [])]:
+                index = len(run.steps) + 1
+                directory = self.engine.root / "runs" / str(run.id) / "steps" / str(index)
+                step = Step(self.engine.next_step_id(), run.id, run.account_id, index, step_name(command), directory)
+                step.status, step.skipped, step.logs = status, True, ""
+                step.finished_at = step.started_at
+                run.steps.append(step)
+
     def failure(self, run: Run) -> str:
         """The status message of a failed run."""
         if self.timed_out:
-            return f"This run timed out after running for longer than the timeout of {run.timeout_seconds} seconds."
+            took = humanize(run.started_at, now())
+            return (
+                f"This run timed out after running for {took}, which exceeded the configured timeout of"
+                f" {run.timeout_seconds} seconds."
+            )
         failed = [step for step in run.steps if step.status == ERROR]
         return f"{failed[-1].name} failed." if failed else "The run failed."
 
@@ -327,7 +372,8 @@ class Executor(threading.Thread):
         """Record the run's outcome, unless it was cancelled meanwhile."""
         with self.engine.lock:
             if not run.cancelled.is_set():
-                run.status = status
+                # dbt Cloud cancels a run its job's timeout stops (status 30), saying why.
+                run.status = CANCELLED if self.timed_out and status == ERROR else status
                 run.status_message = message
                 run.finished_at = now()
             run.updated_at = now()
@@ -368,6 +414,8 @@ class Executor(threading.Thread):
             status = ERROR
         with engine.lock:
             step.status = CANCELLED if run.cancelled.is_set() else status
+            if self.timed_out and status != SUCCESS:
+                step.status = engine.timed_out_step_status
             step.finished_at = run.updated_at = now()
             if step.logs is None and step.stdout_path is not None:
                 step.logs = tail(read_text(step.stdout_path), LOG_LINES)

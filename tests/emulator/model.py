@@ -91,6 +91,8 @@ class Job:
     timeout_seconds: int
     threads: int = 4
     target_name: str = "default"
+    run_lint: bool = False
+    run_compare_changes: bool = False
     created_at: datetime = field(default_factory=now)
 
     def to_api(self) -> dict[str, Any]:
@@ -115,10 +117,10 @@ class Job:
             "job_type": "scheduled",
             "lifecycle_webhooks": False,
             "lifecycle_webhooks_url": None,
-            "run_compare_changes": False,
+            "run_compare_changes": self.run_compare_changes,
             "compare_changes_flags": "--select state:modified",
             "run_failure_count": 0,
-            "run_lint": False,
+            "run_lint": self.run_lint,
             "errors_on_lint_failure": True,
             "cost_optimization_features": [],
             "settings": {"threads": self.threads, "target_name": self.target_name},
@@ -209,6 +211,7 @@ class Step:
     stdout_path: Path | None = None
     debug_log_path: Path | None = None
     target_path: Path | None = None
+    skipped: bool = False  # listed without running: a failure stopped the run before it
 
     @property
     def artifacts(self) -> dict[str, Path]:
@@ -229,8 +232,8 @@ class Step:
             "account_id": self.account_id,
             "index": self.index,
             "status": self.status,
-            "status_humanized": HUMANIZED[self.status],
-            "status_color": STEP_COLORS[self.status],
+            "status_humanized": "Skipped" if self.skipped else HUMANIZED.get(self.status, str(self.status)),
+            "status_color": STEP_COLORS.get(self.status, STEP_COLORS[QUEUED]),
             "name": self.name,
             "logs": logs,
             "debug_logs": debug if full_debug_logs else truncated,
@@ -284,7 +287,7 @@ class Run:
 
     def failed_step(self) -> Step | None:
         """The step that made the run fail."""
-        failed = [step for step in self.steps if step.status == ERROR]
+        failed = [step for step in self.steps if step.status == ERROR and not step.skipped]
         return failed[-1] if failed and self.status == ERROR else None
 
     def skipped_commands(self) -> list[str]:

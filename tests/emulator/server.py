@@ -75,6 +75,8 @@ class Request:
     body: Any
     body_error: str | None
     authorization: str
+    host: str = ""  # the Host header, without its port
+    client: str = ""  # the address the request came from
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def envelope(code: int, data: Any, message: str = SUCCESS_MESSAGE, **more: Any) 
         "code": code,
         "is_success": code < 400,
         "user_message": message,
-        "developer_message": "",
+        "developer_message": "" if code < 400 else None,
     }
     return {"status": status, "data": data, **more}
 
@@ -221,6 +223,11 @@ class Api:
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self.http_faults = FaultList()
+        # Field-notes switches. `cell_host`: the account lives on this host (a cell such as
+        # ACCOUNT_PREFIX.us1.dbt.com); asked under any other host name, its token is "Invalid token.".
+        # `allowed_ips`: the account's IP allowlist; a request from elsewhere gets 403 account_access_denied.
+        self.cell_host: str | None = None
+        self.allowed_ips: list[str] | None = None
         # (run id, step or None, artifact name) -> bytes to serve instead, or None for a 404
         self.artifact_overrides: dict[tuple[int, int | None, str], bytes | None] = {}
         prefix = r"/api/v2/accounts/(?P<account>\d+)"
@@ -238,6 +245,7 @@ class Api:
             ("POST", re.compile(r"/_emulator/faults/?"), self.control_faults),
             ("POST", re.compile(r"/_emulator/step_delay/?"), self.control_delay),
             ("POST", re.compile(r"/_emulator/runs/?"), self.control_run),
+            ("POST", re.compile(r"/_emulator/switches/?"), self.control_switches),
         ]
 
     def record(self, request: Request) -> None:
@@ -252,6 +260,10 @@ class Api:
             scheme, _, token = request.authorization.strip().partition(" ")
             if scheme.lower() not in ("token", "bearer") or token.strip() != self.token:
                 raise ApiError(401, "Invalid token.")
+            if self.cell_host is not None and request.host.lower() != self.cell_host.lower():
+                raise ApiError(401, "Invalid token.")  # another host does not know this account's tokens
+            if self.allowed_ips is not None and request.client not in self.allowed_ips:
+                raise ApiError(403, "Forbidden: Access denied", {"account_access_denied": True})
         allowed = False
         for method, pattern, handler in self.routes:
             match = pattern.fullmatch(request.path)
@@ -423,6 +435,26 @@ class Api:
         self.engine.step_delay = float(seconds)
         return {"seconds": seconds}
 
+    def control_switches(self, request: Request) -> Any:
+        """Emulator control: the field-notes switches, from {cell_host, allowed_ips, skipped_step_status,
+        timed_out_step_status} (each optional; null turns the first three off)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        if "cell_host" in body:
+            self.cell_host = body["cell_host"] or None
+        if "allowed_ips" in body:
+            self.allowed_ips = None if body["allowed_ips"] is None else [str(ip) for ip in body["allowed_ips"]]
+        with self.engine.lock:
+            if "skipped_step_status" in body:
+                self.engine.skipped_step_status = body["skipped_step_status"]
+            if "timed_out_step_status" in body:
+                self.engine.timed_out_step_status = int(body["timed_out_step_status"])
+            return {
+                "cell_host": self.cell_host,
+                "allowed_ips": self.allowed_ips,
+                "skipped_step_status": self.engine.skipped_step_status,
+                "timed_out_step_status": self.engine.timed_out_step_status,
+            }
+
     def control_run(self, request: Request) -> Any:
         """Emulator control: trigger a run as the scheduler would, from {job_id, cause, steps_override}."""
         body = request.body if isinstance(request.body, dict) else {}
@@ -430,6 +462,14 @@ class Api:
         fields = validate_trigger({"cause": "Scheduled", **{k: v for k, v in body.items() if k != "job_id"}})
         run = self.engine.trigger(job, fields, "scheduled")
         return {"run_id": run.id, "run": self.engine.run_json(run, {"trigger", "job"})}
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port (`[::1]:80` -> `::1`)."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 def matches(run: Run, filters: dict[str, Any]) -> bool:
@@ -504,6 +544,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             body=body,
             body_error=body_error,
             authorization=self.headers.get("Authorization", ""),
+            host=host_name(self.headers.get("Host", "")),
+            client=str(self.client_address[0]),
         )
         api = self.server.api
         fault = api.http_faults.take(method, parts.path, "before", parts.query)
