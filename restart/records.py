@@ -60,6 +60,7 @@ class Run:
     job: Job | None
     can_retry: bool | None
     retry_not_supported_reason: str | None
+    dbt_version: str = ""  # the run's dbt version (or release track) as dbt Cloud reports it
 
     @property
     def status_name(self) -> str:
@@ -141,4 +142,5 @@ def run_from_json(data: dict[str, Any]) -> Run:
         job=job_from_json(job) if isinstance(job, dict) else None,
         can_retry=data.get("can_retry"),
         retry_not_supported_reason=data.get("retry_not_supported_reason"),
+        dbt_version=str(data.get("dbt_version") or ""),
     )
