@@ -340,8 +340,8 @@ def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
 
 def _held_back(
     nodes: list[NodeResult], results: RunResults, found: StepArtifacts, command: cmds.DbtCommand, engine: Engine
-) -> tuple[list[NodeResult], str]:
-    """The retryable nodes a failure really held back, or ([], why the step cannot be narrowed).
+) -> tuple[list[NodeResult], list[NodeResult], str]:
+    """(the retryable nodes to rerun, the failed roots Fusion did not record, '' or why not narrow the step).
 
     A step whose results hold no failed node (a hook failed, or Fusion did not record it) is never
     narrowed to its skipped nodes alone. Under dbt v2 (Fusion) a `skipped` node counts only when a
@@ -351,24 +351,25 @@ def _held_back(
     failed = [r for r in nodes if r.status != "skipped"]
     if not engine.fusion:
         if nodes and not failed:
-            return [], "failed but recorded only skipped nodes, no failed one (a hook failed?)"
-        return nodes, ""
+            return [], [], "its results hold skipped nodes but no failed one (a hook failed?)"
+        return nodes, [], ""
     manifest = found.manifest
     if manifest is None:
-        return [], f"{engine.name} records ephemeral and reused nodes as skipped, and manifest.json is unusable"
+        return [], [], f"{engine.name} records ephemeral and reused nodes as skipped, and manifest.json is unusable"
     if command.fail_fast or results.args.get("fail_fast"):
-        return [], f"{engine.name} stopped at its first failure (--fail-fast): what it skipped cannot be told apart"
+        return [], [], f"{engine.name} stopped at its first failure (--fail-fast): what it skipped is unknown"
     executes = EXECUTES.get(command.name)
-    extra: list[NodeResult] = []
+    roots: list[NodeResult] = []
     if not failed:
         if command.option_values(cmds.SELECTION_FLAGS):
-            return [], f"{engine.name} recorded no failed node and the step's selection hides which one failed"
-        roots = failed_roots(results, manifest, executes)
-        if not roots:
-            return [], f"{engine.name} recorded no failed node and none could be found from manifest.json"
-        extra = [NodeResult(uid, "error", f"not recorded by {engine.name}; its children were skipped") for uid in roots]
-    held = set(held_back(results, manifest, [r.unique_id for r in [*failed, *extra]], executes))
-    return [*failed, *extra, *(r for r in nodes if r.unique_id in held and r.status == "skipped")], ""
+            return [], [], f"{engine.name} recorded no failed node and the step's selection hides which one failed"
+        found_roots = failed_roots(results, manifest, executes)
+        if not found_roots:
+            return [], [], f"{engine.name} recorded no failed node and none could be found from manifest.json"
+        message = f"not recorded by {engine.name}; what depends on it was skipped"
+        roots = [NodeResult(uid, "error", message) for uid in found_roots]
+    held = set(held_back(results, manifest, [r.unique_id for r in [*failed, *roots]], executes))
+    return [*failed, *roots, *(r for r in nodes if r.unique_id in held and r.status == "skipped")], roots, ""
 
 
 def _plan_failed(
@@ -410,10 +411,10 @@ def _plan_failed(
     if engine.unsupported:
         return _rerun(item, "failed", f"{where}: {engine.unsupported}; rerun as it was", failures)
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
-    nodes, why = _held_back(nodes, results, found, command, engine)
+    nodes, roots, why = _held_back(nodes, results, found, command, engine)
     if why:
-        return _rerun(item, "failed", f"{where} {why}; rerun as it was", failures)
-    failures = failures or tuple(r for r in nodes if r.status == "error")  # roots Fusion did not record
+        return _rerun(item, "failed", f"{where}: {why}; rerun as it was", failures)
+    failures += tuple(roots)
     unrecorded = _never_recorded(results, found.manifest, command)
     if unrecorded is None:
         return _rerun(

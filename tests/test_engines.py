@@ -344,4 +344,4 @@ def test_dbt_core_step_with_only_skipped_nodes_is_never_narrowed_to_them() -> No
     results = parse_run_results(old_run_results("1.11.2", statuses, which="run"))
     step = make_plan(single_step_run("dbt run"), {4: StepArtifacts(results)}).steps[0]
     assert (step.action, step.sent) == ("rerun", "dbt run")
-    assert "only skipped nodes" in step.warning
+    assert "skipped nodes but no failed one" in step.warning
