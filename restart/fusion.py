@@ -3,8 +3,8 @@
 Fusion records ephemeral models, no-op nodes and tests dbt State reused as `skipped`, and does not
 always record the node that failed (dbt-fusion #1130). So a `skipped` node is held back by a failure
 only when a failed node of the same step is its ancestor, and when no failed node is recorded the
-failed roots are found from the manifest: nodes the command selected, not recorded, parents of what
-was skipped.
+failed roots are found from the manifest: nodes the command selected and did not record (the parents
+of what was skipped among them).
 """
 
 from __future__ import annotations
@@ -51,28 +51,12 @@ def held_back(
 
 
 def failed_roots(results: RunResults, manifest: Manifest, executes: frozenset[str] | None) -> list[str]:
-    """Nodes that failed without a recorded result: unrecorded parents (through ephemeral models) of skipped nodes.
+    """The nodes the command executes that run_results.json does not record: those that failed unrecorded.
 
     Only meaningful when the command selected every node it executes (no `--select`/`--exclude`/
-    `--selector`): then an executable parent missing from run_results.json was selected and did not
-    finish, and what it held back is `skipped`. Sorted, each once.
+    `--selector`): then each of them is recorded once it finished, ephemeral models too (`skipped`),
+    so one missing did not finish; the parents of what was skipped are among them, and so is a
+    failed node nothing depends on. Sorted.
     """
     recorded = {r.unique_id for r in results.results}
-    nodes = manifest.nodes
-    roots: set[str] = set()
-    for result in results.results:
-        node = nodes.get(result.unique_id)
-        if result.status != SKIPPED or node is None or not executes_node(node, executes):
-            continue
-        queue, seen = list(node.depends_on), set()
-        while queue:
-            parent = queue.pop()
-            if parent in seen or parent not in nodes:
-                continue
-            seen.add(parent)
-            above = nodes[parent]
-            if not executes_node(above, executes):
-                queue.extend(above.depends_on)  # an ephemeral model, a seed in `dbt run`: look through it
-            elif parent not in recorded:
-                roots.add(parent)
-    return sorted(roots)
+    return sorted(uid for uid, node in manifest.nodes.items() if uid not in recorded and executes_node(node, executes))

@@ -217,7 +217,7 @@ def manifest_needed(
     if engine.unsupported:
         return ""
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
-    if engine.fusion and nodes:
+    if engine.fusion:
         return f"{engine.name} records ephemeral and reused nodes as skipped: their ancestors tell which failed"
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
     if command.name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
@@ -361,6 +361,8 @@ def _held_back(
     executes = EXECUTES.get(command.name)
     roots: list[NodeResult] = []
     if not failed:
+        if not results.results:
+            return [], [], f"{engine.name} recorded no node at all"
         if command.option_values(cmds.SELECTION_FLAGS):
             return [], [], f"{engine.name} recorded no failed node and the step's selection hides which one failed"
         found_roots = failed_roots(results, manifest, executes)

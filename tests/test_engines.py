@@ -12,12 +12,15 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from restart import commands
 from restart.artifacts import parse_manifest, parse_run_results
 from restart.engines import Engine, parse_version
 from restart.plan import StepArtifacts, make_plan, manifest_needed, results_belong_to
 from restart.selection import selects
+from tests.emulator.fusion import FusionMode, rewrite_manifest, rewrite_run_results
 from tests.exactness.harness import single_step_run
 
 
@@ -345,3 +348,71 @@ def test_dbt_core_step_with_only_skipped_nodes_is_never_narrowed_to_them() -> No
     step = make_plan(single_step_run("dbt run"), {4: StepArtifacts(results)}).steps[0]
     assert (step.action, step.sent) == ("rerun", "dbt run")
     assert "skipped nodes but no failed one" in step.warning
+
+
+# ---- Fusion, every shape: what dbt-core's `dbt retry` reruns, from what Fusion records -----------
+
+
+@st.composite
+def fusion_failures(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], set[str], FusionMode]:
+    """(dbt-core's run_results.json, its manifest.json, what `dbt retry` reruns, how Fusion rewrites them)."""
+    count = draw(st.integers(2, 9))
+    nodes: dict[str, dict[str, Any]] = {}
+    for i in range(count):
+        parents = draw(st.sets(st.integers(0, i - 1), max_size=2)) if i else set()
+        ephemeral = i > 0 and draw(st.booleans()) and draw(st.booleans())
+        uid = f"model.shop.m{i}"
+        nodes[uid] = node(uid, f"models/m{i}.sql", [f"model.shop.m{p}" for p in sorted(parents)])
+        nodes[uid]["config"]["materialized"] = "ephemeral" if ephemeral else "table"
+        if not ephemeral and draw(st.booleans()):
+            test = f"test.shop.not_null_m{i}_id.{i:04x}"
+            nodes[test] = node(test, "models/_models.yml", [uid])
+            nodes[test]["fqn"] = ["shop", f"not_null_m{i}_id"]
+    models = [u for u, n in nodes.items() if n["config"]["materialized"] == "table"]
+    failing = draw(st.sets(st.sampled_from(models), min_size=1, max_size=2))
+    statuses: dict[str, str] = {}
+    for uid, item in nodes.items():  # in dependency order: parents come first
+        if item["config"]["materialized"] == "ephemeral":
+            continue
+        held = any(statuses.get(a) == "error" for a in _ancestors(nodes, uid))  # dbt skips what an error is above
+        if held:
+            statuses[uid] = "skipped"
+        elif uid in failing:
+            statuses[uid] = "error"
+        else:
+            statuses[uid] = "pass" if uid.startswith("test.") else "success"
+    core = old_run_results("1.11.2", statuses, which="build")
+    manifest = {"metadata": {"dbt_schema_version": "v12", "project_name": "shop"}, "nodes": nodes}
+    reused = draw(st.sets(st.sampled_from([n["name"] for n in nodes.values()])))
+    mode = FusionMode(reused=frozenset(reused), drop_errors=draw(st.booleans()))
+    return core, manifest, {u for u, s in statuses.items() if s in ("error", "skipped")}, mode
+
+
+def _ancestors(nodes: dict[str, dict[str, Any]], uid: str) -> set[str]:
+    found: set[str] = set()
+    queue = list(nodes[uid]["depends_on"]["nodes"])
+    while queue:
+        parent = queue.pop()
+        if parent not in found:
+            found.add(parent)
+            queue.extend(nodes[parent]["depends_on"]["nodes"])
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(fusion_failures())
+def test_fusion_restarts_rerun_what_dbt_retry_reruns_on_dbt_core(
+    case: tuple[dict[str, Any], dict[str, Any], set[str], FusionMode],
+) -> None:
+    """Whatever the DAG, ephemeral models, reused nodes and dropped error results: the same nodes."""
+    core, manifest, expected, mode = case
+    fusion = rewrite_run_results(core, manifest, mode)
+    results = parse_run_results(fusion)
+    parsed = parse_manifest(rewrite_manifest(manifest))
+    assert results_belong_to(results, commands.parse("dbt build"), Engine(results.dbt_version))
+    step = make_plan(single_step_run("dbt build"), {4: StepArtifacts(results, parsed)}).steps[0]
+    if not results.results:  # Fusion recorded nothing (its one error dropped): nothing to narrow to
+        assert (step.action, step.sent) == ("rerun", "dbt build")
+        return
+    assert step.action == "narrow", step.warning
+    assert set(step.nodes) == expected
