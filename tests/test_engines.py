@@ -19,7 +19,7 @@ from restart import commands
 from restart.artifacts import parse_manifest, parse_run_results
 from restart.engines import Engine, parse_version
 from restart.plan import StepArtifacts, make_plan, manifest_needed, results_belong_to
-from restart.selection import selects
+from restart.selection import selects, selects_nothing
 from tests.emulator.fusion import FusionMode, rewrite_manifest, rewrite_run_results
 from tests.exactness.harness import single_step_run
 
@@ -416,3 +416,15 @@ def test_fusion_restarts_rerun_what_dbt_retry_reruns_on_dbt_core(
         return
     assert step.action == "narrow", step.warning
     assert set(step.nodes) == expected
+
+
+def test_selects_nothing_is_proven_only_from_what_is_modelled() -> None:
+    manifest = parse_manifest(fusion_manifest())
+    run = frozenset({"model"})
+    assert not selects_nothing(["orders"], manifest, run)
+    assert not selects_nothing(["file:orders,resource_type:model,package:shop"], manifest, run)
+    assert not selects_nothing(["int_orders+"], manifest, run)  # ephemeral, but its children run
+    assert selects_nothing(["int_orders"], manifest, run)  # ephemeral alone: dbt runs nothing
+    assert selects_nothing(["orders_2023", "file:gone,resource_type:model,package:shop"], manifest, run)
+    assert selects_nothing(["raw_orders"], manifest, run)  # a seed: `dbt run` does not execute it
+    assert not selects_nothing(["config.materialized:table"], manifest, run)  # not modelled: nothing proven
