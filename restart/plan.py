@@ -11,7 +11,15 @@ from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResult
 from restart.engines import Engine
 from restart.fusion import failed_roots, held_back
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
-from restart.selection import NAMED_BY_FILE, compact, pulls_in_tests, select_nodes, selects_nothing
+from restart.selection import (
+    NAMED_BY_FILE,
+    Selection,
+    compact,
+    executes_node,
+    pulls_in_tests,
+    select_nodes,
+    selects_nothing,
+)
 
 Action = Literal["skip", "narrow", "rerun"]
 # The resource types each sub-command executes: a graph operator may reach others harmlessly.
@@ -374,6 +382,27 @@ def _held_back(
     return [*failed, *roots, *(r for r in nodes if r.unique_id in held and r.status == "skipped")], roots, ""
 
 
+def _runs_nothing(
+    unique_ids: list[str],
+    selection: Selection,
+    selectors: tuple[str, ...],
+    manifest: Manifest,
+    command: cmds.DbtCommand,
+) -> bool:
+    """Whether the manifest proves the narrowed command would execute no node (dbt: "does not match any nodes").
+
+    A node the command executes whose selector `select_nodes` proved against the manifest is selected
+    (`compact` keeps every node covered): then no selector needs checking.
+    """
+    executes = EXECUTES.get(command.name)
+    for uid, selector in zip(unique_ids, selection.selectors, strict=True):
+        node = manifest.nodes.get(uid)
+        proven = uid not in selection.inexact and not selector.startswith("file:")
+        if node is not None and proven and executes_node(node, executes):
+            return False
+    return selects_nothing(selectors, manifest, executes)
+
+
 def _plan_failed(
     item: CommandStep,
     found: StepArtifacts,
@@ -438,7 +467,7 @@ def _plan_failed(
         unique_ids += added
     selection = select_nodes(unique_ids, found.manifest, by_file=engine.file_by_stem)
     selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name), _indirect(command, results))
-    if found.manifest is not None and selects_nothing(selectors, found.manifest, EXECUTES.get(command.name)):
+    if found.manifest is not None and _runs_nothing(unique_ids, selection, selectors, found.manifest, command):
         return _rerun(
             item,
             "failed",
