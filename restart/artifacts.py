@@ -70,7 +70,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "required": ["nodes"],
     "properties": {
         "nodes": {"type": "object", "additionalProperties": MANIFEST_NODE_SCHEMA},
-        "unit_tests": {"type": "object", "additionalProperties": MANIFEST_NODE_SCHEMA},
+        "unit_tests": {"type": ["object", "null"], "additionalProperties": MANIFEST_NODE_SCHEMA},
     },
 }
 
@@ -245,8 +245,8 @@ def _check_manifest(document: Any) -> None:
     _expect(document, ("object",), ())
     _require(document, ("nodes",), ())
     for section in ("nodes", "unit_tests"):
-        if section not in document:
-            continue
+        if section not in document or (section == "unit_tests" and document[section] is None):
+            continue  # dbt v2 (Fusion) may write `"unit_tests": null`
         nodes = document[section]
         _expect(nodes, ("object",), (section,))
         for unique_id, node in nodes.items():

@@ -254,7 +254,8 @@ def fusion_manifest() -> dict[str, Any]:
         "dbt_version": FUSION,
         "project_name": "shop",
     }
-    return {"metadata": metadata, "nodes": {n["unique_id"]: n for n in nodes}, "sources": {}, "functions": None}
+    nodes_by_id = {n["unique_id"]: n for n in nodes}
+    return {"metadata": metadata, "nodes": nodes_by_id, "sources": {}, "functions": None, "unit_tests": None}
 
 
 # `customers` was reused (dbt State) and its test skipped for it; `int_orders` is ephemeral.
