@@ -8,7 +8,9 @@ label, ephemeral models as `skipped`, and sometimes no `error` result at all.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -429,3 +431,30 @@ def test_selects_nothing_is_proven_only_from_what_is_modelled() -> None:
     assert selects_nothing(["orders_2023", "file:gone,resource_type:model,package:shop"], manifest, run)
     assert selects_nothing(["raw_orders"], manifest, run)  # a seed: `dbt run` does not execute it
     assert not selects_nothing(["config.materialized:table"], manifest, run)  # not modelled: nothing proven
+
+
+REAL = Path(__file__).parent / "artifacts"
+
+
+def test_real_dbt_1_5_artifacts_narrow_to_selectors_dbt_1_5_resolves() -> None:
+    """Artifacts dbt 1.5.11 wrote (tests/artifacts/README.md); the commands were checked with its `dbt ls`."""
+    results = parse_run_results(json.loads((REAL / "dbt-1.5.11" / "run_results.json").read_bytes()))
+    manifest = parse_manifest(json.loads((REAL / "dbt-1.5.11" / "manifest.json").read_bytes()))
+    assert (results.dbt_version, manifest.project_name) == ("1.5.11", "")
+    run = single_step_run("dbt build --selector nightly")
+    wanted = {
+        "model.p.orders",
+        "model.p.orders_daily",
+        "test.p.not_null_orders_id.84ef11d8fe",
+        "test.p.unique_orders_daily_id.ae621f5544",
+    }
+
+    with_manifest = make_plan(run, {4: StepArtifacts(results, manifest)}).steps[0]
+    without = make_plan(run, {4: StepArtifacts(results)}).steps[0]
+
+    assert (with_manifest.sent, set(with_manifest.nodes)) == ("dbt build --select orders+", wanted)
+    assert without.sent == (
+        "dbt build --select orders,resource_type:model,package:p orders_daily,resource_type:model,package:p "
+        "not_null_orders_id,resource_type:test,package:p unique_orders_daily_id,resource_type:test,package:p "
+        "--indirect-selection empty"
+    )
