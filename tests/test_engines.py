@@ -436,11 +436,12 @@ def test_selects_nothing_is_proven_only_from_what_is_modelled() -> None:
 REAL = Path(__file__).parent / "artifacts"
 
 
-def test_real_dbt_1_5_artifacts_narrow_to_selectors_dbt_1_5_resolves() -> None:
-    """Artifacts dbt 1.5.11 wrote (tests/artifacts/README.md); the commands were checked with its `dbt ls`."""
-    results = parse_run_results(json.loads((REAL / "dbt-1.5.11" / "run_results.json").read_bytes()))
-    manifest = parse_manifest(json.loads((REAL / "dbt-1.5.11" / "manifest.json").read_bytes()))
-    assert (results.dbt_version, manifest.project_name) == ("1.5.11", "")
+@pytest.mark.parametrize("version", ["1.4.9", "1.5.11"])
+def test_real_old_dbt_artifacts_narrow_to_selectors_that_version_resolves(version: str) -> None:
+    """Artifacts dbt 1.4.9 and 1.5.11 wrote (tests/artifacts/README.md); each command checked with their `dbt ls`."""
+    results = parse_run_results(json.loads((REAL / f"dbt-{version}" / "run_results.json").read_bytes()))
+    manifest = parse_manifest(json.loads((REAL / f"dbt-{version}" / "manifest.json").read_bytes()))
+    assert (results.dbt_version, manifest.project_name) == (version, "")
     run = single_step_run("dbt build --selector nightly")
     wanted = {
         "model.p.orders",
@@ -453,8 +454,11 @@ def test_real_dbt_1_5_artifacts_narrow_to_selectors_dbt_1_5_resolves() -> None:
     without = make_plan(run, {4: StepArtifacts(results)}).steps[0]
 
     assert (with_manifest.sent, set(with_manifest.nodes)) == ("dbt build --select orders+", wanted)
-    assert without.sent == (
+    by_name = (
         "dbt build --select orders,resource_type:model,package:p orders_daily,resource_type:model,package:p "
-        "not_null_orders_id,resource_type:test,package:p unique_orders_daily_id,resource_type:test,package:p "
-        "--indirect-selection empty"
+        "not_null_orders_id,resource_type:test,package:p unique_orders_daily_id,resource_type:test,package:p"
     )
+    if version == "1.4.9":  # dbt 1.4 refuses `--indirect-selection empty` (not a valid choice)
+        assert without.sent == by_name and "no `--indirect-selection empty`" in without.warning
+    else:
+        assert without.sent == by_name + " --indirect-selection empty"
