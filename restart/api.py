@@ -19,6 +19,7 @@ from restart.transport import (
     ApiError,
     NotFound,
     RetryPolicy,
+    Session,
     Transport,
     Unreachable,
     maybe_processed,
@@ -62,7 +63,7 @@ class DbtCloud:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        session: requests.Session | None = None,
+        session: Session | None = None,
     ) -> None:
         self.transport = Transport(
             base_url, token, account_id, timeout=timeout, retry=retry, session=session, sleep=sleep, clock=clock

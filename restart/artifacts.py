@@ -25,7 +25,7 @@ RUN_RESULTS_SCHEMA: dict[str, Any] = {
         "metadata": {
             "type": "object",
             "required": ["dbt_schema_version"],
-            "properties": {"dbt_schema_version": {"type": "string"}},
+            "properties": {"dbt_schema_version": {"type": "string"}, "dbt_version": {"type": ["string", "null"]}},
         },
         "results": {
             "type": "array",
@@ -53,14 +53,14 @@ MANIFEST_NODE_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "fqn": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "version": {"type": ["string", "integer", "number", "null"]},
-        "depends_on": {"type": "object"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "original_file_path": {"type": "string"},
+        "depends_on": {"type": ["object", "null"]},
+        "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+        "original_file_path": {"type": ["string", "null"]},
         "config": {
-            "type": "object",
+            "type": ["object", "null"],
             "properties": {
-                "materialized": {"type": "string"},
-                "tags": {"type": ["string", "array"], "items": {"type": "string"}},
+                "materialized": {"type": ["string", "null"]},
+                "tags": {"type": ["string", "array", "null"], "items": {"type": "string"}},
             },
         },
     },
@@ -70,7 +70,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "required": ["nodes"],
     "properties": {
         "nodes": {"type": "object", "additionalProperties": MANIFEST_NODE_SCHEMA},
-        "unit_tests": {"type": "object", "additionalProperties": MANIFEST_NODE_SCHEMA},
+        "unit_tests": {"type": ["object", "null"], "additionalProperties": MANIFEST_NODE_SCHEMA},
     },
 }
 
@@ -95,6 +95,7 @@ class RunResults:
     results: tuple[NodeResult, ...]
     args: dict[str, Any] = field(default_factory=dict)
     schema_version: int = 6
+    dbt_version: str = ""  # metadata.dbt_version: the engine that wrote it ('' when not recorded)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ def _check_run_results(document: Any) -> None:
     _expect(metadata, ("object",), ("metadata",))
     _require(metadata, ("dbt_schema_version",), ("metadata",))
     _expect(metadata["dbt_schema_version"], ("string",), ("metadata", "dbt_schema_version"))
+    if "dbt_version" in metadata:
+        _expect(metadata["dbt_version"], ("string", "null"), ("metadata", "dbt_version"))
     results = document["results"]
     _expect(results, ("array",), ("results",))
     for i, result in enumerate(results):
@@ -216,23 +219,24 @@ def _check_node(node: Any, path: tuple[str | int, ...]) -> None:
         _expect(part, ("string",), (*path, "fqn", i))
     if "version" in node:
         _expect(node["version"], _VERSION_TYPES, (*path, "version"))
+    # dbt v2 (Fusion) writes `null` where dbt Core writes a value: every optional field may be null.
     if "depends_on" in node:
-        _expect(node["depends_on"], ("object",), (*path, "depends_on"))
+        _expect(node["depends_on"], ("object", "null"), (*path, "depends_on"))
     if "tags" in node:
         tags = node["tags"]
-        _expect(tags, ("array",), (*path, "tags"))
-        for i, tag in enumerate(tags):
+        _expect(tags, ("array", "null"), (*path, "tags"))
+        for i, tag in enumerate(tags or ()):
             _expect(tag, ("string",), (*path, "tags", i))
     if "original_file_path" in node:
-        _expect(node["original_file_path"], ("string",), (*path, "original_file_path"))
-    if "config" in node:
+        _expect(node["original_file_path"], ("string", "null"), (*path, "original_file_path"))
+    if "config" in node and node["config"] is not None:
         config = node["config"]
         _expect(config, ("object",), (*path, "config"))
         if "materialized" in config:
-            _expect(config["materialized"], ("string",), (*path, "config", "materialized"))
+            _expect(config["materialized"], ("string", "null"), (*path, "config", "materialized"))
         if "tags" in config:
             tags = config["tags"]
-            _expect(tags, ("string", "array"), (*path, "config", "tags"))
+            _expect(tags, ("string", "array", "null"), (*path, "config", "tags"))
             for i, tag in enumerate(tags if isinstance(tags, list) else ()):
                 _expect(tag, ("string",), (*path, "config", "tags", i))
 
@@ -241,8 +245,8 @@ def _check_manifest(document: Any) -> None:
     _expect(document, ("object",), ())
     _require(document, ("nodes",), ())
     for section in ("nodes", "unit_tests"):
-        if section not in document:
-            continue
+        if section not in document or (section == "unit_tests" and document[section] is None):
+            continue  # dbt v2 (Fusion) may write `"unit_tests": null`
         nodes = document[section]
         _expect(nodes, ("object",), (section,))
         for unique_id, node in nodes.items():
@@ -264,7 +268,7 @@ def parse_run_results(document: Any) -> RunResults:
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
     results = tuple(NodeResult(r["unique_id"], r["status"], r.get("message") or "") for r in document["results"])
-    return RunResults(results, dict(document.get("args") or {}), version)
+    return RunResults(results, dict(document.get("args") or {}), version, document["metadata"].get("dbt_version") or "")
 
 
 def _unit_test_tags(node: dict[str, Any]) -> tuple[str, ...]:

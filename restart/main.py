@@ -71,7 +71,7 @@ def read_artifacts(
         results = parse_run_results(document)
     except (ApiError, ArtifactError) as exc:
         return StepArtifacts(problem=str(exc))
-    reason = manifest_needed(results, command, rebuild)
+    reason = manifest_needed(results, command, rebuild, run.dbt_version)
     if log is not None:
         log.debug(f"step {step}: " + (f"reading manifest.json ({reason})" if reason else "manifest.json not needed"))
     if not reason:

@@ -8,8 +8,18 @@ from typing import Literal
 
 from restart import commands as cmds
 from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
+from restart.engines import Engine
+from restart.fusion import failed_roots, held_back
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
-from restart.selection import NAMED_BY_FILE, compact, pulls_in_tests, select_nodes
+from restart.selection import (
+    NAMED_BY_FILE,
+    Selection,
+    compact,
+    executes_node,
+    pulls_in_tests,
+    select_nodes,
+    selects_nothing,
+)
 
 Action = Literal["skip", "narrow", "rerun"]
 # The resource types each sub-command executes: a graph operator may reach others harmlessly.
@@ -184,15 +194,26 @@ def _words(values: object) -> list[str]:
     return sorted(" ".join(str(v) for v in values).split())
 
 
-def results_belong_to(results: RunResults, command: cmds.DbtCommand) -> bool:
-    """Whether run_results.json was written by this command (the API may ignore `step`)."""
+# run_results `args` keys that record a selection (dbt <= 1.4 records `--selector` as `selector_name`).
+SELECTION_ARGS = ("select", "models", "exclude", "selector", "selector_name")
+
+
+def results_belong_to(results: RunResults, command: cmds.DbtCommand, engine: Engine | None = None) -> bool:
+    """Whether run_results.json was written by this command (the API may ignore `step`).
+
+    dbt v2 (Fusion) records only the command (`which`/`command`), never the selection: its results
+    are checked on what it records.
+    """
     args = results.args
-    if args.get("which") != _which(command):
+    if (args.get("which") or args.get("command")) != _which(command):
         return False
-    same_select = _words(args.get("select")) == _words(command.option_values(cmds.INCLUDE_FLAGS))
+    if engine is not None and engine.fusion and not any(key in args for key in SELECTION_ARGS):
+        return True
+    same_select = _words(args.get("select") or args.get("models")) == _words(command.option_values(cmds.INCLUDE_FLAGS))
     same_exclude = _words(args.get("exclude")) == _words(command.option_values(frozenset({"--exclude"})))
     selector = command.option_values(frozenset({"--selector"}))
-    same_selector = (args.get("selector") or None) == (selector[-1] if selector else None)
+    recorded = args.get("selector") or args.get("selector_name") or None
+    same_selector = recorded == (selector[-1] if selector else None)
     return same_select and same_exclude and same_selector
 
 
@@ -207,15 +228,24 @@ FAIL_FAST_SKIP = "Skipping due to fail_fast"
 COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the command (`name+`)
 
 
-def manifest_needed(results: RunResults, command: cmds.DbtCommand, rebuild: str = "failed") -> str:
+def manifest_needed(
+    results: RunResults, command: cmds.DbtCommand, rebuild: str = "failed", run_version: str = ""
+) -> str:
     """Why narrowing this step needs its `manifest.json` ('' when run_results.json suffices).
 
     The manifest (one more download, up to 100 MB) is read only when a name alone would be ambiguous:
     a test, unit test, snapshot or versioned model to select; a `--fail-fast` build cut short (the unit
     tests dbt never recorded are in the manifest); the parents of failed tests to add; or so many
-    nodes that compacting them (`name+`) is worth the download.
+    nodes that compacting them (`name+`) is worth the download; and whenever the engine (`run_version`
+    when run_results.json names none) is dbt v2 (Fusion), whose `skipped` the manifest explains, or
+    has no `file:` method matching a file's stem (dbt before 1.6, or unrecorded).
     """
+    engine = Engine.of(results.dbt_version, run_version)
+    if engine.unsupported:
+        return ""
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
+    if engine.fusion:
+        return f"{engine.name} records ephemeral and reused nodes as skipped: their ancestors tell which failed"
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
     if command.name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
         return "a --fail-fast build was cut short"
@@ -227,6 +257,8 @@ def manifest_needed(results: RunResults, command: cmds.DbtCommand, rebuild: str 
         parts = node.unique_id.split(".")
         if parts[0] not in NAMED_BY_FILE or len(parts) != 3:
             return f"the name of {node.unique_id} alone may be ambiguous"
+    if nodes and not engine.file_by_stem:
+        return f"{engine.name} has no `file:` selector matching a file's stem: it proves selectors by name"
     return ""
 
 
@@ -264,7 +296,7 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     followed = (
         str(args.get("indirect_selection") or "eager").lower() != "empty"
         and not args.get("exclude")
-        and not args.get("selector")
+        and not (args.get("selector") or args.get("selector_name"))
         and (not kinds or "unit_test" in kinds)
         and "unit_test" not in set(args.get("exclude_resource_types") or ())
     )
@@ -354,7 +386,70 @@ def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: boo
     )
 
 
-def _plan_failed(item: CommandStep, found: StepArtifacts, *, rebuild: str = "failed") -> StepPlan:
+def _held_back(
+    nodes: list[NodeResult], results: RunResults, found: StepArtifacts, command: cmds.DbtCommand, engine: Engine
+) -> tuple[list[NodeResult], list[NodeResult], str]:
+    """(the retryable nodes to rerun, the failed roots Fusion did not record, '' or why not narrow the step).
+
+    A step whose results hold no failed node (a hook failed, or Fusion did not record it) is never
+    narrowed to its skipped nodes alone. Under dbt v2 (Fusion) a `skipped` node counts only when a
+    failed node of the step is its ancestor in the manifest (ephemeral and no-op nodes never); when
+    no failed node is recorded, the failed roots are found from the manifest.
+    """
+    failed = [r for r in nodes if r.status != "skipped"]
+    if not engine.fusion:
+        if nodes and not failed:
+            return [], [], "its results hold skipped nodes but no failed one (a hook failed?)"
+        return nodes, [], ""
+    manifest = found.manifest
+    if manifest is None:
+        return [], [], f"{engine.name} records ephemeral and reused nodes as skipped, and manifest.json is unusable"
+    if command.fail_fast or results.args.get("fail_fast"):
+        return [], [], f"{engine.name} stopped at its first failure (--fail-fast): what it skipped is unknown"
+    executes = EXECUTES.get(command.name)
+    roots: list[NodeResult] = []
+    if not failed:
+        if not results.results:
+            return [], [], f"{engine.name} recorded no node at all"
+        if command.option_values(cmds.SELECTION_FLAGS):
+            return [], [], f"{engine.name} recorded no failed node and the step's selection hides which one failed"
+        found_roots = failed_roots(results, manifest, executes)
+        if not found_roots:
+            return [], [], f"{engine.name} recorded no failed node and none could be found from manifest.json"
+        message = f"not recorded by {engine.name}; what depends on it was skipped"
+        roots = [NodeResult(uid, "error", message) for uid in found_roots]
+    held = set(held_back(results, manifest, [r.unique_id for r in [*failed, *roots]], executes))
+    return [*failed, *roots, *(r for r in nodes if r.unique_id in held and r.status == "skipped")], roots, ""
+
+
+def _runs_nothing(
+    unique_ids: list[str],
+    selection: Selection,
+    selectors: tuple[str, ...],
+    manifest: Manifest,
+    command: cmds.DbtCommand,
+) -> bool:
+    """Whether the manifest proves the narrowed command would execute no node (dbt: "does not match any nodes").
+
+    A node the command executes whose selector `select_nodes` proved against the manifest is selected
+    (`compact` keeps every node covered): then no selector needs checking.
+    """
+    executes = EXECUTES.get(command.name)
+    for uid, selector in zip(unique_ids, selection.selectors, strict=True):
+        node = manifest.nodes.get(uid)
+        proven = uid not in selection.inexact and not selector.startswith("file:")
+        if node is not None and proven and executes_node(node, executes):
+            return False
+    return selects_nothing(selectors, manifest, executes)
+
+
+def _plan_failed(
+    item: CommandStep,
+    found: StepArtifacts,
+    *,
+    rebuild: str = "failed",
+    run_version: str = "",
+) -> StepPlan:
     assert item.step is not None
     where = f"step {item.step.index}"
     try:
@@ -367,14 +462,21 @@ def _plan_failed(item: CommandStep, found: StepArtifacts, *, rebuild: str = "fai
     if results is None:
         problem = found.problem or "run_results.json is missing"
         return _rerun(item, "failed", f"{where}: {problem}; rerun as it was")
-    if not results_belong_to(results, command):
+    engine = Engine.of(results.dbt_version, run_version)
+    if not results_belong_to(results, command, engine):
         return _rerun(
             item,
             "failed",
             f"{where}: the run_results.json received was written by another command; rerun as it was",
         )
     failures = tuple(r for r in results.results if r.status in FAILED)
+    if engine.unsupported:
+        return _rerun(item, "failed", f"{where}: {engine.unsupported}; rerun as it was", failures)
     nodes = retryable(results, command_name=command.name, warn_error=command.has_flag("--warn-error"))
+    nodes, roots, why = _held_back(nodes, results, found, command, engine)
+    if why:
+        return _rerun(item, "failed", f"{where}: {why}; rerun as it was", failures)
+    failures += tuple(roots)
     unrecorded = _never_recorded(results, found.manifest, command)
     if unrecorded is None:
         return _rerun(
@@ -394,10 +496,24 @@ def _plan_failed(item: CommandStep, found: StepArtifacts, *, rebuild: str = "fai
     if rebuild == "with-test-parents":
         added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
         unique_ids += added
-    selection = select_nodes(unique_ids, found.manifest)
+    selection = select_nodes(unique_ids, found.manifest, by_file=engine.file_by_stem)
     selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name), _indirect(command, results))
+    if found.manifest is not None and _runs_nothing(unique_ids, selection, selectors, found.manifest, command):
+        return _rerun(
+            item,
+            "failed",
+            f"{where}: the narrowed command would execute no node (its selectors match nothing dbt "
+            f"`{command.name}` runs); rerun as it was",
+            failures,
+        )
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
     warnings = [f"{where}: {rebuild_warning}"] if rebuild_warning else []
+    if indirect and not engine.indirect_empty:
+        indirect = False
+        warnings.append(
+            f"{where}: {engine.name} has no `--indirect-selection empty` (dbt 1.5+): the tests of the rerun "
+            "nodes rerun too, passed ones included"
+        )
     if selection.inexact:
         warnings.append(
             f"{where}: {len(selection.inexact)} node(s) selected by name, resource type and package "
@@ -450,7 +566,7 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str 
             planned.append(_plan_interrupted(item, found, timed_out=run.timed_out))
         elif item.step.status == ERROR:
             found = artifacts.get(item.step.index, StepArtifacts())
-            planned.append(_plan_failed(item, found, rebuild=rebuild))
+            planned.append(_plan_failed(item, found, rebuild=rebuild, run_version=run.dbt_version))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

@@ -71,6 +71,7 @@ class Run:
     can_retry: bool | None
     retry_not_supported_reason: str | None
     retrying_run_id: int | None = None  # the run this one retries (dbt Cloud's rerun from failure)
+    dbt_version: str = ""  # the run's dbt version (or release track) as dbt Cloud reports it
 
     @property
     def timed_out(self) -> bool:
@@ -161,6 +162,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         can_retry=data.get("can_retry"),
         retry_not_supported_reason=data.get("retry_not_supported_reason"),
         retrying_run_id=_optional_int(data.get("retrying_run_id")),
+        dbt_version=str(data.get("dbt_version") or ""),
     )
 
 

@@ -63,6 +63,9 @@ def _part_matches(part: str, node: ManifestNode) -> bool:
         return value in node.tags
     if method == "path":
         return in_folder(node.path, value)
+    if method == "file":  # dbt 1.6+: the file's name or its stem
+        name = node.path.rsplit("/", 1)[-1]
+        return bool(name) and value in (name, name.rsplit(".", 1)[0])
     raise ValueError(f"selector method {method!r} is not modelled")
 
 
@@ -146,12 +149,12 @@ def _candidates(node: ManifestNode) -> Iterable[str]:
 NAMED_BY_FILE = frozenset({"model", "seed"})
 
 
-def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Selection:
+def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None, *, by_file: bool = True) -> Selection:
     """One selector per node: the shortest one the manifest proves exact.
 
     Without a manifest (or for a node it lacks) an unversioned model or seed is selected by its file
-    (exact); any other node by its name, resource type and package: that always selects the node,
-    and may select more.
+    (exact) when `by_file` (the engine's `file:` matches stems: dbt 1.6+); any other node by its name,
+    resource type and package: that always selects the node on every dbt version, and may select more.
     """
     selectors: list[str] = []
     inexact: list[str] = []
@@ -163,7 +166,7 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Select
             chosen = next((c for c in _candidates(node) if index.selects(c) == {uid}), None)
         if chosen is None:
             resource_type, package, name = _name_from_id(uid)
-            if resource_type in NAMED_BY_FILE and uid.count(".") == 2:
+            if by_file and resource_type in NAMED_BY_FILE and uid.count(".") == 2:
                 # An unversioned model's or seed's file is named after it, and its name is unique in its
                 # package: dbt's `file:` method (since 1.5) picks it alone, no manifest needed.
                 chosen = f"file:{name},resource_type:{resource_type},package:{package}"
@@ -172,6 +175,23 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None) -> Select
                 inexact.append(uid)
         selectors.append(chosen)
     return Selection(tuple(selectors), tuple(inexact))
+
+
+def selects_nothing(selectors: Iterable[str], manifest: Manifest, executes: frozenset[str] | None) -> bool:
+    """Whether the manifest proves that these selectors make the command execute no node at all.
+
+    A selector whose method is not modelled here counts as selecting something (nothing is proven);
+    `name+` counts for `name` (its descendants only add).
+    """
+    index = _Index(manifest)
+    for selector in selectors:
+        try:
+            picked = index.selects(selector.removesuffix("+"))
+        except ValueError:
+            return False
+        if any(executes_node(manifest.nodes[uid], executes) or selector.endswith("+") for uid in picked):
+            return False
+    return True
 
 
 def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool:

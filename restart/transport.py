@@ -12,9 +12,9 @@ import errno
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -28,6 +28,19 @@ TRANSIENT_STATUSES = frozenset({RATE_LIMITED, 500, 502, 503, 504})
 RATE_LIMIT_WAIT = 420.0
 ACCESS_URL_HINT = "copy the host of the account's Access URL (Account settings) into dbt-cloud-host"
 NOT_SENT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
+
+
+class Session(Protocol):
+    """What the transport needs of a `requests.Session`; tests pass a scripted stand-in."""
+
+    @property
+    def headers(self) -> MutableMapping[str, Any]: ...
+
+    def request(
+        self, method: str, url: str, *, params: Any = None, json: Any = None, timeout: Any = None
+    ) -> requests.Response: ...
+
+    def close(self) -> None: ...
 
 
 class ApiError(Exception):
@@ -228,7 +241,7 @@ class Transport:
         *,
         timeout: tuple[float, float] = (10.0, 30.0),
         retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
+        session: Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -240,7 +253,7 @@ class Transport:
         self.clock = clock
         self.calls = 0
         self._token = token
-        self._session = session or requests.Session()
+        self._session: Session = session or requests.Session()
         self._session.headers.update(
             {
                 "Authorization": f"Token {token}",

@@ -61,7 +61,7 @@ def manifest() -> dict[str, Any]:
 
 def results() -> dict[str, Any]:
     return {
-        "metadata": {"dbt_schema_version": V6},
+        "metadata": {"dbt_schema_version": V6, "dbt_version": "1.11.2"},
         "results": [
             {"unique_id": "model.shop.orders", "status": "error", "message": "boom", "failures": None},
             {"unique_id": "test.shop.t.abc", "status": "fail", "message": None, "failures": 3},
@@ -94,6 +94,7 @@ def mutations(document: dict[str, Any], paths: list[list[Any]]) -> list[tuple[st
 RESULT_PATHS: list[list[Any]] = [
     ["metadata"],
     ["metadata", "dbt_schema_version"],
+    ["metadata", "dbt_version"],
     ["results"],
     ["results", 0],
     ["results", 0, "unique_id"],

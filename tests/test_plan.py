@@ -38,8 +38,12 @@ def make_run(
     )
 
 
+DBT_VERSION = "1.11.2"  # the engine that writes these results (file: selectors match stems from 1.6)
+
+
 def results(which: str, nodes: dict[str, str], **args: object) -> RunResults:
-    return RunResults(tuple(NodeResult(u, s, f"{s} in {u}") for u, s in nodes.items()), {"which": which, **args})
+    found = tuple(NodeResult(u, s, f"{s} in {u}") for u, s in nodes.items())
+    return RunResults(found, {"which": which, **args}, dbt_version=DBT_VERSION)
 
 
 def test_setup_steps_are_never_commands() -> None:
@@ -211,7 +215,10 @@ def test_warn_error_and_a_cut_short_fail_fast_build_need_the_manifest() -> None:
     warned = results("build", {"test.shop.t.1": "warn", "model.shop.m": "error"})
     assert manifest_needed(warned, commands.parse("dbt build")) == ""
     assert "test.shop.t.1" in manifest_needed(warned, commands.parse("dbt build --warn-error"))
-    cut = RunResults((NodeResult("model.shop.m", "error"), NodeResult("model.shop.n", "skipped", FAIL_FAST_SKIP)))
+    cut = RunResults(
+        (NodeResult("model.shop.m", "error"), NodeResult("model.shop.n", "skipped", FAIL_FAST_SKIP)),
+        dbt_version=DBT_VERSION,
+    )
     assert manifest_needed(cut, commands.parse("dbt build")) == ""
     assert "fail-fast" in manifest_needed(cut, commands.parse("dbt build --fail-fast"))
     assert manifest_needed(cut, commands.parse("dbt run --fail-fast")) == ""
@@ -296,6 +303,7 @@ def test_lint_and_compare_changes_steps_are_never_commands() -> None:
     lint = ("Invoke dbt with `dbt sqlfluff lint models`", SUCCESS)
     run = make_run(["dbt build"], [ERROR], extra_before=[lint])
     compare = Step(len(run.steps) + 1, "Invoke dbt with `dbt compare --select state:modified`", 1, "", "Skipped")
+    assert run.job is not None
     run = replace(run, steps=(*run.steps, compare), job=replace(run.job, run_lint=True, run_compare_changes=True))
     paired, notes = align(run)
     assert [(p.command, p.step.index if p.step else None) for p in paired] == [("dbt build", 5)]

@@ -63,7 +63,7 @@ def client(session: Session, clock: Clock) -> DbtCloud:
         1,
         session=session,
         sleep=clock.sleep,
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .engine import Engine
 from .faults import HttpFault
+from .fusion import FusionMode
 from .model import ERROR
 from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
 
@@ -96,6 +97,11 @@ class LocalDbtCloud:
     def add_job(self, steps: list[str], **options: Any) -> int:
         """Define a job (options as `Engine.add_job`: name, environment_id, generate_docs, ...); its id."""
         return self.engine.add_job(steps, **options).id
+
+    def use_fusion(self, environment_id: int, *, reused: tuple[str, ...] = (), drop_errors: bool = False) -> None:
+        """Run an environment in Fusion mode: its artifacts rewritten as dbt v2 writes them (see `fusion.py`)."""
+        with self.engine.lock:
+            self.engine.fusion[environment_id] = FusionMode(frozenset(reused), drop_errors)
 
     def set_faults(self, names: list[str]) -> None:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from .fusion import CORE_SUFFIX, FUSION_TRACK, FusionMode, rewrite
 from .model import (
     CANCELLED,
     ERROR,
@@ -96,6 +97,7 @@ class Engine:
         self.timed_out_step_status = ERROR
         self.skipped_step_status: int | None = None
         self.executors: dict[int, Executor] = {}
+        self.fusion: dict[int, FusionMode] = {}  # environments in Fusion mode (fusion.py rewrites their artifacts)
         self._job_ids = itertools.count(1)
         self._run_ids = itertools.count(first_run_id)
         self._trigger_ids = itertools.count(5001)
@@ -187,7 +189,7 @@ class Engine:
                 timeout_seconds=job.timeout_seconds if timeout is None else timeout,
                 git_branch=trigger.git_branch or "main",
                 git_sha=trigger.git_sha or project_sha(),
-                dbt_version=dbt_version(),
+                dbt_version=FUSION_TRACK if job.environment_id in self.fusion else dbt_version(),
                 href=f"{self.base_url}/deploy/{self.account_id}/projects/{self.project_id}/runs/{run_id}/",
                 retry_of=None if retry_of is None else retry_of.id,
                 retry_state=retry_state,
@@ -472,7 +474,8 @@ class Executor(threading.Thread):
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
-            shutil.copy2(state, target / "run_results.json")
+            core = state.with_name(state.stem + CORE_SUFFIX)  # Fusion mode: what dbt-core wrote
+            shutil.copy2(core if core.is_file() else state, target / "run_results.json")
         previous_parse = project.parent / PARTIAL_PARSE
         if previous_parse.is_file():  # the same workspace: dbt may reuse the previous step's parse
             shutil.copy2(previous_parse, target / PARTIAL_PARSE)
@@ -513,6 +516,9 @@ class Executor(threading.Thread):
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
+            fusion = self.engine.fusion.get(run.job.environment_id)
+            if fusion is not None:
+                rewrite(target, fusion)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
