@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from restart import commands as cmds
+from restart import microbatch
 from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import NAMED_BY_FILE, compact, pulls_in_tests, select_nodes
@@ -53,6 +54,7 @@ class StepPlan:
     warning: str = ""
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
+    batches: microbatch.BatchStep | None = None  # a step that rebuilds only failed batches of microbatch models
 
     @property
     def sent(self) -> str | None:
@@ -75,7 +77,7 @@ class Plan:
 
     @property
     def rerun_nodes(self) -> list[str]:
-        return [uid for s in self.steps for uid in s.nodes]
+        return list(dict.fromkeys(uid for s in self.steps for uid in s.nodes))
 
     @property
     def warnings(self) -> list[str]:
@@ -416,7 +418,8 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str 
         elif item.step.status == ERROR:
             interrupted = timed_out and item.step.index == last_invoked
             found = artifacts.get(item.step.index, StepArtifacts())
-            planned.append(_plan_failed(item, found, interrupted=interrupted, rebuild=rebuild))
+            narrowed = _plan_failed(item, found, interrupted=interrupted, rebuild=rebuild)
+            planned.extend(microbatch.split_step(item, found, narrowed, rebuild))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))
