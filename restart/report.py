@@ -178,7 +178,10 @@ def _step_cell(step: StepPlan) -> str:
         return "dropped (it succeeded)"
     if step.action == "narrow":
         added = f" (with {_count(len(step.added), 'parent')} of failed tests: {code(', '.join(step.added), 200)})"
-        return f"narrowed to {_count(len(step.nodes), 'node')}{added if step.added else ''}: {code(step.new_command)}"
+        narrowed = (
+            f"narrowed to {_count(len(step.nodes), 'node')}{added if step.added else ''}: {code(step.new_command)}"
+        )
+        return narrowed + (f"; {text(step.reason, 400)}" if step.batches else "")
     return f"rerun as written ({text(step.reason, 120)})"
 
 

@@ -49,6 +49,8 @@ DOCS = "dbt docs generate"
 RETRY = "dbt retry"
 RERUN_CAUSE = "Rerun from failure"
 PARTIAL_PARSE = "partial_parse.msgpack"
+CLOCK_SHIM = Path(__file__).resolve().parent / "dbt_at.py"
+CLOCK_ENV = "DBT_EMULATOR_NOW"
 COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
 
 
@@ -87,6 +89,7 @@ class Engine:
         self.runs: dict[int, Run] = {}
         self.faults: list[str] = []
         self.step_delay = 0.0
+        self.clock: datetime | None = None  # the time dbt sees at the start of each command (None: real time)
         self.executors: dict[int, Executor] = {}
         self._job_ids = itertools.count(1)
         self._run_ids = itertools.count(1001)
@@ -274,6 +277,7 @@ class Executor(threading.Thread):
             run.status = STARTING
             run.dequeued_at = run.started_at = run.updated_at = now()
             faults = list(engine.faults)
+            clock = engine.clock
             engine.lock.notify_all()
         self.timed_out = False
         deadline: datetime | None = None
@@ -287,7 +291,7 @@ class Executor(threading.Thread):
 
         def dbt(command: str, state: Path | None = None, delay: bool = False) -> Callable[[Step], int]:
             def action(step: Step) -> int:
-                return self.dbt(run, step, command, project, profiles, faults, deadline, state, delay)
+                return self.dbt(run, step, command, project, profiles, faults, deadline, state, delay, clock)
 
             return action
 
@@ -417,10 +421,11 @@ class Executor(threading.Thread):
         deadline: datetime | None,
         state: Path | None,
         delay: bool,
+        clock: datetime | None = None,
     ) -> int:
         """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
         args = shlex.split(command)
-        args[0] = str(DBT)
+        args[0:1] = [sys.executable, str(CLOCK_SHIM)] if clock is not None else [str(DBT)]
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
@@ -445,6 +450,8 @@ class Executor(threading.Thread):
             DBT_USE_COLORS="false",
             DBT_EMULATOR_FAULTS=",".join(faults),
         )
+        if clock is not None:
+            env[CLOCK_ENV] = clock.isoformat()
         pause = self.engine.step_delay if delay else 0.0
         if pause > 0 and self.interrupted(run, deadline, pause):
             return ERROR
