@@ -17,7 +17,9 @@ from restart.microbatch import (
     batches_rebuilt,
     flag_value,
     from_result,
+    new_batch_results,
     plan_windows,
+    planned_batches,
     started_batches,
 )
 from restart.plan import StepArtifacts, make_plan
@@ -236,3 +238,14 @@ def test_batch_steps_lists_the_batch_steps_of_a_plan() -> None:
     plan = make_plan(make_run([BACKFILL], [ERROR]), {4: found})
     steps = batch_steps(plan.steps)
     assert [type(s) for s in steps] == [BatchStep] and steps[0].unique_ids == (EVENTS,)
+
+
+def test_verification_joins_a_models_batches_over_the_new_runs_steps() -> None:
+    found = StepArtifacts(RunResults((partial(EVENTS, [2, 4]),), {"which": "build"}))
+    plan = make_plan(make_run([BACKFILL], [ERROR]), {4: found})
+    planned = planned_batches(plan.steps)
+    assert [m.unique_id for m in planned] == [EVENTS]
+    first = NodeResult(EVENTS, "success", "", BatchResults((day(2),), ()))
+    second = NodeResult(EVENTS, "success", "", BatchResults((day(4),), ()))
+    assert batches_rebuilt(planned, new_batch_results([first])) == {EVENTS: (window(4, 5),)}
+    assert batches_rebuilt(planned, new_batch_results([first, second, NodeResult("model.shop.x", "success")])) == {}
