@@ -282,6 +282,8 @@ def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebui
     if not retryable(rest, command_name=command.name, warn_error=command.has_flag("--warn-error")):
         return split
     after = plans._plan_failed(item, replace(found, run_results=rest), rebuild=rebuild)
+    if after.action != "narrow" or set(after.nodes) != set(planned.nodes) - done:
+        return [planned]  # the rest alone would not rerun the same nodes (unit tests --fail-fast left unrecorded)
     return [*split, replace(after, reason=f"{after.reason}, after the failed batches above")]
 
 

@@ -249,3 +249,23 @@ def test_verification_joins_a_models_batches_over_the_new_runs_steps() -> None:
     second = NodeResult(EVENTS, "success", "", BatchResults((day(4),), ()))
     assert batches_rebuilt(planned, new_batch_results([first])) == {EVENTS: (window(4, 5),)}
     assert batches_rebuilt(planned, new_batch_results([first, second, NodeResult("model.shop.x", "success")])) == {}
+
+
+def test_a_step_whose_rest_would_lose_nodes_is_not_split() -> None:
+    """A --fail-fast build cut short: the unit tests dbt never recorded come back through the partly
+    failed model; without it in the rest they would be lost, so the step reruns as planned before."""
+    from restart.artifacts import Manifest, ManifestNode
+
+    unit = "unit_test.shop.mb_events.test_sum"
+    manifest = Manifest(
+        {
+            EVENTS: ManifestNode(EVENTS, "model", "shop", "mb_events", ("shop", "mb_events"), False, ()),
+            unit: ManifestNode(
+                unit, "unit_test", "shop", "test_sum", ("shop", "mb_events", "test_sum"), False, (EVENTS,)
+            ),
+        }
+    )
+    skipped = NodeResult("model.shop.mb_daily", "skipped", "Skipping due to fail_fast")
+    found = StepArtifacts(RunResults((partial(EVENTS, [3]), skipped), {"which": "build"}), manifest)
+    [step] = make_plan(make_run([f"{BACKFILL} --fail-fast"], [ERROR]), {4: found}).steps
+    assert step.batches is None and unit in step.nodes
