@@ -24,7 +24,7 @@ demo: venv
 
 # Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
 test: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
 
 bench: venv
 	$(BIN)/python -m benchmarks

@@ -74,6 +74,7 @@ def mutations(document: dict[str, Any], paths: list[list[Any]]) -> list[tuple[st
     """One broken copy per (path, replacement): delete a key or change its type."""
     broken: list[tuple[str, Any]] = [("not-an-object", [1, 2, 3])]
     for path in paths:
+        replacement: Any
         for replacement in ("<delete>", 7, True, None, "text", [], {}, ""):
             copied = copy.deepcopy(document)
             target = copied
@@ -90,7 +91,7 @@ def mutations(document: dict[str, Any], paths: list[list[Any]]) -> list[tuple[st
     return broken
 
 
-RESULT_PATHS = [
+RESULT_PATHS: list[list[Any]] = [
     ["metadata"],
     ["metadata", "dbt_schema_version"],
     ["results"],
@@ -102,7 +103,7 @@ RESULT_PATHS = [
     ["args"],
 ]
 NODE = ["nodes", "model.shop.orders"]
-MANIFEST_PATHS = [
+MANIFEST_PATHS: list[list[Any]] = [
     ["nodes"],
     ["unit_tests"],
     NODE,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from restart import cli
+from restart import __version__, cli
 from tests.emulator import LocalDbtCloud
 from tests.runner import ROOT, action_metadata
 
@@ -231,12 +231,14 @@ def test_pip_installs_the_console_script(tmp_path: Path) -> None:
     script = target / "bin" / "dbt-cloud-restart"
     assert script.exists()
     assert (target / "restart" / "cli.py").exists() and not (target / "tests").exists()
+    # The one version: pyproject.toml takes it from restart/__init__.py, so the metadata cannot disagree.
+    assert (target / f"dbt_cloud_restart-{__version__}.dist-info").is_dir()
     env = {**os.environ, "PYTHONPATH": str(target)}
     completed = subprocess.run(
         [sys.executable, str(script), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == f"dbt-cloud-restart {cli.__version__}"
+    assert completed.stdout.strip() == f"dbt-cloud-restart {__version__}"
 
 
 def test_a_mistyped_option_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,7 +97,7 @@ def test_http_errors_are_one_actionable_line(
     cloud: LocalDbtCloud, failed: tuple[int, int], tmp_path: Path, fault: dict[str, object], message: str
 ) -> None:
     job_id, run_id = failed
-    cloud.add_http_fault("GET", rf"/runs/{run_id}/$", **fault)  # type: ignore[arg-type]
+    cloud.add_http_fault("GET", rf"/runs/{run_id}/$", **fault)
 
     result = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id)))
 
@@ -137,7 +137,7 @@ def test_a_lost_trigger_answer_never_starts_two_runs(
     cloud: LocalDbtCloud, tmp_path: Path, fault: dict[str, object], adopted: bool
 ) -> None:
     job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
-    cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", **fault)  # type: ignore[arg-type]
+    cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", **fault)
 
     result = run_action(tmp_path, inputs(cloud, job_id))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,7 +42,9 @@ PREVIOUS = make_run(1001, ERROR, steps=(Step(4, "Invoke dbt with `dbt seed`", SU
 NEW = make_run(1002, SUCCESS, steps=(Step(4, "Invoke dbt with `dbt build --select stg_orders+`", SUCCESS),))
 
 
-def narrowed(failures: dict[str, str], skipped: tuple[str, ...], graph: dict[str, tuple[str, ...]] | None) -> StepPlan:
+def narrowed(
+    failures: dict[str, str], skipped: tuple[str, ...], graph: Mapping[str, tuple[str, ...]] | None
+) -> StepPlan:
     results = tuple(NodeResult(uid, "error", message) for uid, message in failures.items())
     nodes = (*failures, *skipped)
     base = {
@@ -236,7 +239,7 @@ def test_a_hostile_href_cannot_break_the_link() -> None:
     assert "javascript" not in report.summary(report.Outcome("skipped", "s", 0, javascript))
 
 
-remote = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+remote = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=60, deadline=None)
