@@ -234,8 +234,9 @@ def started_batches(log: str) -> dict[str, list[str]]:
 def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: str) -> list[StepPlan]:
     """A narrowed step as its microbatch steps (one per window of failed batches) then the rest of it.
 
-    `planned` is returned alone when no model of it partly failed, or when the command has `--full-refresh`
-    (which rebuilds every batch of a microbatch model anyway).
+    `planned` is returned alone when no model of it partly failed, when the command has `--full-refresh`
+    (which rebuilds every batch of a microbatch model anyway), or when the rest of the step, planned
+    without those models, would not rerun every other node of `planned`.
     """
     from restart import plan as plans  # plan.py imports this module
 
@@ -269,9 +270,9 @@ def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebui
                 step.describe(len(steps)),
                 new_command=narrowed.with_event_time(flag_value(step.window[0]), flag_value(step.window[1], up=True)),
                 nodes=step.unique_ids,
-                failures=tuple(failures[uid] for uid in step.unique_ids if uid in failures),
+                failures=tuple(failures.pop(uid) for uid in step.unique_ids if uid in failures),  # once each
                 warning=warning,
-                graph={uid: () for uid in step.unique_ids} if found.manifest is not None else {},
+                graph={uid: planned.graph.get(uid, ()) for uid in step.unique_ids} if planned.graph else {},
                 batches=step,
             )
         )
@@ -280,11 +281,12 @@ def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebui
         results, results=tuple(replace(r, status="success") if r.unique_id in done else r for r in results.results)
     )
     if not retryable(rest, command_name=command.name, warn_error=command.has_flag("--warn-error")):
-        return split
+        return [planned] if set(planned.nodes) - done else split
     after = plans._plan_failed(item, replace(found, run_results=rest), rebuild=rebuild)
     if after.action != "narrow" or set(after.nodes) != set(planned.nodes) - done:
         return [planned]  # the rest alone would not rerun the same nodes (unit tests --fail-fast left unrecorded)
-    return [*split, replace(after, reason=f"{after.reason}, after the failed batches above")]
+    graph = {uid: planned.graph.get(uid, ()) for uid in after.nodes} if planned.graph else {}
+    return [*split, replace(after, reason=f"{after.reason}, after the failed batches above", graph=graph)]
 
 
 def batch_steps(steps: Sequence[StepPlan]) -> list[BatchStep]:

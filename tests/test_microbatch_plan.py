@@ -269,3 +269,24 @@ def test_a_step_whose_rest_would_lose_nodes_is_not_split() -> None:
     found = StepArtifacts(RunResults((partial(EVENTS, [3]), skipped), {"which": "build"}), manifest)
     [step] = make_plan(make_run([f"{BACKFILL} --fail-fast"], [ERROR]), {4: found}).steps
     assert step.batches is None and unit in step.nodes
+
+
+def test_the_summary_draws_one_failure_region_for_the_commands_of_one_step() -> None:
+    from restart.artifacts import Manifest, ManifestNode
+    from restart.report import _failure_region
+
+    daily = "model.shop.mb_daily"
+    manifest = Manifest(
+        {
+            EVENTS: ManifestNode(EVENTS, "model", "shop", "mb_events", ("shop", "mb_events"), False, ()),
+            daily: ManifestNode(daily, "model", "shop", "mb_daily", ("shop", "mb_daily"), False, (EVENTS,)),
+        }
+    )
+    found = StepArtifacts(
+        RunResults((partial(EVENTS, [3]), NodeResult(daily, "skipped")), {"which": "build"}), manifest
+    )
+    plan = make_plan(make_run([BACKFILL], [ERROR]), {4: found})
+    assert [s.nodes for s in plan.steps] == [(EVENTS,), (daily,)]
+    region = "\n".join(_failure_region(plan))
+    assert region.count("step 4, ") == 1 and "**1 failed** (red) and 1 more node rerun with it" in region
+    assert "n0 --> n1" in region
