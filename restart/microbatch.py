@@ -39,6 +39,9 @@ SIZES = (
     (timedelta(days=28), timedelta(days=31), "monthly", "%Y-%m"),
     (timedelta(days=365), timedelta(days=366), "yearly", "%Y"),
 )
+# Flags under which event-time flags cannot pick batches: a full refresh rebuilds every batch, and dbt's
+# sample mode (1.10+) replaces the event-time window with the sample's.
+WHOLE_WINDOW_FLAGS = ("--full-refresh", "--sample")
 MAX_LISTED = 5  # failed batches named in a description
 # dbt's log line for each batch it starts: "Batch 1 of 4 START batch 2026-11-03 of main.mb_events ...".
 BATCH_START = re.compile(r"Batch \d+ of \d+ START batch (\S+) of (\S+)")
@@ -234,8 +237,8 @@ def started_batches(log: str) -> dict[str, list[str]]:
 def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: str) -> list[StepPlan]:
     """A narrowed step as its microbatch steps (one per window of failed batches) then the rest of it.
 
-    `planned` is returned alone when no model of it partly failed, when the command has `--full-refresh`
-    (which rebuilds every batch of a microbatch model anyway), or when the rest of the step, planned
+    `planned` is returned alone when no model of it partly failed, when the command has one of
+    `WHOLE_WINDOW_FLAGS`, or when the rest of the step, planned
     without those models, would not rerun every other node of `planned`.
     """
     from restart import plan as plans  # plan.py imports this module
@@ -245,7 +248,7 @@ def split_step(item: CommandStep, found: StepArtifacts, planned: StepPlan, rebui
         return [planned]
     command = cmds.parse(item.command)
     models = [m for r in results.results if r.unique_id in planned.nodes and (m := from_result(r)) is not None]
-    if not models or command.has_flag("--full-refresh"):
+    if not models or any(command.has_flag(flag) for flag in WHOLE_WINDOW_FLAGS):
         return [planned]
     steps = plan_windows(models)
     failures = {f.unique_id: f for f in planned.failures}

@@ -97,8 +97,9 @@ def test_the_rest_keeps_a_model_that_failed_in_every_batch_on_the_commands_windo
     assert steps[1] == ("dbt run --select file:mb_events,resource_type:model,package:shop", (EVENTS,))
 
 
-def test_a_full_refresh_rebuilds_every_batch_anyway() -> None:
-    [(sent, nodes)] = plan_of(f"{BACKFILL} --full-refresh", partial(EVENTS, [3]))
+@pytest.mark.parametrize("flag", ["--full-refresh", "-f", "--sample '3 days'", "--sample='3 days'"])
+def test_a_full_refresh_or_a_sample_keeps_the_commands_window(flag: str) -> None:
+    [(sent, nodes)] = plan_of(f"{BACKFILL} {flag}", partial(EVENTS, [3]))
     assert sent is not None and "--event-time-start 2026-11-01" in sent and nodes == (EVENTS,)
 
 
