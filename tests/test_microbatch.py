@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from restart.microbatch import started_batches
+from restart.artifacts import parse_run_results
+from restart.microbatch import ModelBatches, batches_rebuilt, new_batch_results, parse_time, started_batches
 from tests.emulator import SUCCESS, LocalDbtCloud
 from tests.runner import ActionResult, inputs, run_action
 
@@ -69,12 +70,9 @@ def test_a_backfill_failing_on_one_batch_rebuilds_that_batch_only(
 
 
 def test_the_restart_rebuilt_every_failed_batch(cloud: LocalDbtCloud, backfill: tuple[ActionResult, int]) -> None:
-    from restart.artifacts import parse_run_results
-    from restart.microbatch import ModelBatches, batches_rebuilt, parse_time
-
     _, new_run = backfill
     first = parse_run_results(cloud.artifact(new_run, 4))  # the new run's first command step
-    new = {r.unique_id: r.batch_results for r in first.results}
+    new = new_batch_results(first.results)
     failed = (parse_time("2026-11-03T00:00:00+00:00"), parse_time("2026-11-04T00:00:00+00:00"))
     planned = [ModelBatches("model.shop.mb_events", (), (failed,))]
     assert batches_rebuilt(planned, new) == {}
