@@ -80,12 +80,37 @@ class ArtifactError(ValueError):
 
 
 @dataclass(frozen=True)
+class BatchResults:
+    """A microbatch model's `batch_results`: each batch as (start, end), ISO timestamps as dbt wrote them."""
+
+    successful: tuple[tuple[str, str], ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class NodeResult:
     """One node's outcome in a step."""
 
     unique_id: str
     status: str
     message: str = ""
+    batch_results: BatchResults | None = None  # microbatch models only
+
+
+def _batch_results(value: Any) -> BatchResults | None:
+    """`batch_results` as dbt 1.9+ writes it; None when absent or not of that shape (read leniently)."""
+    if not isinstance(value, dict):
+        return None
+    lists: list[tuple[tuple[str, str], ...]] = []
+    for key in ("successful", "failed"):
+        batches = value.get(key) or []
+        if not isinstance(batches, list):
+            return None
+        pairs = [tuple(b) for b in batches if isinstance(b, list | tuple) and len(b) == 2]
+        if len(pairs) != len(batches) or not all(isinstance(x, str) for p in pairs for x in p):
+            return None
+        lists.append(tuple((str(p[0]), str(p[1])) for p in pairs))
+    return BatchResults(lists[0], lists[1])
 
 
 @dataclass(frozen=True)
@@ -267,7 +292,10 @@ def parse_run_results(document: Any) -> RunResults:
     version = _schema_version(document["metadata"]["dbt_schema_version"], "run-results")
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
-    results = tuple(NodeResult(r["unique_id"], r["status"], r.get("message") or "") for r in document["results"])
+    results = tuple(
+        NodeResult(r["unique_id"], r["status"], r.get("message") or "", _batch_results(r.get("batch_results")))
+        for r in document["results"]
+    )
     return RunResults(results, dict(document.get("args") or {}), version, document["metadata"].get("dbt_version") or "")
 
 

@@ -32,6 +32,8 @@ GLOBAL_VALUE_FLAGS = frozenset(
 )  # fmt: skip
 SELECTION_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m", "--exclude", "--selector"})
 INCLUDE_FLAGS = frozenset({"--select", "-s", "--models", "--model", "-m"})
+# The window of event times microbatch models build (dbt 1.9+); both apply to every microbatch model run.
+EVENT_TIME_FLAGS = frozenset({"--event-time-start", "--event-time-end"})
 
 
 # Single-letter options of dbt's sub-commands, and whether each takes a value.
@@ -158,6 +160,10 @@ class DbtCommand:
         if indirect_empty:
             text += " --indirect-selection empty"
         return text
+
+    def with_event_time(self, start: str, end: str) -> str:
+        """This command building the event-time window [start, end); the command's own window is replaced."""
+        return f"{_strip_end(self.without(EVENT_TIME_FLAGS))} --event-time-start {start} --event-time-end {end}"
 
 
 def _strip_end(text: str) -> str:

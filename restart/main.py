@@ -416,6 +416,8 @@ def restart(
         for step in plan.steps:
             arrow = f"\n    -> {step.new_command}" if step.new_command else ""
             log.info(f"{step.action:>6}: {step.command}{arrow}")
+            if step.batches:
+                log.info(f"    ({step.reason})")
         failures = [f for step in plan.steps for f in step.failures]
         if failures:
             with log.untrusted():

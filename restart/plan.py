@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from restart import commands as cmds
+from restart import microbatch
 from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
 from restart.engines import Engine
 from restart.fusion import failed_roots, held_back
@@ -63,6 +64,7 @@ class StepPlan:
     warning: str = ""
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
+    batches: microbatch.BatchStep | None = None  # a step that rebuilds only failed batches of microbatch models
 
     @property
     def sent(self) -> str | None:
@@ -85,7 +87,7 @@ class Plan:
 
     @property
     def rerun_nodes(self) -> list[str]:
-        return [uid for s in self.steps for uid in s.nodes]
+        return list(dict.fromkeys(uid for s in self.steps for uid in s.nodes))
 
     @property
     def warnings(self) -> list[str]:
@@ -449,7 +451,12 @@ def _plan_failed(
     *,
     rebuild: str = "failed",
     run_version: str = "",
+    handled: frozenset[str] = frozenset(),
 ) -> StepPlan:
+    """One failed step: narrowed to what `dbt retry` reruns, or rerun as written (with why).
+
+    `handled` are nodes other steps of the plan rebuild (a microbatch model's failed batches): left out.
+    """
     assert item.step is not None
     where = f"step {item.step.index}"
     try:
@@ -477,6 +484,9 @@ def _plan_failed(
     if why:
         return _rerun(item, "failed", f"{where}: {why}; rerun as it was", failures)
     failures += tuple(roots)
+    if handled:
+        nodes = [r for r in nodes if r.unique_id not in handled]
+        failures = tuple(r for r in failures if r.unique_id not in handled)
     unrecorded = _never_recorded(results, found.manifest, command)
     if unrecorded is None:
         return _rerun(
@@ -566,7 +576,8 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str 
             planned.append(_plan_interrupted(item, found, timed_out=run.timed_out))
         elif item.step.status == ERROR:
             found = artifacts.get(item.step.index, StepArtifacts())
-            planned.append(_plan_failed(item, found, rebuild=rebuild, run_version=run.dbt_version))
+            narrowed = _plan_failed(item, found, rebuild=rebuild, run_version=run.dbt_version)
+            planned.extend(microbatch.split_step(item, found, narrowed, rebuild, run_version=run.dbt_version))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

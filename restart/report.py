@@ -6,7 +6,7 @@ import html
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from restart.artifacts import NodeResult
@@ -178,7 +178,10 @@ def _step_cell(step: StepPlan) -> str:
         return "dropped (it succeeded)"
     if step.action == "narrow":
         added = f" (with {_count(len(step.added), 'parent')} of failed tests: {code(', '.join(step.added), 200)})"
-        return f"narrowed to {_count(len(step.nodes), 'node')}{added if step.added else ''}: {code(step.new_command)}"
+        narrowed = (
+            f"narrowed to {_count(len(step.nodes), 'node')}{added if step.added else ''}: {code(step.new_command)}"
+        )
+        return narrowed + (f"; {text(step.reason, 400)}" if step.batches else "")
     return f"rerun as written ({text(step.reason, 120)})"
 
 
@@ -311,8 +314,26 @@ def _region_counts(failed: int, skipped: int) -> str:
     return f"**{failed} failed** (red) and {_count(skipped, 'more node')} rerun with {them} (grey)"
 
 
+def _one_region_per_step(steps: Sequence[StepPlan]) -> list[StepPlan]:
+    """Commands planned for the same step of the previous run (microbatch windows, then the rest) as one."""
+    joined: list[StepPlan] = []
+    for step in steps:
+        last = joined[-1] if joined else None
+        if last is not None and step.step_index is not None and step.step_index == last.step_index:
+            step = replace(
+                last,
+                nodes=tuple(dict.fromkeys([*last.nodes, *step.nodes])),
+                failures=(*last.failures, *step.failures),
+                graph={**last.graph, **step.graph},
+            )
+            joined[-1] = step
+        else:
+            joined.append(step)
+    return joined
+
+
 def _failure_region(plan: Plan) -> list[str]:
-    regions = [s for s in plan.steps if s.failures or s.nodes]
+    regions = [s for s in _one_region_per_step(plan.steps) if s.failures or s.nodes]
     if not regions:
         return []
     lines = ["", "### Failure region", ""]

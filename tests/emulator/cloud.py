@@ -7,6 +7,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -149,6 +150,12 @@ class LocalDbtCloud:
         if status != ERROR:
             raise AssertionError(f"the injected faults {faults} did not fail run {run_id} (status {status})")
         return job_id, run_id
+
+    def set_clock(self, moment: datetime | None) -> None:
+        """Set the time dbt sees at the start of the commands of runs that start after this call (None:
+        the real time); it decides the batches of a microbatch model run without event-time flags."""
+        with self.engine.lock:
+            self.engine.clock = moment
 
     def set_step_delay(self, seconds: float) -> None:
         """Pause before each command step (a cancel or a timeout cuts the pause short)."""

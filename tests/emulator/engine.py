@@ -53,6 +53,8 @@ COMPARE = "dbt compare --select state:modified"  # the step `run_compare_changes
 RETRY = "dbt retry"
 RERUN_CAUSE = "Rerun from failure"
 PARTIAL_PARSE = "partial_parse.msgpack"
+CLOCK_SHIM = Path(__file__).resolve().parent / "dbt_at.py"
+CLOCK_ENV = "DBT_EMULATOR_NOW"
 COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
 
 
@@ -96,6 +98,7 @@ class Engine:
         # this numeric status (its real code is unknown).
         self.timed_out_step_status = ERROR
         self.skipped_step_status: int | None = None
+        self.clock: datetime | None = None  # the time dbt sees at the start of each command (None: real time)
         self.executors: dict[int, Executor] = {}
         self.fusion: dict[int, FusionMode] = {}  # environments in Fusion mode (fusion.py rewrites their artifacts)
         self._job_ids = itertools.count(1)
@@ -288,6 +291,7 @@ class Executor(threading.Thread):
             run.status = STARTING
             run.dequeued_at = run.started_at = run.updated_at = now()
             faults = list(engine.faults)
+            clock = engine.clock
             engine.lock.notify_all()
         self.timed_out = False
         deadline: datetime | None = None
@@ -301,7 +305,7 @@ class Executor(threading.Thread):
 
         def dbt(command: str, state: Path | None = None, delay: bool = False) -> Callable[[Step], int]:
             def action(step: Step) -> int:
-                return self.dbt(run, step, command, project, profiles, faults, deadline, state, delay)
+                return self.dbt(run, step, command, project, profiles, faults, deadline, state, delay, clock)
 
             return action
 
@@ -467,10 +471,11 @@ class Executor(threading.Thread):
         deadline: datetime | None,
         state: Path | None,
         delay: bool,
+        clock: datetime | None = None,
     ) -> int:
         """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
         args = shlex.split(command)
-        args[0] = str(DBT)
+        args[0:1] = [sys.executable, str(CLOCK_SHIM)] if clock is not None else [str(DBT)]
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
@@ -496,6 +501,8 @@ class Executor(threading.Thread):
             DBT_USE_COLORS="false",
             DBT_EMULATOR_FAULTS=",".join(faults),
         )
+        if clock is not None:
+            env[CLOCK_ENV] = clock.isoformat()
         pause = self.engine.step_delay if delay else 0.0
         if pause > 0 and self.interrupted(run, deadline, pause):
             return ERROR

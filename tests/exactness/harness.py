@@ -138,8 +138,11 @@ class DbtProject:
         """Run `command` (a dbt Cloud step) with `faults` injected, in its own target directory."""
         return self.run_in(self.next_dir("step"), command, faults)
 
-    def run_in(self, target: Path, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
-        """Run `command` in `target`, which may hold an earlier step's artifacts (as in dbt Cloud)."""
+    def run_in(
+        self, target: Path, command: str, faults: tuple[str, ...] | list[str] = (), *, log: Path | None = None
+    ) -> StepRun:
+        """Run `command` in `target`, which may hold an earlier step's artifacts (as in dbt Cloud);
+        with `log`, dbt's log goes to `log`/dbt.log (microbatch batches are counted from it)."""
         args = shlex.split(command)[1:]
         # A command whose flags change parsing (vars, target, profile) is parsed again for itself.
         reuse = not any(a.startswith(("--vars", "--target", "--profile", "-t")) for a in args)
@@ -147,7 +150,7 @@ class DbtProject:
             shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
         with faults_env(list(faults)):
             result = self.invoke(
-                [*args, *self._dirs(), "--target-path", str(target), *QUIET],
+                [*args, *self._dirs(), "--target-path", str(target), *_quiet(log)],
                 reuse_manifest=reuse,
             )
         return StepRun(
@@ -187,8 +190,9 @@ class DbtProject:
                 process.wait()
         return StepRun(command, target, False, _load(target / "run_results.json"), _load_manifest(target))
 
-    def retry(self, step: StepRun) -> set[str]:
-        """What `dbt retry` on a copy of the step's target directory runs (faults fixed)."""
+    def retry(self, step: StepRun, *, log: Path | None = None) -> set[str]:
+        """What `dbt retry` on a copy of the step's target directory runs (faults fixed); with `log`,
+        dbt's log goes to `log`/dbt.log."""
         from dbt.task import retry as retry_module
 
         target = self.next_dir("retry")
@@ -200,7 +204,7 @@ class DbtProject:
         mtime = (target / "run_results.json").stat().st_mtime_ns
         try:
             with faults_env([]):
-                result = self.invoke(["retry", *self._dirs(), "--target-path", str(target), *QUIET])
+                result = self.invoke(["retry", *self._dirs(), "--target-path", str(target), *_quiet(log)])
         finally:
             retry_module.RETRYABLE_STATUSES.clear()
             retry_module.RETRYABLE_STATUSES.update(before)
@@ -247,6 +251,13 @@ class DbtProject:
                 continue
             kept.add(uid)
         return kept
+
+
+def _quiet(log: Path | None) -> list[str]:
+    """No log at all, or (with `log`) only the file log, in text, in that folder."""
+    if log is None:
+        return QUIET
+    return ["--log-level", "none", "--log-path", str(log), "--log-level-file", "info", "--log-format-file", "text"]
 
 
 def _load(path: Path) -> dict[str, Any] | None:

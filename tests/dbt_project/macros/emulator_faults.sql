@@ -85,3 +85,20 @@ select * from dbt_internal_unit_test_actual
 union all
 select * from dbt_internal_unit_test_expected
 {%- endmacro %}
+
+{#-
+  Batch faults for microbatch models: `mb_events@2026-11-03` in DBT_EMULATOR_FAULTS fails only the
+  batch of mb_events that starts on 2026-11-03 (any key of the node may stand before the `@`).
+  Pre-hooks run once per model, not per batch, so the model's SQL ends with this macro's clause.
+-#}
+{% macro emulator_batch_fault() -%}
+  {%- set batch = model.batch if execute and model.batch is defined else none -%}
+  {%- if batch and batch.event_time_start -%}
+    {%- set day = batch.event_time_start.strftime('%Y-%m-%d') -%}
+    {%- set keys = [] -%}
+    {%- for key in emulator_fault_keys(model) -%}{%- do keys.append(key ~ '@' ~ day) -%}{%- endfor -%}
+    {%- if keys | select('in', emulator_faults()) | list %}
+where (select error('injected fault: batch {{ day }} of {{ model.unique_id }}')) is null
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
