@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,7 @@ class NodeResult:
     unique_id: str
     status: str
     message: str = ""
+    execution_time: float = field(default=0.0, compare=False)  # seconds, as dbt recorded them (0 if not)
 
 
 @dataclass(frozen=True)
@@ -267,13 +269,23 @@ def _validate_schema(document: Any, schema: dict[str, Any], what: str) -> None:
         raise ArtifactError(f"{what} is malformed at {where}: {error.message[:200]}")
 
 
+def _seconds(value: Any) -> float:
+    """A node's `execution_time`, read leniently: it only feeds the summary's estimate of time saved."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 0.0
+    return float(value)
+
+
 def parse_run_results(document: Any) -> RunResults:
     """Validate (with jsonschema, against the fields used) and read a `run_results.json` document."""
     _validate_schema(document, RUN_RESULTS_SCHEMA, "run_results.json")
     version = _schema_version(document["metadata"]["dbt_schema_version"], "run-results")
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
-    results = tuple(NodeResult(r["unique_id"], r["status"], r.get("message") or "") for r in document["results"])
+    results = tuple(
+        NodeResult(r["unique_id"], r["status"], r.get("message") or "", _seconds(r.get("execution_time")))
+        for r in document["results"]
+    )
     return RunResults(results, dict(document.get("args") or {}), version)
 
 

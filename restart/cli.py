@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, github, report, settings
@@ -36,6 +36,7 @@ INPUTS = [
     "transient-patterns",
     "delay",
     "rebuild",
+    "verify",
     "github-token",
 ]
 # Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
@@ -72,6 +73,7 @@ HELP = {
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
     "delay": "seconds to wait before triggering (default 0)",
     "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test)",
+    "verify": "when the new run succeeded but left planned nodes unrun: fail (default), warn or off",
     "github-token": "GitHub token (for GitHub features)",
 }
 
@@ -147,12 +149,19 @@ TEXT_LABELS = {
 }
 
 
+# Outputs `--json` gives as numbers.
+NUMBERS: dict[str, Callable[[str], Any]] = {"avoided-nodes": int, "avoided-seconds": float}
+
+
 def decoded(outputs: Mapping[str, str]) -> dict[str, Any]:
-    """The outputs for `--json`: lists and objects as JSON values, `restarted` as a boolean."""
+    """The outputs for `--json`: lists and objects as JSON values, `restarted` and `verified` as booleans
+    (`verified` null when not checked), the avoided work as numbers (null when nothing was planned)."""
     result: dict[str, Any] = {}
     for name, value in outputs.items():
-        if name == "restarted" and value in ("true", "false"):
+        if name in ("restarted", "verified") and value in ("true", "false"):
             result[name] = value == "true"
+        elif name in NUMBERS or name == "verified":
+            result[name] = NUMBERS.get(name, str)(value) if value else None
         elif value.startswith(("[", "{")):
             try:
                 result[name] = json.loads(value)
@@ -232,8 +241,10 @@ def as_text(outputs: Mapping[str, str]) -> str:
     width = max(len(TEXT_LABELS.get(n, n)) for n in names) if names else 0
     for name in names:
         value, label = outputs[name], TEXT_LABELS.get(name, name)
-        if name in ("steps", "rerun-nodes"):
+        if name in ("steps", "rerun-nodes", "missing-nodes"):
             items: list[str] = json.loads(value or "[]")
+            if name == "missing-nodes" and not items:
+                continue
             lines.append(f"{label:<{width}}  {len(items)}")
             lines += [f"  {item}" for item in (items if name == "steps" else items[:20])]
             if len(items) > 20 and name != "steps":

@@ -53,6 +53,7 @@ class StepPlan:
     warning: str = ""
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
+    kept: tuple[NodeResult, ...] = ()  # nodes the step had run that are not rerun (hooks aside): work avoided
 
     @property
     def sent(self) -> str | None:
@@ -183,6 +184,7 @@ def _rerun(item: CommandStep, reason: str, warning: str = "", failures: tuple[No
 
 
 FAIL_FAST_SKIP = "Skipping due to fail_fast"
+HOOK = "operation."  # the unique_id prefix of on-run-start/end hooks: they run with every invocation
 
 
 COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the command (`name+`)
@@ -314,6 +316,12 @@ def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
     return str(recorded or (written[-1] if written else "eager")).lower()
 
 
+def _kept(results: RunResults, rerun: list[str]) -> tuple[NodeResult, ...]:
+    """The nodes a narrowed step had run that the restart does not rerun: the work it avoids."""
+    again = set(rerun)
+    return tuple(r for r in results.results if r.unique_id not in again and not r.unique_id.startswith(HOOK))
+
+
 def _plan_failed(
     item: CommandStep, found: StepArtifacts, *, interrupted: bool = False, rebuild: str = "failed"
 ) -> StepPlan:
@@ -387,6 +395,7 @@ def _plan_failed(
         warning=warning,
         added=tuple(added),
         graph=_graph(unique_ids, found.manifest),
+        kept=_kept(results, unique_ids),
     )
 
 
