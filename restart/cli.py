@@ -146,6 +146,10 @@ TEXT_LABELS = {
     "run-id": "new run",
     "run-url": "new run URL",
     "restarted": "restarted",
+    "verified": "verified",
+    "missing-nodes": "missing",
+    "avoided-nodes": "nodes saved",
+    "avoided-seconds": "time saved",
 }
 
 
@@ -250,7 +254,7 @@ def as_text(outputs: Mapping[str, str]) -> str:
             if len(items) > 20 and name != "steps":
                 lines.append(f"  ... and {len(items) - 20} more")
         elif value:
-            lines.append(f"{label:<{width}}  {value}")
+            lines.append(f"{label:<{width}}  {value}{' s' if name == 'avoided-seconds' else ''}")
     return "\n".join(lines) + "\n"
 
 

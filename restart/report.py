@@ -254,7 +254,10 @@ def _compared(outcome: Outcome) -> list[str]:
     previous, new, saved = outcome.previous, outcome.new_run, outcome.avoided
     if previous is None or new is None or saved is None:
         return []
-    before = f"{saved.previous_nodes}" + (" (in the steps whose results were read)" if saved.previous_partial else "")
+    notes = ["in the steps whose results were read"] if saved.previous_partial else []
+    unreached = len([s for s in outcome.plan.steps if s.step_index is None]) if outcome.plan else 0
+    notes += [f"{_count(unreached, 'step')} not reached"] if unreached else []
+    before = f"{saved.previous_nodes}" + (f" ({'; '.join(notes)})" if notes else "")
     results = outcome.new_results
     after = str(sum(len(r) for r in results.values())) if results is not None else "not known yet"
     took = text(new.duration, 40) if new.is_complete and new.duration else "not finished"
