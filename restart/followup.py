@@ -32,6 +32,7 @@ class DroppedReader:
         self.found: dict[int, RunResults | None] = {}
         self.problems: list[str] = []
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # `found` may still grow when `result` gives up waiting
 
     def start(self, new_run: Run | None = None) -> None:
         """Begin reading (a second call does nothing); `new_run` is the run just triggered."""
@@ -44,12 +45,15 @@ class DroppedReader:
         client = DbtCloud(settings.base_url, settings.token, settings.account_id)
         try:
             for step in self.wanted:
+                read: RunResults | None = None
                 try:
                     document = client.get_artifact(self.previous.id, "run_results.json", step)
-                    self.found[step] = parse_run_results(document) if document is not None else None
+                    read = parse_run_results(document) if document is not None else None
                 except (ApiError, ArtifactError) as exc:
-                    self.found[step] = None
-                    self.problems.append(f"step {step} of run {self.previous.id}: {exc}")
+                    with self._lock:
+                        self.problems.append(f"step {step} of run {self.previous.id}: {exc}")
+                with self._lock:
+                    self.found[step] = read
         finally:
             client.close()
 
@@ -60,9 +64,11 @@ class DroppedReader:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.debug(f"the results of the dropped steps were still being read after {timeout:g}s")
-        for problem in list(self.problems):
+        with self._lock:
+            problems, found = list(self.problems), dict(self.found)
+        for problem in problems:
             log.debug(f"no node results for dropped {problem}")
-        return dict(self.found)
+        return found
 
 
 def conclude(settings: Settings, log: actions.Log, outcome: Outcome, reader: DroppedReader) -> Outcome:

@@ -83,9 +83,15 @@ def test_a_restart_not_waited_for_is_not_verified(
     cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int]
 ) -> None:
     cloud.hide_files([])
+    before = len(cloud.requests)
     result = restart(cloud, tmp_path, failed, wait="false")
 
     assert result.exit_code == 0, result.log
     assert result.outputs["restarted"] == "true" and result.outputs["verified"] == ""
     assert int(result.outputs["avoided-nodes"]) == expected_avoided(cloud, failed[1])
+    calls = [(r.method, r.path, r.query.get("step")) for r in cloud.requests[before:]]
+    trigger = next(i for i, (method, path, _) in enumerate(calls) if method == "POST" and path.endswith("/run/"))
+    seeds = [i for i, call in enumerate(calls) if call[1].endswith(f"/runs/{failed[1]}/artifacts/run_results.json")]
+    assert [calls[i][2] for i in seeds] == [["5"], ["4"]], "the failed step for the plan, the dropped one for the count"
+    assert seeds[1] > trigger, "the dropped step's results are read after the trigger, never delaying it"
     cloud.wait(int(result.outputs["run-id"]))
