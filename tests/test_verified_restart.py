@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import LocalDbtCloud
+from tests.fake_github import FakeGitHub
 from tests.runner import ActionResult, inputs, run_action
 
 DELETED = "models/marts/finance"
@@ -25,9 +26,11 @@ def failed(cloud: LocalDbtCloud) -> Iterator[tuple[int, int]]:
     cloud.hide_files([])
 
 
-def restart(cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int], **extra: str) -> ActionResult:
+def restart(
+    cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int], env: dict[str, str] | None = None, **extra: str
+) -> ActionResult:
     job_id, run_id = failed
-    return run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), max_attempts="0", **extra))
+    return run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), max_attempts="0", **extra), env=env)
 
 
 def expected_avoided(cloud: LocalDbtCloud, run_id: int) -> int:
@@ -54,9 +57,11 @@ def test_a_model_deleted_since_the_failure_fails_the_restart_by_name(
     cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int]
 ) -> None:
     cloud.hide_files([DELETED])
-    result = restart(cloud, tmp_path, failed)
+    with FakeGitHub() as github:
+        result = restart(cloud, tmp_path, failed, report="status", env={"GITHUB_API_URL": github.base_url})
 
     assert result.exit_code == 1, result.log
+    assert [s["state"] for s in github.statuses] == ["pending", "failure"], "a restart not verified is no success"
     assert result.outputs["status"] == "success", "the dbt Cloud run itself succeeded"
     assert result.outputs["verified"] == "false"
     assert result.json_output("missing-nodes") == [MISSING]
