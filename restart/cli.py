@@ -165,8 +165,10 @@ def decoded(outputs: Mapping[str, str]) -> dict[str, Any]:
     for name, value in outputs.items():
         if name in ("restarted", "verified") and value in ("true", "false"):
             result[name] = value == "true"
-        elif name in NUMBERS or name == "verified":
-            result[name] = NUMBERS.get(name, str)(value) if value else None
+        elif name == "verified" and not value:
+            result[name] = None
+        elif name in NUMBERS:
+            result[name] = NUMBERS[name](value) if value else None
         elif value.startswith(("[", "{")):
             try:
                 result[name] = json.loads(value)

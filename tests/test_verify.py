@@ -211,7 +211,7 @@ def test_summary_says_what_was_saved_the_verdict_and_compares_both_runs() -> Non
     assert lines[2] == "**Skipped 41 nodes that already succeeded: about 6 min 12 s of warehouse time**"
     assert "- ✅ Verified: 2 of 2 planned nodes ran; 1 of 1 steps rerun as written ran" in lines
     assert "| Duration | 2 minutes | 2 minutes |" in lines
-    assert "| Nodes run | 45 | 3 |" in lines
+    assert "| Nodes run | 45 (1 step not reached) | 3 |" in lines
 
 
 def test_summary_of_a_restart_not_verified_warns() -> None:
@@ -220,3 +220,12 @@ def test_summary_of_a_restart_not_verified_warns() -> None:
     text = report.summary(replace(outcome(verdict, Avoided(1, 10.0)), exit_code=1))
     assert text.startswith("## ⚠️ dbt Cloud restart")
     assert "- ⚠️ Not verified: 1 of 2 planned nodes ran" in text and "missing: model.shop.c" in text
+
+
+def test_outputs_too_big_for_github_shorten_the_node_lists() -> None:
+    uids = [f"model.shop.{'m' * 90}{i}" for i in range(12_000)]
+    values = {"status": "success", "rerun-nodes": json.dumps(uids), "missing-nodes": json.dumps(uids)}
+    fitted, warning = report.fit_outputs(values)
+    assert sum(len(v.encode()) for v in fitted.values()) <= report.OUTPUT_BUDGET
+    assert json.loads(fitted["rerun-nodes"]) == [] and 0 < len(json.loads(fitted["missing-nodes"])) < len(uids)
+    assert "output rerun-nodes lists 0 of 12000" in warning and "output missing-nodes lists" in warning
