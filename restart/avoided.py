@@ -24,7 +24,7 @@ class Avoided:
     nodes: int  # nodes that had succeeded and are not rerun (where known)
     seconds: float  # their execution time, plus the durations of dropped steps
     unknown_steps: tuple[int, ...] = ()  # dropped steps whose nodes are not known (their time is counted)
-    previous_nodes: int = 0  # nodes the failed run recorded, in the steps whose results were read
+    previous_nodes: int = 0  # nodes the failed run ran or held back, in the steps whose results were read
     previous_partial: bool = False  # some step of the failed run ran nodes that are not counted
 
 
@@ -61,7 +61,7 @@ def avoided(plan: Plan, previous: Run, dropped: Mapping[int, RunResults | None])
         if step.action == "narrow":
             nodes += len(step.kept)
             seconds += sum(r.execution_time for r in step.kept)
-            previous_nodes += len(step.kept) + len(set(step.nodes) - set(step.added))
+            previous_nodes += len(step.kept) + len(set(step.nodes))  # what it ran, and what it held back
             continue
         if step.action == "rerun":
             partial = partial or step.step_index is not None  # it ran (in part) in the failed run

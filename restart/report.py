@@ -266,7 +266,7 @@ def _compared(outcome: Outcome) -> list[str]:
         f"| | Failed run {_run_link(previous)} | Restart {_run_link(new)} |",
         "|---|---|---|",
         f"| Duration | {text(previous.duration, 40) or 'unknown'} | {took} |",
-        f"| Nodes run | {before} | {after} |",
+        f"| Nodes | {before} | {after} |",
     ]
 
 

@@ -211,7 +211,7 @@ def test_summary_says_what_was_saved_the_verdict_and_compares_both_runs() -> Non
     assert lines[2] == "**Skipped 41 nodes that already succeeded: about 6 min 12 s of warehouse time**"
     assert "- ✅ Verified: 2 of 2 planned nodes ran; 1 of 1 steps rerun as written ran" in lines
     assert "| Duration | 2 minutes | 2 minutes |" in lines
-    assert "| Nodes run | 45 (1 step not reached) | 3 |" in lines
+    assert "| Nodes | 45 (1 step not reached) | 3 |" in lines
 
 
 def test_summary_of_a_restart_not_verified_warns() -> None:
