@@ -166,6 +166,8 @@ def headline(verdict: Verdict) -> str:
     steps = [s for s in verdict.steps if not s.narrowed]
     written = f"; {len(steps) - len([s for s in steps if not s.ran])} of {len(steps)} steps rerun as written ran"
     tail = written if steps else ""
+    if verdict.unplanned:
+        tail += f"; {len(verdict.unplanned)} unplanned node(s) ran too: {_names(verdict.unplanned)}"
     if verdict.verified:
         return f"Verified: {verdict.ran} of {verdict.planned} planned nodes ran{tail}"
     parts = [f"Not verified: {verdict.ran} of {verdict.planned} planned nodes ran{tail}"]

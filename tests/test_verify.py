@@ -108,6 +108,7 @@ def test_nodes_that_ran_but_were_not_planned_are_reported() -> None:
     results = {4: ran("model.shop.b", "model.shop.c", "model.shop.z", "operation.shop.shop-on-run-end-0")}
     verdict = verify(plan, new_run(plan, [SUCCESS, SUCCESS]), results)
     assert verdict.unplanned == ("model.shop.z",) and verdict.verified
+    assert headline(verdict).endswith("ran; 1 unplanned node(s) ran too: model.shop.z")
 
 
 def test_results_that_cannot_be_read_are_unverified_but_prove_nothing_missing() -> None:
