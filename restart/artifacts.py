@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,7 @@ class NodeResult:
     status: str
     message: str = ""
     batch_results: BatchResults | None = None  # microbatch models only
+    execution_time: float = field(default=0.0, compare=False)  # seconds, as dbt recorded them (0 if not)
 
 
 def _batch_results(value: Any) -> BatchResults | None:
@@ -286,6 +288,13 @@ def _validate(document: Any, check: Any, what: str) -> None:
         raise ArtifactError(f"{what} is malformed at {where}: {exc.message[:200]}") from None
 
 
+def _seconds(value: Any) -> float:
+    """A node's `execution_time`, read leniently: it only feeds the summary's estimate of time saved."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 0.0
+    return float(value)
+
+
 def parse_run_results(document: Any) -> RunResults:
     """Validate (against the fields used) and read a `run_results.json` document."""
     _validate(document, _check_run_results, "run_results.json")
@@ -293,7 +302,13 @@ def parse_run_results(document: Any) -> RunResults:
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
     results = tuple(
-        NodeResult(r["unique_id"], r["status"], r.get("message") or "", _batch_results(r.get("batch_results")))
+        NodeResult(
+            r["unique_id"],
+            r["status"],
+            r.get("message") or "",
+            _batch_results(r.get("batch_results")),
+            _seconds(r.get("execution_time")),
+        )
         for r in document["results"]
     )
     return RunResults(results, dict(document.get("args") or {}), version, document["metadata"].get("dbt_version") or "")

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, github, report, settings
@@ -36,6 +36,7 @@ INPUTS = [
     "transient-patterns",
     "delay",
     "rebuild",
+    "verify",
     "github-token",
 ]
 # Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
@@ -72,6 +73,7 @@ HELP = {
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
     "delay": "seconds to wait before triggering (default 0)",
     "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test)",
+    "verify": "when the new run succeeded but left planned nodes unrun: fail (default), warn or off",
     "github-token": "GitHub token (for GitHub features)",
 }
 
@@ -131,7 +133,8 @@ EXIT_CODES = (
         "1",
         "failed: an API error, the run to restart not found, a restart refused (if-previous-succeeded or"
         " if-job-running set to fail), the new run timed out, or it failed or was cancelled"
-        " (unless --fail-on-run-failure false)",
+        " (unless --fail-on-run-failure false), or it succeeded without running every planned node"
+        " (unless --verify warn or off)",
     ),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),
@@ -144,15 +147,28 @@ TEXT_LABELS = {
     "run-id": "new run",
     "run-url": "new run URL",
     "restarted": "restarted",
+    "verified": "verified",
+    "missing-nodes": "missing",
+    "avoided-nodes": "nodes saved",
+    "avoided-seconds": "time saved",
 }
 
 
+# Outputs `--json` gives as numbers.
+NUMBERS: dict[str, Callable[[str], Any]] = {"avoided-nodes": int, "avoided-seconds": float}
+
+
 def decoded(outputs: Mapping[str, str]) -> dict[str, Any]:
-    """The outputs for `--json`: lists and objects as JSON values, `restarted` as a boolean."""
+    """The outputs for `--json`: lists and objects as JSON values, `restarted` and `verified` as booleans
+    (`verified` null when not checked), the avoided work as numbers (null when nothing was planned)."""
     result: dict[str, Any] = {}
     for name, value in outputs.items():
-        if name == "restarted" and value in ("true", "false"):
+        if name in ("restarted", "verified") and value in ("true", "false"):
             result[name] = value == "true"
+        elif name == "verified" and not value:
+            result[name] = None
+        elif name in NUMBERS:
+            result[name] = NUMBERS[name](value) if value else None
         elif value.startswith(("[", "{")):
             try:
                 result[name] = json.loads(value)
@@ -232,14 +248,16 @@ def as_text(outputs: Mapping[str, str]) -> str:
     width = max(len(TEXT_LABELS.get(n, n)) for n in names) if names else 0
     for name in names:
         value, label = outputs[name], TEXT_LABELS.get(name, name)
-        if name in ("steps", "rerun-nodes"):
+        if name in ("steps", "rerun-nodes", "missing-nodes"):
             items: list[str] = json.loads(value or "[]")
+            if name == "missing-nodes" and not items:
+                continue
             lines.append(f"{label:<{width}}  {len(items)}")
             lines += [f"  {item}" for item in (items if name == "steps" else items[:20])]
             if len(items) > 20 and name != "steps":
                 lines.append(f"  ... and {len(items) - 20} more")
         elif value:
-            lines.append(f"{label:<{width}}  {value}")
+            lines.append(f"{label:<{width}}  {value}{' s' if name == 'avoided-seconds' else ''}")
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any
 
-from restart import actions, transient, trigger
+from restart import actions, followup, transient, trigger
 from restart.api import ApiError, DbtCloud, run_id_of
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import Marker, count_restarts, failure_behind, next_marker, with_marker
@@ -277,8 +277,12 @@ def trigger_and_wait(
     body: dict[str, Any],
     marker: Marker | None,
     reporter: Reporter | None = None,
+    after_trigger: Callable[[Run], None] | None = None,
 ) -> Outcome:
-    """Start the new run (or dbt Cloud's native rerun) and follow it to the end."""
+    """Start the new run (or dbt Cloud's native rerun) and follow it to the end.
+
+    `after_trigger` is called with the new run as soon as it exists (work to do while waiting).
+    """
     strategy = settings.strategy
     with log.group("Trigger"):
         if marker is None:
@@ -291,6 +295,8 @@ def trigger_and_wait(
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
         if reporter:
             reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
+    if after_trigger:
+        after_trigger(new)
     if not settings.wait:
         return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, strategy)
     try:
@@ -440,13 +446,15 @@ def restart(
             log.notice(message + (f" ({' '.join(persistent.message.split())[:300]})" if persistent else ""))
             return Outcome("skipped", message, 0, previous, plan, classified=classified)
         log.info(f"all {len(classified)} failure(s) look transient: restarting")
+    reader = followup.DroppedReader(settings, previous, plan)  # what the restart saves, read after the trigger
     if settings.dry_run:
-        return Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+        planned = Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+        return followup.conclude(settings, log, planned, reader)
     if not _delay(settings, log, stop):
         return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter)
-    return replace(outcome, classified=classified)
+    outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter, reader.start)
+    return followup.conclude(settings, log, replace(outcome, classified=classified), reader)
 
 
 def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
@@ -462,8 +470,8 @@ def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
     new = outcome.new_run
     if new is None:
         return outcome
-    failed = outcome.status in FAILED_STATES
-    state = "success" if outcome.status == "success" else ("failure" if failed else "pending")
+    failed = outcome.status in FAILED_STATES or outcome.exit_code != 0  # a success not verified fails too
+    state = "failure" if failed else ("success" if outcome.status == "success" else "pending")
     reporter.set_status(state, new.href, f"dbt Cloud run #{new.id}: {outcome.status}")
     if outcome.status != "success" and not failed:
         return outcome  # still running (wait: false): nothing to conclude

@@ -65,6 +65,7 @@ class StepPlan:
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
     batches: microbatch.BatchStep | None = None  # a step that rebuilds only failed batches of microbatch models
+    kept: tuple[NodeResult, ...] = ()  # nodes the step had run that are not rerun (hooks aside): work avoided
 
     @property
     def sent(self) -> str | None:
@@ -225,6 +226,7 @@ def _rerun(item: CommandStep, reason: str, warning: str = "", failures: tuple[No
 
 
 FAIL_FAST_SKIP = "Skipping due to fail_fast"
+HOOK = "operation."  # the unique_id prefix of on-run-start/end hooks: they run with every invocation
 
 
 COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the command (`name+`)
@@ -445,6 +447,12 @@ def _runs_nothing(
     return selects_nothing(selectors, manifest, executes)
 
 
+def _kept(results: RunResults, rerun: list[str]) -> tuple[NodeResult, ...]:
+    """The nodes a narrowed step had run that the restart does not rerun: the work it avoids."""
+    again = set(rerun)
+    return tuple(r for r in results.results if r.unique_id not in again and not r.unique_id.startswith(HOOK))
+
+
 def _plan_failed(
     item: CommandStep,
     found: StepArtifacts,
@@ -543,6 +551,7 @@ def _plan_failed(
         warning=warning,
         added=tuple(added),
         graph=_graph(unique_ids, found.manifest),
+        kept=_kept(results, unique_ids),
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
@@ -32,6 +34,7 @@ class Step:
     name: str
     status: int
     logs: str = ""  # the end of the step's log, for classifying a failure without node results
+    seconds: float | None = None  # how long the step took (None when dbt Cloud does not say)
     humanized: str = ""  # `status_humanized`: "Skipped" marks a step a failure never let start
 
     @property
@@ -125,6 +128,27 @@ def job_from_json(data: dict[str, Any]) -> Job:
     )
 
 
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def step_seconds(data: dict[str, Any]) -> float | None:
+    """A run step's duration in seconds: from `duration` (`HH:MM:SS`), else its start and end; None if unknown."""
+    match = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)", str(data.get("duration") or "").strip())
+    if match:
+        return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+    start, end = _moment(data.get("started_at")), _moment(data.get("finished_at"))
+    if start is None or end is None or (start.tzinfo is None) != (end.tzinfo is None):
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
 def run_from_json(data: dict[str, Any]) -> Run:
     """A `Run` from the API's run object (with `trigger`, `job` and `run_steps` when included)."""
     if not isinstance(data, dict):
@@ -139,7 +163,8 @@ def run_from_json(data: dict[str, Any]) -> Run:
                     str(s.get("name") or ""),
                     _int(s, "status", "run step"),
                     str(s.get("logs") or "")[-4000:],
-                    str(s.get("status_humanized") or ""),
+                    seconds=step_seconds(s),
+                    humanized=str(s.get("status_humanized") or ""),
                 )
                 for s in data.get("run_steps") or ()
             ),

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from restart.artifacts import NodeResult
+from restart.avoided import Avoided
+from restart.avoided import headline as avoided_headline
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
+from restart.verify import Verdict
+from restart.verify import headline as verified_headline
 
 MAX_MESSAGE = 600
 MAX_MESSAGE_LINES = 25  # lines of one failed node's message in the summary
@@ -26,6 +30,7 @@ MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
 OK_STATUSES = frozenset({"success", "pass"})
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
+LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
 ICONS = {
     "success": "✅",
     "error": "❌",
@@ -57,6 +62,8 @@ class Outcome:
     issue_url: str = ""
     # With `restart-on: transient`: every failure of the previous run and its class.
     classified: tuple[Failure, ...] = ()
+    verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
+    avoided: Avoided | None = None  # the failed run's work the restart does not redo
 
     @property
     def restarted(self) -> bool:
@@ -65,7 +72,7 @@ class Outcome:
 
 def outputs(outcome: Outcome) -> dict[str, str]:
     """The action's outputs; every key is always written."""
-    plan = outcome.plan
+    plan, verdict, saved = outcome.plan, outcome.verdict, outcome.avoided
     return {
         "run-id": str(outcome.new_run.id) if outcome.new_run else "",
         "run-url": outcome.new_run.href if outcome.new_run else "",
@@ -75,6 +82,10 @@ def outputs(outcome: Outcome) -> dict[str, str]:
         "steps": json.dumps(plan.steps_override if plan else []),
         "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
         "issue-url": outcome.issue_url,
+        "verified": "" if verdict is None else ("true" if verdict.verified else "false"),
+        "missing-nodes": json.dumps(list(verdict.missing) if verdict else []),
+        "avoided-nodes": str(saved.nodes) if saved else "",
+        "avoided-seconds": str(round(saved.seconds, 1)) if saved else "",
     }
 
 
@@ -82,7 +93,7 @@ def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]]) -> dict[str, str]:
     """Outputs of a multi-job step: each one a JSON object keyed by job id."""
     per_job = {str(job): outputs(outcome) for job, outcome in outcomes}
     names = next(iter(per_job.values())).keys() if per_job else outputs(Outcome("error", "")).keys()
-    lists = ("steps", "rerun-nodes")
+    lists = LISTS
     return {
         name: json.dumps({job: json.loads(o[name]) if name in lists else o[name] for job, o in per_job.items()})
         for name in names
@@ -101,21 +112,24 @@ def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMAR
 
 
 def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
-    """Outputs within GitHub's 1 MB per job: `rerun-nodes` is shortened first; (outputs, warning)."""
-    size = sum(len(v.encode()) for v in values.values())
-    if size <= budget:
-        return values, ""
-    nodes: list[str] = json.loads(values["rerun-nodes"])
-    room = budget - (size - len(values["rerun-nodes"].encode()))
-    kept: list[str] = []
-    used = 2
-    for node in nodes:
-        used += len(json.dumps(node).encode()) + 2
-        if used > room:
-            break
-        kept.append(node)
-    warning = f"output rerun-nodes lists {len(kept)} of {len(nodes)} nodes: GitHub keeps 1 MB of outputs per job"
-    return {**values, "rerun-nodes": json.dumps(kept)}, warning
+    """Outputs within GitHub's 1 MB per job: `rerun-nodes`, then `missing-nodes`, are shortened; (outputs, warning)."""
+    warnings = []
+    for name in ("rerun-nodes", "missing-nodes"):
+        size = sum(len(v.encode()) for v in values.values())
+        if size <= budget or name not in values:
+            continue
+        nodes: list[str] = json.loads(values[name])
+        room = budget - (size - len(values[name].encode()))
+        kept: list[str] = []
+        used = 2
+        for node in nodes:
+            used += len(json.dumps(node).encode()) + 2
+            if used > room:
+                break
+            kept.append(node)
+        warnings.append(f"output {name} lists {len(kept)} of {len(nodes)} nodes: GitHub keeps 1 MB of outputs per job")
+        values = {**values, name: json.dumps(kept)}
+    return values, "; ".join(warnings)
 
 
 def _inert(value: str) -> str:
@@ -218,7 +232,11 @@ def _status(name: str) -> str:
 
 def _header(outcome: Outcome) -> list[str]:
     """The outcome in one heading, then both runs, linked."""
-    lines = [f"## {ICONS.get(outcome.status, '🔁')} dbt Cloud restart: {text(outcome.headline, 200)}", ""]
+    icon = "⚠️" if outcome.status == "success" and outcome.exit_code else ICONS.get(outcome.status, "🔁")
+    lines = [f"## {icon} dbt Cloud restart: {text(outcome.headline, 200)}", ""]
+    saved = outcome.avoided
+    if saved and (saved.nodes or saved.seconds or saved.unknown_steps):
+        lines += [f"**{text(avoided_headline(saved), 300)}**", ""]
     previous, new = outcome.previous, outcome.new_run
     if previous:
         job = f"job {previous.job_id}" + (
@@ -232,9 +250,32 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- **New run** {_run_link(new)}: {_status(outcome.status)}{took}")
     elif previous:
         lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
+    if outcome.verdict:
+        lines.append(f"- {'✅' if outcome.verdict.verified else '⚠️'} {text(verified_headline(outcome.verdict), 600)}")
     lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
+
+
+def _compared(outcome: Outcome) -> list[str]:
+    """The failed run next to the restart: how long each took and how many nodes each ran."""
+    previous, new, saved = outcome.previous, outcome.new_run, outcome.avoided
+    if previous is None or new is None or saved is None:
+        return []
+    notes = ["in the steps whose results were read"] if saved.previous_partial else []
+    unreached = len([s for s in outcome.plan.steps if s.step_index is None]) if outcome.plan else 0
+    notes += [f"{_count(unreached, 'step')} not reached"] if unreached else []
+    before = f"{saved.previous_nodes}" + (f" ({'; '.join(notes)})" if notes else "")
+    results = outcome.new_results
+    after = str(sum(len(r) for r in results.values())) if results is not None else "not known yet"
+    took = text(new.duration, 40) if new.is_complete and new.duration else "not finished"
+    return [
+        "",
+        f"| | Failed run {_run_link(previous)} | Restart {_run_link(new)} |",
+        "|---|---|---|",
+        f"| Duration | {text(previous.duration, 40) or 'unknown'} | {took} |",
+        f"| Nodes | {before} | {after} |",
+    ]
 
 
 def _classes(classified: Sequence[Failure]) -> list[str]:
@@ -435,7 +476,7 @@ def summary(outcome: Outcome, budget: int = SUMMARY_BUDGET) -> str:
 
     Sections are added in order of importance; one that would not fit is replaced by a note.
     """
-    sections: list[list[str]] = [_header(outcome)]
+    sections: list[list[str]] = [_header(outcome), _compared(outcome)]
     plan, previous = outcome.plan, outcome.previous
     if plan and previous:
         sections += [_classes(outcome.classified), _failure_region(plan), _steps_table(plan, previous)]

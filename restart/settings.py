@@ -82,6 +82,7 @@ class Settings:
     rebuild: str = "failed"
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
+    verify: str = "fail"  # a new run that succeeded but left planned nodes unrun: fail, warn or off
     github_token: str = field(repr=False, default="")
     status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
@@ -274,6 +275,7 @@ def parse(values: Mapping[str, str]) -> Settings:
         rebuild=_choice(values, "rebuild", ("failed", "with-test-parents")),
         transient_patterns=_patterns(values, "transient-patterns"),
         delay=_seconds(values, "delay", 0.0, allow_zero=True),
+        verify=_choice(values, "verify", ("fail", "warn", "off")),
         github_token=_text(values, "github-token"),
     )
     if settings.strategy == "native":

@@ -124,6 +124,24 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
         "regenerate: python -m tests.demo --sample docs/sample-summary.md"
     )
 
+    # Verified, and what it saved: the seeds of the dropped step (its time from run_steps) and the
+    # models the failed step had built (their execution_time).
+    assert result.outputs["verified"] == "true" and result.json_output("missing-nodes") == []
+    assert f"Verified: {len(expected)} of {len(expected)} planned nodes ran" in result.summary
+    failed = cloud.executed_nodes(run_id)
+    seeds = [uid for uid in failed[4] if not uid.startswith("operation.")]
+    built = [
+        r
+        for r in (cloud.artifact(run_id, 5) or {})["results"]
+        if r["status"] == "success" and not r["unique_id"].startswith("operation.")
+    ]
+    assert seeds and built and result.outputs["avoided-nodes"] == str(len(seeds) + len(built))
+    seed_step = next(s for s in cloud.run(run_id)["run_steps"] if s["index"] == 4)
+    hours, minutes, seconds = (int(part) for part in seed_step["duration"].split(":"))
+    saved = hours * 3600 + minutes * 60 + seconds + sum(r["execution_time"] for r in built)
+    assert float(result.outputs["avoided-seconds"]) == pytest.approx(saved, abs=0.06)
+    assert f"**Skipped {len(seeds) + len(built)} nodes that already succeeded: about " in result.summary
+
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     job_id, run_id = cloud.failing_run(["dbt build"], ["not_null_stg_orders_order_id"], environment_id=3)

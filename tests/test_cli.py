@@ -158,6 +158,8 @@ def test_plan_json_is_the_action_outputs(
     assert outputs["previous-run-id"] == str(run_id)
     assert "model.shop.stg_orders" in outputs["rerun-nodes"], "lists are JSON arrays, not strings"
     assert isinstance(outputs["steps"], list)
+    assert outputs["verified"] is None and outputs["missing-nodes"] == [], "a plan verifies nothing"
+    assert isinstance(outputs["avoided-nodes"], int) and outputs["avoided-nodes"] > 0
     assert "debug:" not in err
 
 
@@ -194,6 +196,7 @@ def test_restart_triggers_waits_and_exits_by_the_new_run(
     first = json.loads(out)
     assert first["status"] == "error" and first["restarted"] is True and first["previous-run-id"] == str(run_id)
     assert f"error: dbt Cloud run failed: run {first['run-id']} ended error" in err
+    assert first["verified"] is True, "every planned node ran (and failed again): verified says they ran"
 
     cloud.set_faults([])  # the fix
     code, out, err = run_cli(capsys, *argv, "--json", env=env)
@@ -203,6 +206,8 @@ def test_restart_triggers_waits_and_exits_by_the_new_run(
     executed = cloud.executed_nodes(int(second["run-id"]))[4]
     assert set(executed) == set(second["rerun-nodes"]) and "model.shop.stg_payments" in executed
     assert set(executed.values()) <= {"success", "pass"}
+    assert second["verified"] is True and second["missing-nodes"] == []
+    assert isinstance(second["avoided-nodes"], int) and isinstance(second["avoided-seconds"], float)
     assert "== Trigger" in err and f"run {second['run-id']}: success" in err and cloud.token not in out + err
 
 

@@ -131,6 +131,24 @@ def test_a_faulted_data_test_fails_rather_than_errors(cloud: LocalDbtCloud) -> N
     assert failed == {"not_null_customers_customer_id": "fail"}
 
 
+def test_hidden_project_files_are_left_out_of_later_runs_only(cloud: LocalDbtCloud) -> None:
+    job = cloud.add_job(["dbt run --select greeting revenue_by_day"], name="hidden", environment_id=5)
+    workspace = cloud.root / "environments" / "5" / "workspace" / "project"
+    cloud.hide_files(["models/marts/finance"])
+    try:
+        run = cloud.wait(cloud.trigger(job))
+    finally:
+        cloud.hide_files([])
+    assert run["status"] == SUCCESS, "dbt only warns when a selector matches nothing"
+    assert set(cloud.executed_nodes(run["id"])[4]) == {"model.shop.greeting"}
+    assert "does not match any enabled nodes" in run["run_steps"][3]["logs"]
+    assert not (workspace / "models" / "marts" / "finance").exists()
+    later = cloud.wait(cloud.trigger(cloud.add_job(["dbt run --select greeting"], environment_id=5)))
+    assert later["status"] == SUCCESS and (workspace / "models" / "marts" / "finance" / "revenue_by_day.sql").is_file()
+    with pytest.raises(ValueError, match="not a path"):
+        cloud.hide_files(["models/nope.sql"])
+
+
 def test_requests_without_a_valid_token_are_refused(cloud: LocalDbtCloud, api: Client) -> None:
     anonymous = Client(cloud)
     refused = anonymous.get("/runs/")

@@ -302,7 +302,9 @@ def test_lint_and_compare_changes_steps_are_never_commands() -> None:
 
     lint = ("Invoke dbt with `dbt sqlfluff lint models`", SUCCESS)
     run = make_run(["dbt build"], [ERROR], extra_before=[lint])
-    compare = Step(len(run.steps) + 1, "Invoke dbt with `dbt compare --select state:modified`", 1, "", "Skipped")
+    compare = Step(
+        len(run.steps) + 1, "Invoke dbt with `dbt compare --select state:modified`", 1, "", humanized="Skipped"
+    )
     assert run.job is not None
     run = replace(run, steps=(*run.steps, compare), job=replace(run.job, run_lint=True, run_compare_changes=True))
     paired, notes = align(run)

@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert (config.run_id, config.strategy, config.if_previous_succeeded) == (None, "select", "skip")
     assert (config.wait, config.poll_interval, config.timeout, config.dry_run) == (True, 10.0, 3600.0, False)
     assert "tok" not in repr(config)
+    assert config.verify == "fail" and parse(verify="WARN").verify == "warn"
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,7 @@ def test_hosts(host: str, url: str) -> None:
         ("dbt-cloud-host", "https://x.com/api/v2", "no path"),
         ("dbt-cloud-host", "bad host!", "not a valid host name"),
         ("strategy", "fast", "`strategy` must be one of select, native"),
+        ("verify", "strict", "`verify` must be one of fail, warn, off"),
         ("if-previous-succeeded", "maybe", "must be one of skip, run, fail"),
         ("wait", "sometimes", "`wait` must be `true` or `false`"),
         ("poll-interval", "soon", "`poll-interval` must be a number"),

@@ -294,7 +294,8 @@ def test_the_sample_in_docs_renders() -> None:
     sample = (Path(__file__).resolve().parent.parent / "docs" / "sample-summary.md").read_text()
     page, parsed = render(sample)
     assert parsed.balanced and len(fences(sample, "mermaid")) == 1
-    assert parsed.count("table") == 1, "the steps table; the new run had no problem to list"
+    assert parsed.count("table") == 2, "both runs compared, the steps table; the new run had no problem to list"
+    assert "Verified: 6 of 6 planned nodes ran" in sample and "that already succeeded: about" in sample
     assert "new run step 4" in sample and "29 pass" in sample
     assert "n0 --> n1" in sample, "the failure region draws its edges"
     assert "<h2>✅ dbt Cloud restart:" in page

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .engine import Engine
+from .engine import PROJECT_DIR, Engine
 from .faults import HttpFault
 from .fusion import FusionMode
 from .model import ERROR
@@ -108,6 +108,15 @@ class LocalDbtCloud:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
         with self.engine.lock:
             self.engine.faults = list(names)
+
+    def hide_files(self, paths: list[str]) -> None:
+        """Leave these project paths (files or folders, relative to the dbt project) out of the runs that
+        start after this call, as if deleted from the repository; `[]` brings them back."""
+        for path in paths:
+            if not (PROJECT_DIR / path).exists():
+                raise ValueError(f"{path!r} is not a path of the emulator's dbt project")
+        with self.engine.lock:
+            self.engine.hidden = list(paths)
 
     def add_http_fault(self, method: str, path: str, **options: Any) -> HttpFault:
         """Inject an HTTP fault (see `faults.HttpFault`) into matching API requests."""

@@ -92,6 +92,7 @@ class Engine:
         self.jobs: dict[int, Job] = {}
         self.runs: dict[int, Run] = {}
         self.faults: list[str] = []
+        self.hidden: list[str] = []  # project paths (files or folders) the clone step leaves out
         self.step_delay = 0.0
         # Field-notes switches. The status a step the job's timeout interrupts gets (20 or 30: not
         # recorded publicly); None: unreached commands are not listed, else listed as "Skipped" with
@@ -292,6 +293,7 @@ class Executor(threading.Thread):
             run.dequeued_at = run.started_at = run.updated_at = now()
             faults = list(engine.faults)
             clock = engine.clock
+            hidden = tuple(engine.hidden)
             engine.lock.notify_all()
         self.timed_out = False
         deadline: datetime | None = None
@@ -310,7 +312,7 @@ class Executor(threading.Thread):
             return action
 
         setup: list[tuple[str, Callable[[Step], int]]] = [
-            (CLONE_STEP, lambda step: self.clone(step, project)),
+            (CLONE_STEP, lambda step: self.clone(step, project, hidden)),
             (PROFILE_STEP, lambda step: self.profile(step, run, profiles)),
             (step_name(DEPS), dbt(DEPS)),
         ]
@@ -428,9 +430,15 @@ class Executor(threading.Thread):
             engine.lock.notify_all()
             return step.status
 
-    def clone(self, step: Step, project: Path) -> int:
-        """Copy the dbt project into the run's workspace."""
+    def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = ()) -> int:
+        """Copy the dbt project into the run's workspace, without the `hidden` paths (as if deleted in git)."""
         shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE, dirs_exist_ok=True)
+        for relative in hidden:
+            path = project / relative
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
         step.logs = (
             f"Cloning repository at {project_sha()}\nCopied {PROJECT_DIR} to {project}\nChecked out branch main\n"
         )
