@@ -12,6 +12,9 @@ KNOWN_RUN_RESULTS_VERSIONS = frozenset({4, 5, 6})
 # Node statuses `dbt retry` reruns (dbt-core's task/retry.py RETRYABLE_STATUSES).
 RETRYABLE = frozenset({"error", "fail", "skipped", "runtime error", "partial success"})
 FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
+# Node statuses that mean done, never rerun: besides success and pass, `no-op` (dbt 1.10+: exposures, saved
+# queries) and `reused` (dbt 1.12 and dbt v2: dbt State found the node unchanged and fresh).
+DONE = frozenset({"success", "pass", "no-op", "reused"})
 # Resource types a dbt command executes (what a selection can make run).
 EXECUTABLE = frozenset({"model", "seed", "snapshot", "test", "unit_test", "analysis", "function"})
 
@@ -95,6 +98,7 @@ class RunResults:
     results: tuple[NodeResult, ...]
     args: dict[str, Any] = field(default_factory=dict)
     schema_version: int = 6
+    dbt_version: str = ""  # metadata.dbt_version: the dbt that wrote the file ('' when not recorded)
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,10 @@ def parse_run_results(document: Any) -> RunResults:
     if version not in KNOWN_RUN_RESULTS_VERSIONS:
         raise ArtifactError(f"run_results.json schema v{version} is not one this tool knows (v4-v6)")
     results = tuple(NodeResult(r["unique_id"], r["status"], r.get("message") or "") for r in document["results"])
-    return RunResults(results, dict(document.get("args") or {}), version)
+    dbt_version = document["metadata"].get("dbt_version")
+    return RunResults(
+        results, dict(document.get("args") or {}), version, dbt_version if isinstance(dbt_version, str) else ""
+    )
 
 
 def _unit_test_tags(node: dict[str, Any]) -> tuple[str, ...]:

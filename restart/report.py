@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from restart.artifacts import NodeResult
+from restart.artifacts import DONE, NodeResult
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
@@ -24,7 +24,7 @@ MAX_GRAPH_EDGES = 120
 MAX_GRAPHS = 5  # steps with a failure-region graph
 MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
-OK_STATUSES = frozenset({"success", "pass"})
+OK_STATUSES = DONE
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
 ICONS = {
     "success": "✅",

@@ -96,6 +96,13 @@ class LocalDbtCloud:
         """Define a job (options as `Engine.add_job`: name, environment_id, generate_docs, ...); its id."""
         return self.engine.add_job(steps, **options).id
 
+    def set_environment(
+        self, environment_id: int, *, engine: str | None = None, project_files: dict[str, str] | None = None
+    ) -> None:
+        """Switch an environment's dbt engine (`dbt-1.11`, `dbt-1.12`: tests/emulator/runtimes.py), or lay
+        `project_files` (relative path -> text) over the dbt project its runs clone."""
+        self.engine.set_environment(environment_id, engine=engine, project_files=project_files)
+
     def set_faults(self, names: list[str]) -> None:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
         with self.engine.lock:
