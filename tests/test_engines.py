@@ -1,0 +1,141 @@
+"""Restarts on dbt Core 1.12, end to end: the local dbt Cloud runs an environment on `.venv-dbt-1.12`.
+
+One environment, switched to dbt 1.12, whose project has an `on-run-start` hook that fails when
+`on-run-start` is among the faults, `on_error: continue` on the staging models, and two exposures
+(`dbt build` records one `no-op`). Every scenario makes a real dbt 1.12 run fail, fixes it, runs the
+action and checks what the new run executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator import PROJECT_DIR, SUCCESS, LocalDbtCloud
+from tests.engines import DBT_1_11, DBT_1_12, require
+from tests.runner import inputs, run_action
+
+ENVIRONMENT = 12
+HOOK = "operation.shop.shop-on-run-start-0"
+ON_RUN_START = """
+on-run-start:
+  - "{% if 'on-run-start' in env_var('DBT_EMULATOR_FAULTS', '').split(',') %}select error('hook fault'){% endif %}"
+"""
+STAGING = "    staging:\n      +materialized: view\n"
+EXPOSURES = """\
+exposures:
+  - name: weekly_report
+    type: dashboard
+    owner: {name: Shop, email: shop@example.com}
+    depends_on: [ref('orders')]
+  - name: greeting_page
+    type: application
+    owner: {name: Shop, email: shop@example.com}
+    depends_on: [ref('greeting')]
+"""
+# What ran on stg_orders' stale data in `dbt run --select stg_orders+ greeting` (on_error: continue).
+STALE_MODELS = {
+    "model.shop.orders",
+    "model.shop.customers",
+    "model.shop.revenue_by_day",
+    "model.shop.calendar",
+    "model.shop_utils.calendar",
+    "model.shop.dim_customers.v1",
+    "model.shop.dim_customers.v2",
+}
+
+
+def project_files() -> dict[str, str]:
+    text = (PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8")
+    assert STAGING in text
+    text = text.replace(STAGING, STAGING + "      +on_error: continue\n") + ON_RUN_START
+    return {"dbt_project.yml": text, "models/marts/_exposures.yml": EXPOSURES}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
+    require(DBT_1_12)
+    with LocalDbtCloud(root=tmp_path_factory.mktemp("cloud")) as emulator:
+        emulator.set_environment(ENVIRONMENT, engine=DBT_1_12, project_files=project_files())
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def built(cloud: LocalDbtCloud) -> dict[str, Any]:
+    """The environment's first run: a full `dbt build`, so that every relation exists."""
+    run = cloud.wait(cloud.trigger(cloud.add_job(["dbt build"], environment_id=ENVIRONMENT)))
+    assert run["status"] == SUCCESS, run["run_steps"][-1]["logs"]
+    return run
+
+
+def test_the_engine_switch_runs_dbt_1_12_and_the_run_says_so(cloud: LocalDbtCloud, built: dict[str, Any]) -> None:
+    run = built
+    assert run["dbt_version"] == require(DBT_1_12).version
+    assert run["dbt_version"].startswith("1.12.")
+    results = cloud.artifact(run["id"], 4)
+    assert results is not None and results["metadata"]["dbt_version"] == run["dbt_version"]
+    assert HOOK in {r["unique_id"] for r in results["results"]}  # the environment's own dbt_project.yml
+    default = cloud.wait(cloud.trigger(cloud.add_job(["dbt seed --select raw_orders"], environment_id=1)))
+    assert default["dbt_version"] == require(DBT_1_11).version and default["status"] == SUCCESS
+    with pytest.raises(ValueError, match=r"unknown dbt engine 'dbt-0\.1'"):
+        cloud.add_job(["dbt run"], engine="dbt-0.1")
+
+
+@pytest.mark.usefixtures("built")
+def test_a_failed_on_run_start_hook_is_rerun_as_written(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = cloud.failing_run(["dbt build --select staging"], ["on-run-start"], environment_id=ENVIRONMENT)
+    failed = cloud.executed_nodes(run_id)[4]
+    assert failed.pop(HOOK) == "error" and set(failed.values()) == {"skipped"}
+    assert "unit_test.shop.stg_orders.test_basic" not in failed  # what narrowing to the skipped nodes would lose
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert (result.exit_code, result.outputs["status"]) == (0, "success"), result.log
+    assert result.json_output("steps") == ["dbt build --select staging"]
+    assert "on-run-start hook failed" in result.summary
+    executed = cloud.executed_nodes(int(result.outputs["run-id"]))[4]
+    assert set(failed) | {"unit_test.shop.stg_orders.test_basic"} <= set(executed)
+
+
+@pytest.mark.usefixtures("built")
+@pytest.mark.parametrize("rebuild", ["failed", "with-test-parents"])
+def test_children_that_ran_on_stale_data(cloud: LocalDbtCloud, tmp_path: Path, rebuild: str) -> None:
+    """on_error: continue: the summary names them; `rebuild: with-test-parents` rebuilds them."""
+    job_id, run_id = cloud.failing_run(
+        ["dbt run --select stg_orders+ greeting"], ["stg_orders"], environment_id=ENVIRONMENT
+    )
+    failed = cloud.executed_nodes(run_id)[4]
+    assert failed["model.shop.stg_orders"] == "error"
+    assert {failed[uid] for uid in STALE_MODELS} == {"success"}, "on_error: continue did not run the children"
+
+    result = run_action(tmp_path, inputs(cloud, job_id, rebuild=rebuild))
+
+    assert (result.exit_code, result.outputs["status"]) == (0, "success"), result.log
+    executed = cloud.executed_nodes(int(result.outputs["run-id"]))[4]
+    executed.pop(HOOK)
+    if rebuild == "failed":
+        assert set(executed) == {"model.shop.stg_orders"}  # as dbt retry
+        assert "ran on a failed model's stale data (on_error: continue)" in result.summary
+        assert "model.shop.orders" in result.summary
+    else:
+        assert set(executed) == {"model.shop.stg_orders"} | STALE_MODELS
+        assert set(executed.values()) == {"success"}
+
+
+@pytest.mark.usefixtures("built")
+def test_no_op_exposures_are_not_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+    job_id, run_id = cloud.failing_run(
+        ["dbt build --select stg_orders greeting+"], ["stg_orders"], environment_id=ENVIRONMENT
+    )
+    failed = cloud.executed_nodes(run_id)[4]
+    assert failed["exposure.shop.greeting_page"] == "no-op" and failed["model.shop.stg_orders"] == "error"
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert result.outputs["status"] == "success", result.log
+    executed = cloud.executed_nodes(int(result.outputs["run-id"]))[4]
+    assert "exposure.shop.greeting_page" not in executed and "model.shop.greeting" not in executed
+    assert "model.shop.stg_orders" in executed
