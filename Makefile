@@ -31,11 +31,11 @@ $(DBT_112)/.installed: tests/engines/dbt-1.12.txt
 
 dbt-1.12: $(DBT_112)/.installed
 
-# An old dbt (1.5) in its own virtual environment, for `make compat`.
-DBT_OLD := .venv-dbt-1.5
-$(DBT_OLD)/.installed: tests/engines/dbt-1.5.txt
+# An old dbt (1.7) in its own virtual environment, for `make compat`.
+DBT_OLD := .venv-dbt-1.7
+$(DBT_OLD)/.installed: tests/engines/dbt-1.7.txt
 	$(PY) -m venv $(DBT_OLD)
-	$(DBT_OLD)/bin/pip --quiet --disable-pip-version-check install -r tests/engines/dbt-1.5.txt
+	$(DBT_OLD)/bin/pip --quiet --disable-pip-version-check install -r tests/engines/dbt-1.7.txt
 	touch $@
 
 demo: venv
@@ -47,8 +47,8 @@ test: venv dbt-1.12
 
 # The exactness oracle (and its generated projects) on an old dbt too: on demand, not in CI (README).
 compat: venv dbt-1.12 $(DBT_OLD)/.installed
-	DBT_ENGINES_REQUIRED=dbt-1.12,dbt-1.5 DBT_COMPAT=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile \
-		tests/test_exactness.py tests/test_exactness_generated.py -k "dbt-1.5"
+	DBT_ENGINES_REQUIRED=dbt-1.12,dbt-1.7 DBT_COMPAT=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile \
+		tests/test_exactness.py tests/test_exactness_generated.py -k "dbt-1.7"
 
 bench: venv
 	$(BIN)/python -m benchmarks

@@ -15,6 +15,7 @@ CONTINUE_ON_ERROR_FROM = (1, 12)  # the first dbt Core with `on_error: continue`
 RAN = frozenset({"success", "pass", "warn"})  # statuses of a node that executed to the end
 ERRORED_KINDS = ("model.", "seed.", "snapshot.")  # nodes whose error may leave children on stale data
 HOOK = "operation."
+UNIT_TEST = "unit_test."  # runs on fixtures, before its model: never on the model's data
 
 
 def version_at_least(dbt_version: str, minimum: tuple[int, int]) -> bool:
@@ -46,6 +47,7 @@ def stale_children(results: RunResults, manifest: Manifest) -> list[str]:
 
     Without `on_error: continue` dbt skips every descendant of a failed model, so none ran; with it they
     ran on the stale relation (tests of the failed model included), and `dbt retry` does not rerun them.
+    Unit tests are never stale: `dbt build` runs them on fixtures before their model, whatever `on_error`.
     """
     children: dict[str, list[str]] = {}
     for uid, node in manifest.nodes.items():
@@ -58,4 +60,9 @@ def stale_children(results: RunResults, manifest: Manifest) -> list[str]:
             if child not in seen:
                 seen.add(child)
                 queue.append(child)
-    return [r.unique_id for r in results.results if r.status in RAN and r.unique_id in seen - set(roots)]
+    stale = seen - set(roots)
+    return [
+        r.unique_id
+        for r in results.results
+        if r.status in RAN and r.unique_id in stale and not r.unique_id.startswith(UNIT_TEST)
+    ]

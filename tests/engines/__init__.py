@@ -1,7 +1,7 @@
 """The dbt engines the tests run, each in its own virtual environment.
 
 dbt 1.11 is the interpreter running the tests (the project's `.venv`); dbt 1.12 lives in
-`.venv-dbt-1.12/` (`make dbt-1.12`, which `make test` depends on) and dbt 1.5 in `.venv-dbt-1.5/`
+`.venv-dbt-1.12/` (`make dbt-1.12`, which `make test` depends on) and dbt 1.7 in `.venv-dbt-1.7/`
 (`make compat`). A test on an engine whose venv is missing is skipped, unless `make` listed the engine
 in DBT_ENGINES_REQUIRED: then it fails, so that CI never passes without running it.
 """
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 REQUIRED_ENV = "DBT_ENGINES_REQUIRED"
 DBT_1_11 = "dbt-1.11"
 DBT_1_12 = "dbt-1.12"
-DBT_1_5 = "dbt-1.5"
+DBT_1_7 = "dbt-1.7"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _version(python: Path) -> str:
 ENGINES = {
     DBT_1_11: DbtEngine(DBT_1_11, None),
     DBT_1_12: DbtEngine(DBT_1_12, ROOT / ".venv-dbt-1.12", "make dbt-1.12"),
-    DBT_1_5: DbtEngine(DBT_1_5, ROOT / ".venv-dbt-1.5", "make compat"),
+    DBT_1_7: DbtEngine(DBT_1_7, ROOT / ".venv-dbt-1.7", "make compat"),
 }
 
 
