@@ -84,6 +84,11 @@ def check_project(seed: int, engine: str, tmp_path_factory: pytest.TempPathFacto
         recorded = set(step.statuses)
         never_recorded = project.executed(wanted - recorded, built=built)
         planned = plan_step(step)
+        if engine in LEGACY and step.run_results is None and "--fail-fast" in command:
+            # dbt 1.7 stopped by --fail-fast writes no run_results.json at all: rerun as written, as it must be
+            assert (planned.action, planned.sent) == ("rerun", command), context
+            assert "run_results.json is missing" in planned.warning, context
+            continue
         if planned.action == "rerun":  # only a --fail-fast build that left unit tests unknowable
             assert "--fail-fast" in planned.warning, f"{context}: {planned.warning}"
             # Unknowable: some went unrecorded, or a flag hides from the artifacts whether any was selected
@@ -96,7 +101,12 @@ def check_project(seed: int, engine: str, tmp_path_factory: pytest.TempPathFacto
         retried = project.retry(step)
         if "--fail-fast" not in command:
             assert not never_recorded, f"{context}: dbt did not record {never_recorded}"
-        assert sent_selection(project, planned) == retried | never_recorded, f"{context}: sent `{planned.sent}`"
+        sent = sent_selection(project, planned)
+        if engine in LEGACY and "--fail-fast" in command:
+            # dbt 1.7 stopped by --fail-fast may record a test of the failed model `pass`: the narrowed command
+            # may rerun such a test too (harmless), never anything else more or less than dbt retry
+            sent -= {uid for uid in sent - retried if step.statuses.get(uid) == "pass" and uid.startswith("test.")}
+        assert sent == retried | never_recorded, f"{context}: sent `{planned.sent}`"
         checked += 1
         groups += any(word.startswith(("'tag:", "tag:", "path:")) for word in (planned.sent or "").split())
     event(f"failure cases checked per project: {checked}")

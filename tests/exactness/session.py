@@ -48,7 +48,11 @@ class Session:
     """dbt commands run in this process; `project` keys the parsed manifest each project reuses."""
 
     def __init__(self) -> None:
+        from importlib.metadata import version
+
         self.parsed: dict[str, Any] = {}
+        # dbt before 1.8 keeps one adapter per process, whose connection a --fail-fast step closes for good
+        self.fresh_adapters = tuple(int(part) for part in version("dbt-core").split(".")[:2]) < (1, 8)
 
     def invoke(
         self, project: str, args: list[str], faults: list[str], reuse: bool, keep: bool = False
@@ -56,6 +60,12 @@ class Session:
         """Run dbt; `reuse` hands it the project's parsed manifest, `keep` stores the one it returns."""
         from dbt.cli.main import dbtRunner
 
+        if self.fresh_adapters:  # and dbt-duckdb its DuckDB environment, which the cancel closed
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+            from dbt.adapters.factory import reset_adapters
+
+            DuckDBConnectionManager.close_all_connections()
+            reset_adapters()
         manifest = self.parsed.get(project) if reuse else None
         runner = dbtRunner(manifest=manifest) if manifest is not None else dbtRunner()
         with faults_env(faults), contextlib.redirect_stdout(io.StringIO()):
