@@ -8,13 +8,17 @@ action and checks what the new run executed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.emulator import PROJECT_DIR, SUCCESS, LocalDbtCloud
+from tests.emulator.model import Step
+from tests.emulator.runtimes import RUNTIMES, core
 from tests.engines import DBT_1_12, require
 from tests.runner import inputs, run_action
 
@@ -80,6 +84,35 @@ def test_the_engine_switch_runs_dbt_1_12_and_the_run_says_so(cloud: LocalDbtClou
     assert HOOK in {r["unique_id"] for r in results["results"]}  # the environment's own dbt_project.yml
     with pytest.raises(ValueError, match=r"unknown dbt engine 'dbt-0\.1'"):
         cloud.add_job(["dbt run"], engine="dbt-0.1")
+
+
+def test_an_engine_may_rewrite_what_dbt_wrote_and_environments_lay_their_own_files(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    """The hook an emulated engine (Fusion) plugs into: `Runtime.rewrite` gets each dbt step's target."""
+
+    def rewrite(target: Path) -> None:
+        path = target / "run_results.json"
+        if path.is_file():
+            written = json.loads(path.read_text(encoding="utf-8"))
+            path.write_text(json.dumps({**written, "args": {"which": written["args"]["which"]}}), encoding="utf-8")
+
+    RUNTIMES["rewritten"] = lambda: replace(core(DBT_1_12), name="rewritten", version="2.0.0-test", rewrite=rewrite)
+    try:
+        cloud.set_environment(13, engine="rewritten", project_files={"models/extra.sql": "select 1 as x\n"})
+        run = cloud.wait(cloud.trigger(cloud.add_job(["dbt run --select extra"], environment_id=13)))
+    finally:
+        del RUNTIMES["rewritten"]
+    assert (run["status"], run["dbt_version"]) == (SUCCESS, "2.0.0-test")
+    results = cloud.artifact(run["id"], 4)
+    assert results is not None and results["args"] == {"which": "run"}
+    assert [r["unique_id"] for r in results["results"]] == ["model.shop.extra"]
+    # files an environment no longer lays over the project are gone from its workspace at the next clone
+    cloud.set_environment(13, project_files={})
+    project = cloud.root / "environments" / "13" / "workspace" / "project"
+    assert (project / "models" / "extra.sql").is_file()
+    cloud.engine.executors[13].clone(Step(0, 0, 1, 1, "Clone git repository", tmp_path), project)
+    assert not (project / "models" / "extra.sql").exists() and (project / "dbt_project.yml").is_file()
 
 
 @pytest.mark.usefixtures("built")
