@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 BASE_IMAGE := python:3.12-slim
 
-.PHONY: demo test bench lint venv lock pin-base clean
+.PHONY: demo test bench lint venv lock pin-base clean dbt-1.12 compat
 
 # Runtime dependencies come from the hash-locked requirements.lock, exactly as the Dockerfile installs
 # them; the dev tools are then resolved around those pins (a constraints file), and the result checked.
@@ -19,12 +19,35 @@ $(BIN)/.installed: requirements.lock requirements-dev.txt scripts/lock_requireme
 
 venv: $(BIN)/.installed
 
+# dbt 1.12 in its own virtual environment, for the end-to-end and exactness tests that run it (issue 13).
+# dbt-core 1.12 installs only around its dbt-core-experimental-parser dependency: its other requirements
+# first, then dbt-core and dbt-duckdb without dependencies (about 20 seconds).
+DBT_112 := .venv-dbt-1.12
+$(DBT_112)/.installed: tests/engines/dbt-1.12.txt
+	$(PY) -m venv $(DBT_112)
+	$(DBT_112)/bin/pip --quiet --disable-pip-version-check install -r tests/engines/dbt-1.12.txt
+	$(DBT_112)/bin/pip --quiet --disable-pip-version-check install --no-deps dbt-core==1.12.6 dbt-duckdb==1.11.1
+	touch $@
+
+dbt-1.12: $(DBT_112)/.installed
+
+# An old dbt (1.7) in its own virtual environment, for `make compat`.
+DBT_OLD := .venv-dbt-1.7
+$(DBT_OLD)/.installed: tests/engines/dbt-1.7.txt
+	$(PY) -m venv $(DBT_OLD)
+	$(DBT_OLD)/bin/pip --quiet --disable-pip-version-check install -r tests/engines/dbt-1.7.txt
+	touch $@
+
 demo: venv
 	$(BIN)/python -m tests.demo
 
 # Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
-test: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+test: venv dbt-1.12
+	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+
+# The exactness oracle's generated projects on an old dbt (1.7) too: on demand, not in CI (README).
+compat: venv $(DBT_OLD)/.installed
+	DBT_ENGINES_REQUIRED=dbt-1.7 $(BIN)/python -m pytest -q tests/test_exactness_generated.py -k "dbt-1.7"
 
 bench: venv
 	$(BIN)/python -m benchmarks
@@ -53,4 +76,4 @@ pin-base: venv
 	$(BIN)/python scripts/pin_base.py "$$digest" && grep -n -B1 '^FROM' Dockerfile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_112) $(DBT_OLD) .pytest_cache .mypy_cache .ruff_cache

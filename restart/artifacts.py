@@ -13,6 +13,9 @@ KNOWN_RUN_RESULTS_VERSIONS = frozenset({4, 5, 6})
 # Node statuses `dbt retry` reruns (dbt-core's task/retry.py RETRYABLE_STATUSES).
 RETRYABLE = frozenset({"error", "fail", "skipped", "runtime error", "partial success"})
 FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
+# Node statuses that mean done, never rerun: besides success and pass, `no-op` (dbt 1.10+: exposures, saved
+# queries) and `reused` (dbt 1.12 and dbt v2: dbt State found the node unchanged and fresh).
+DONE = frozenset({"success", "pass", "no-op", "reused"})
 # Resource types a dbt command executes (what a selection can make run).
 EXECUTABLE = frozenset({"model", "seed", "snapshot", "test", "unit_test", "analysis", "function"})
 
@@ -311,7 +314,10 @@ def parse_run_results(document: Any) -> RunResults:
         )
         for r in document["results"]
     )
-    return RunResults(results, dict(document.get("args") or {}), version, document["metadata"].get("dbt_version") or "")
+    dbt_version = document["metadata"].get("dbt_version")
+    return RunResults(
+        results, dict(document.get("args") or {}), version, dbt_version if isinstance(dbt_version, str) else ""
+    )
 
 
 def _unit_test_tags(node: dict[str, Any]) -> tuple[str, ...]:

@@ -72,7 +72,8 @@ HELP = {
     "restart-on": "any (default) or transient: restart only when every failure looks transient",
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
     "delay": "seconds to wait before triggering (default 0)",
-    "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test)",
+    "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test, "
+    "and what ran on a failed model's stale data)",
     "verify": "when the new run succeeded but left planned nodes unrun: fail (default), warn or off",
     "github-token": "GitHub token (for GitHub features)",
 }

@@ -9,7 +9,7 @@ from typing import Literal
 from restart import commands as cmds
 from restart import microbatch
 from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
-from restart.engines import Engine
+from restart.engines import Engine, continued_on_error, on_run_start_failed, stale_children
 from restart.fusion import failed_roots, held_back
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import (
@@ -63,6 +63,7 @@ class StepPlan:
     failures: tuple[NodeResult, ...] = ()  # nodes that errored or failed, with their messages
     warning: str = ""
     added: tuple[str, ...] = ()  # with `rebuild: with-test-parents`: parents of failed tests added to `nodes`
+    stale: tuple[str, ...] = ()  # nodes that ran on a failed model's stale data (on_error: continue)
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its parents among `nodes`
     batches: microbatch.BatchStep | None = None  # a step that rebuilds only failed batches of microbatch models
     kept: tuple[NodeResult, ...] = ()  # nodes the step had run that are not rerun (hooks aside): work avoided
@@ -255,6 +256,8 @@ def manifest_needed(
         return "a --fail-fast build was cut short"
     if rebuild == "with-test-parents" and any(r.unique_id.startswith("test.") for r in nodes):
         return "the parents of failed tests are read from it"
+    if continued_on_error(results):
+        return "a model failed on dbt 1.12+: what ran after it on stale data (on_error: continue) is read from it"
     if len(nodes) >= COMPACT_FROM:
         return f"{len(nodes)} nodes to rerun: it lets the command be compacted"
     for node in nodes:
@@ -338,6 +341,30 @@ def _with_test_parents(
     return [p for p in test_parents(failures, manifest) if p not in chosen], ""
 
 
+def _stale(results: RunResults, manifest: Manifest | None, rebuild: str, chosen: list[str]) -> tuple[list[str], str]:
+    """(nodes that ran on a failed model's stale data, a warning for the summary) under on_error: continue.
+
+    `rebuild: with-test-parents` rebuilds them (the caller adds them); otherwise the warning says they are not.
+    """
+    if not continued_on_error(results):
+        return [], ""
+    if manifest is None:
+        return [], (
+            "without manifest.json, nodes that ran after a failed model on its stale data (on_error: continue) "
+            "are unknown: dbt retry does not rerun them, and neither does this restart"
+        )
+    stale = [uid for uid in stale_children(results, manifest) if uid not in chosen]
+    if not stale:
+        return [], ""
+    shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    if rebuild == "with-test-parents":
+        return stale, ""  # the step's reason counts them
+    return stale, (
+        f"{len(stale)} node(s) ran on a failed model's stale data (on_error: continue) and, as with dbt retry, "
+        f"are not rerun: {shown}; `rebuild: with-test-parents` rebuilds them"
+    )
+
+
 def _graph(unique_ids: list[str], manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
     """Each rerun node's parents among the rerun nodes (for the summary's failure region)."""
     if manifest is None:
@@ -403,6 +430,9 @@ def _held_back(
     failed = [r for r in nodes if r.status != "skipped"]
     if not engine.fusion:
         if nodes and not failed:
+            if on_run_start_failed(results):
+                why = "an on-run-start hook failed and dbt skipped every node (the default from dbt 1.12)"
+                return [], [], f"its results hold skipped nodes but no failed one: {why}"
             return [], [], "its results hold skipped nodes but no failed one (a hook failed?)"
         return nodes, [], ""
     manifest = found.manifest
@@ -514,6 +544,9 @@ def _plan_failed(
     if rebuild == "with-test-parents":
         added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
         unique_ids += added
+    stale, stale_warning = _stale(results, found.manifest, rebuild, unique_ids)
+    rebuilt = stale if rebuild == "with-test-parents" else []
+    unique_ids += rebuilt
     selection = select_nodes(unique_ids, found.manifest, by_file=engine.file_by_stem)
     selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name), _indirect(command, results))
     if found.manifest is not None and _runs_nothing(unique_ids, selection, selectors, found.manifest, command):
@@ -525,7 +558,7 @@ def _plan_failed(
             failures,
         )
     indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
-    warnings = [f"{where}: {rebuild_warning}"] if rebuild_warning else []
+    warnings = [f"{where}: {w}" for w in (rebuild_warning, stale_warning) if w]
     if indirect and not engine.indirect_empty:
         indirect = False
         warnings.append(
@@ -542,14 +575,16 @@ def _plan_failed(
         item.command,
         item.step.index,
         "narrow",
-        f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures)} more were skipped"
+        f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures) - len(rebuilt)} more were skipped"
         + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else "")
-        + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else ""),
+        + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else "")
+        + (f"; {len(rebuilt)} node(s) rebuilt that ran on a failed model's stale data" if rebuilt else ""),
         new_command=command.narrowed(list(selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
         warning=warning,
         added=tuple(added),
+        stale=tuple(stale),
         graph=_graph(unique_ids, found.manifest),
         kept=_kept(results, unique_ids),
     )

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from restart.artifacts import NodeResult
+from restart.artifacts import DONE, NodeResult
 from restart.avoided import Avoided
 from restart.avoided import headline as avoided_headline
 from restart.plan import Plan, StepPlan, step_command
@@ -28,7 +28,7 @@ MAX_GRAPH_EDGES = 120
 MAX_GRAPHS = 5  # steps with a failure-region graph
 MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
-OK_STATUSES = frozenset({"success", "pass"})
+OK_STATUSES = DONE
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
 LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
 ICONS = {

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.emulator import CANCELLED, ERROR, QUEUED, RUNNING, SUCCESS, LocalDbtCloud, step_name
+from tests.engines import DBT_1_11, ENGINES
 
 SETUP_STEPS = ["Clone git repository", "Create profile from connection DuckDB", "Invoke dbt with `dbt deps`"]
 DOWNSTREAM_OF_STG_ORDERS = {
@@ -76,6 +77,7 @@ def test_fault_in_a_model_errors_it_and_skips_its_descendants_then_a_narrowed_ru
     assert [step["name"] for step in run["run_steps"]] == [*SETUP_STEPS, "Invoke dbt with `dbt build`"]
     assert [step["status"] for step in run["run_steps"]] == [SUCCESS, SUCCESS, SUCCESS, ERROR]
     assert run["can_retry"] and run["retry_not_supported_reason"] is None
+    assert run["dbt_version"] == ENGINES[DBT_1_11].version  # an environment runs dbt 1.11 unless switched
 
     artifact = api.get(f"/runs/{run['id']}/artifacts/run_results.json", step=4)
     assert artifact.headers["Content-Type"] == "application/json"

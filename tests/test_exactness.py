@@ -3,18 +3,24 @@
 Each case runs one failing command on a copy of tests/dbt_project with faults injected through
 DBT_EMULATOR_FAULTS, plans the restart from that step's own artifacts, and compares, node for
 node, what `dbt ls` resolves the command we would send to with what `dbt retry` runs.
+
+Every case runs on dbt 1.11; a representative subset (`ON_1_12`: each kind of selector, fault and
+flag the planner treats differently) also on dbt 1.12, to keep `make test` short.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from restart import commands
 from restart.artifacts import parse_run_results
 from restart.plan import manifest_needed
+from tests.engines import DBT_1_11, DBT_1_12, require
 from tests.exactness.harness import DbtProject, plan_step, run_recorded, sent_selection
 
 PROJECT = Path(__file__).parent / "dbt_project"
@@ -101,16 +107,45 @@ def add_tags(root: Path) -> None:
     utils.write_text(text.replace("  shop_utils:\n    +materialized: table\n", UTILS_TAGS), encoding="utf-8")
 
 
+def on_engines(cases: Sequence[tuple[Any, ...]], ids: list[str], on_1_12: Sequence[int]) -> list[Any]:
+    """Every case on dbt 1.11 and the cases at indexes `on_1_12` also on dbt 1.12, `engine` first."""
+    params = [pytest.param(DBT_1_11, *case, id=f"{DBT_1_11} {name}") for case, name in zip(cases, ids, strict=True)]
+    return params + [pytest.param(DBT_1_12, *cases[i], id=f"{DBT_1_12} {ids[i]}") for i in on_1_12]
+
+
+@pytest.fixture
+def engine() -> str:
+    """The dbt a test runs on, unless it is parametrized with `engine`."""
+    return DBT_1_11
+
+
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
-    root = tmp_path_factory.mktemp("exactness") / "shop"
+def shops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DbtProject]:
+    """The shop project built once per dbt engine, as the tests ask for it."""
+    made: dict[str, DbtProject] = {}
+
+    def shop_on(engine: str) -> DbtProject:
+        if engine not in made:
+            require(engine)
+            made[engine] = make_shop(tmp_path_factory.mktemp(f"exactness-{engine}") / "shop", engine)
+        return made[engine]
+
+    return shop_on
+
+
+@pytest.fixture
+def shop(shops: Callable[[str], DbtProject], engine: str) -> DbtProject:
+    return shops(engine)
+
+
+def make_shop(root: Path, engine: str) -> DbtProject:
     shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb"))
     (root / "selectors.yml").write_text(SELECTORS, encoding="utf-8")
     (root / "models" / "compile_fault.sql").write_text(COMPILE_FAULT, encoding="utf-8")
     (root / "models" / "after_compile_fault.sql").write_text("select * from {{ ref('compile_fault') }}\n")
     (root / "models" / "slow.sql").write_text(SLOW, encoding="utf-8")
     add_tags(root)
-    project = DbtProject(root)
+    project = DbtProject(root, engine=engine)
     project.deps_and_parse()
     first = project.run("dbt build")  # every relation exists before faults are injected
     assert first.success
@@ -142,7 +177,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("command", "faults"), CASES, ids=[f"{c} [{','.join(f)}]" for c, f in CASES])
+CASE_IDS = [f"{c} [{','.join(f)}]" for c, f in CASES]
+
+
+@pytest.mark.parametrize(("engine", "command", "faults"), on_engines(CASES, CASE_IDS, (0, 3, 7, 8, 14, 20)))
 def test_narrowed_step_reruns_what_dbt_retry_reruns(shop: DbtProject, command: str, faults: list[str]) -> None:
     step = shop.run(command, faults)
     assert not step.success, "the injected fault did not make the step fail"
@@ -181,7 +219,9 @@ GROUPS = [
 ]
 
 
-@pytest.mark.parametrize(("command", "faults", "group"), GROUPS, ids=[f"{c} [{','.join(f)}]" for c, f, _ in GROUPS])
+@pytest.mark.parametrize(
+    ("engine", "command", "faults", "group"), on_engines(GROUPS, [f"{c} [{','.join(f)}]" for c, f, _ in GROUPS], (0, 8))
+)
 def test_groups_rerun_what_dbt_retry_reruns(shop: DbtProject, command: str, faults: list[str], group: str) -> None:
     """`tag:`/`path:` groups in the narrowed command select exactly what `dbt retry` reruns."""
     step = shop.run(command, faults)
@@ -210,7 +250,9 @@ FAIL_FAST = [
 ]
 
 
-@pytest.mark.parametrize(("command", "faults", "action"), FAIL_FAST, ids=[f"{c} [{f[0]}]" for c, f, _ in FAIL_FAST])
+@pytest.mark.parametrize(
+    ("engine", "command", "faults", "action"), on_engines(FAIL_FAST, [f"{c} [{f[0]}]" for c, f, _ in FAIL_FAST], (0, 5))
+)
 def test_fail_fast_loses_nothing_that_never_ran(shop: DbtProject, command: str, faults: list[str], action: str) -> None:
     """Under --fail-fast the rerun is what failed or was skipped plus what dbt never recorded.
 
@@ -281,15 +323,18 @@ def test_a_step_stopped_mid_way_reruns_as_written(shop: DbtProject) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "parents"),
-    [
-        ("not_null_stg_orders_order_id", {"model.shop.stg_orders"}),
-        (
-            "relationships_orders_customer_id__customer_id__ref_customers_",
-            {"model.shop.orders", "model.shop.customers"},
-        ),
-    ],
-    ids=["staging", "mart"],
+    ("engine", "fault", "parents"),
+    on_engines(
+        [
+            ("not_null_stg_orders_order_id", {"model.shop.stg_orders"}),
+            (
+                "relationships_orders_customer_id__customer_id__ref_customers_",
+                {"model.shop.orders", "model.shop.customers"},
+            ),
+        ],
+        ["staging", "mart"],
+        (1,),
+    ),
 )
 def test_with_test_parents_also_reruns_the_models_the_failed_test_tests(
     shop: DbtProject, fault: str, parents: set[str]
@@ -313,13 +358,16 @@ def test_with_test_parents_in_a_test_step_says_why_nothing_is_added(shop: DbtPro
 
 
 @pytest.mark.parametrize(
-    ("command", "faults"),
-    [
-        ("dbt run --select calendar+", ["shop.calendar"]),
-        ("dbt seed", ["raw_orders"]),
-        ("dbt run --select shop_utils.calendar+", ["shop_utils.calendar"]),
-    ],
-    ids=["models", "seed", "package-model"],
+    ("engine", "command", "faults"),
+    on_engines(
+        [
+            ("dbt run --select calendar+", ["shop.calendar"]),
+            ("dbt seed", ["raw_orders"]),
+            ("dbt run --select shop_utils.calendar+", ["shop_utils.calendar"]),
+        ],
+        ["models", "seed", "package-model"],
+        (2,),
+    ),
 )
 def test_without_the_manifest_models_and_seeds_are_selected_exactly_by_file(
     shop: DbtProject, command: str, faults: list[str]

@@ -104,6 +104,13 @@ class LocalDbtCloud:
         with self.engine.lock:
             self.engine.fusion[environment_id] = FusionMode(frozenset(reused), drop_errors)
 
+    def set_environment(
+        self, environment_id: int, *, engine: str | None = None, project_files: dict[str, str] | None = None
+    ) -> None:
+        """Switch an environment's dbt engine (`dbt-1.11`, `dbt-1.12`: tests/emulator/runtimes.py), or lay
+        `project_files` (relative path -> text) over the dbt project its runs clone."""
+        self.engine.set_environment(environment_id, engine=engine, project_files=project_files)
+
     def set_faults(self, names: list[str]) -> None:
         """Set DBT_EMULATOR_FAULTS for the runs that start after this call."""
         with self.engine.lock:

@@ -10,7 +10,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -18,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +37,9 @@ from .model import (
     read_text,
     tail,
 )
+from .runtimes import RUNTIMES, Environment, Runtime
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 PROFILE_NAME = "shop"
 CLONE_STEP = "Clone git repository"
 PROFILE_STEP = "Create profile from connection DuckDB"
@@ -61,12 +59,6 @@ COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-
 def step_name(command: str) -> str:
     """The name dbt Cloud gives the step that runs `command`."""
     return f"Invoke dbt with `{command}`"
-
-
-@cache
-def dbt_version() -> str:
-    """The installed dbt-core version."""
-    return version("dbt-core")
 
 
 @cache
@@ -102,6 +94,8 @@ class Engine:
         self.clock: datetime | None = None  # the time dbt sees at the start of each command (None: real time)
         self.executors: dict[int, Executor] = {}
         self.fusion: dict[int, FusionMode] = {}  # environments in Fusion mode (fusion.py rewrites their artifacts)
+        self.environments: dict[int, Environment] = {}
+        self.runtimes: dict[int, Runtime] = {}  # run id -> the dbt its environment ran it with
         self._job_ids = itertools.count(1)
         self._run_ids = itertools.count(first_run_id)
         self._trigger_ids = itertools.count(5001)
@@ -116,6 +110,24 @@ class Engine:
         """The DuckDB file every run of an environment builds into."""
         return self.root / "environments" / str(environment_id) / "shop.duckdb"
 
+    def environment(self, environment_id: int) -> Environment:
+        """An environment's settings (dbt 1.11, the project as it is, until set otherwise)."""
+        with self.lock:
+            return self.environments.setdefault(environment_id, Environment())
+
+    def set_environment(
+        self, environment_id: int, *, engine: str | None = None, project_files: dict[str, str] | None = None
+    ) -> None:
+        """Switch an environment's dbt engine (tests/emulator/runtimes.py) or the files laid over its project."""
+        if engine is not None and engine not in RUNTIMES:
+            raise ValueError(f"unknown dbt engine {engine!r}: one of {', '.join(sorted(RUNTIMES))}")
+        with self.lock:
+            environment = self.environment(environment_id)
+            if engine is not None:
+                environment.engine = engine
+            if project_files is not None:
+                environment.project_files = dict(project_files)
+
     def add_job(
         self,
         steps: list[str],
@@ -129,11 +141,14 @@ class Engine:
         timeout_seconds: int = 0,
         threads: int = 4,
         target_name: str = "default",
+        engine: str | None = None,
     ) -> Job:
-        """Define a job."""
+        """Define a job; `engine` also switches its environment's dbt engine."""
         for command in steps:
             if not command.startswith("dbt "):
                 raise ValueError(f"a job step must start with 'dbt ': {command!r}")
+        if engine is not None:
+            self.set_environment(environment_id, engine=engine)
         with self.lock:
             job = Job(
                 id=next(self._job_ids),
@@ -180,6 +195,7 @@ class Engine:
                 commands = [RETRY, *retry_of.skipped_commands()]
                 retry_state = failed.artifacts["run_results.json"]
             run_id = next(self._run_ids)
+            runtime = self.runtimes[run_id] = RUNTIMES[self.environment(job.environment_id).engine]()
             docs = trigger.generate_docs_override
             timeout = trigger.timeout_seconds_override
             run = Run(
@@ -193,7 +209,7 @@ class Engine:
                 timeout_seconds=job.timeout_seconds if timeout is None else timeout,
                 git_branch=trigger.git_branch or "main",
                 git_sha=trigger.git_sha or project_sha(),
-                dbt_version=FUSION_TRACK if job.environment_id in self.fusion else dbt_version(),
+                dbt_version=FUSION_TRACK if job.environment_id in self.fusion else runtime.version,
                 href=f"{self.base_url}/deploy/{self.account_id}/projects/{self.project_id}/runs/{run_id}/",
                 retry_of=None if retry_of is None else retry_of.id,
                 retry_state=retry_state,
@@ -272,6 +288,7 @@ class Executor(threading.Thread):
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.busy = threading.Lock()
         self.timed_out = False
+        self.laid: set[str] = set()  # files the environment's settings laid over its workspace
 
     def run(self) -> None:
         """Execute queued runs until told to stop."""
@@ -431,8 +448,17 @@ class Executor(threading.Thread):
             return step.status
 
     def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = ()) -> int:
-        """Copy the dbt project into the run's workspace, without the `hidden` paths (as if deleted in git)."""
+        """Copy the dbt project into the run's workspace, with the environment's own files laid over it
+        and without the `hidden` paths (as if deleted in git)."""
         shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE, dirs_exist_ok=True)
+        files = self.engine.environment(self.environment_id).project_files
+        for name in self.laid - set(files):
+            if not (PROJECT_DIR / name).is_file():
+                (project / name).unlink(missing_ok=True)
+        for name, content in files.items():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            (project / name).write_text(content, encoding="utf-8")
+        self.laid = set(files)
         for relative in hidden:
             path = project / relative
             if path.is_dir():
@@ -483,7 +509,9 @@ class Executor(threading.Thread):
     ) -> int:
         """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
         args = shlex.split(command)
-        args[0:1] = [sys.executable, str(CLOCK_SHIM)] if clock is not None else [str(DBT)]
+        runtime = self.engine.runtimes[run.id]
+        # The clock shim runs dbt at a set time, in the runtime's own Python (its venv's dbt-core).
+        args[0:1] = [str(runtime.dbt.parent / "python"), str(CLOCK_SHIM)] if clock is not None else [str(runtime.dbt)]
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
@@ -531,6 +559,8 @@ class Executor(threading.Thread):
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
+            if runtime.rewrite is not None:
+                runtime.rewrite(target)
             fusion = self.engine.fusion.get(run.job.environment_id)
             if fusion is not None:
                 rewrite(target, fusion)

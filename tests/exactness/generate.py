@@ -11,6 +11,7 @@ tests/dbt_project's.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,3 +267,25 @@ def random_command(rng: random.Random, project: GeneratedProject) -> str:
     if rng.random() < 0.2:
         parts += ["--vars", '\'{"x": "a b"}\'']
     return " ".join(parts)
+
+
+def make_legacy(root: Path) -> None:
+    """Rewrite a generated project for dbt before 1.8 (`make compat`'s dbt 1.7).
+
+    No `flags:` in dbt_project.yml, `tests:` for `data_tests:`, no unit tests, a SQL snapshot
+    instead of a YAML one (1.9+), and generic test arguments without the `arguments:` key (1.10+).
+    """
+    project = root / "dbt_project.yml"
+    text = project.read_text(encoding="utf-8")
+    project.write_text(re.sub(r"flags:\n(?:  .*\n)+", "", text), encoding="utf-8")
+    for path in root.rglob("*.yml"):
+        text = path.read_text(encoding="utf-8").replace("data_tests:", "tests:")
+        text = re.sub(r"\n( +)arguments:\n\1  to: (.*)\n\1  field: (.*)", r"\n\1to: \2\n\1field: \3", text)
+        path.write_text(text.split("\nunit_tests:\n")[0].rstrip("\n") + "\n", encoding="utf-8")
+    (root / "snapshots" / "snaps.yml").unlink()
+    (root / "snapshots" / "snap.sql").write_text(
+        "{% snapshot snap %}\n"
+        "{{ config(unique_key='id', strategy='check', check_cols='all', target_schema=target.schema) }}\n"
+        "select * from {{ ref('seed_0') }}\n{% endsnapshot %}\n",
+        encoding="utf-8",
+    )

@@ -3,7 +3,8 @@
 A `DbtProject` is a dbt project in a temporary directory with its own DuckDB file. It runs dbt
 in-process (`dbtRunner`), parsing the project once and handing that manifest to every later
 command, so that one failing step, its `dbt retry` and the `dbt ls` of the narrowed command cost
-well under two seconds together.
+well under two seconds together. On another dbt engine than the tests' own (dbt 1.12, an old dbt:
+tests/engines) it does the same in a worker process of that engine's venv (tests/exactness/session.py).
 
 For a failed step the oracle is what `dbt retry`, run on a copy of that step's own target
 directory, executes (its new run_results.json). The planner's command is resolved with `dbt ls`
@@ -14,17 +15,15 @@ executes.
 
 from __future__ import annotations
 
-import contextlib
-import io
+import atexit
 import json
 import os
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,9 @@ from restart import commands as cmds
 from restart.artifacts import parse_manifest, parse_run_results
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
+from tests.engines import DBT_1_11, ENGINES
+from tests.exactness.session import FAULTS_ENV, RemoteSession, Session
 
-FAULTS_ENV = "DBT_EMULATOR_FAULTS"
 # What each narrowable sub-command executes (and so writes to run_results.json).
 EXECUTES: dict[str, frozenset[str]] = {
     "run": frozenset({"model"}),
@@ -55,18 +55,18 @@ LS_FLAGS = {
 QUIET = ["--log-level", "none", "--log-level-file", "none"]
 
 
-@contextlib.contextmanager
-def faults_env(faults: Iterator[str] | tuple[str, ...] | list[str]) -> Iterator[None]:
-    """Set DBT_EMULATOR_FAULTS for the duration of one in-process dbt invocation."""
-    before = os.environ.get(FAULTS_ENV)
-    os.environ[FAULTS_ENV] = ",".join(faults)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(FAULTS_ENV, None)
+_SESSIONS: dict[str, Session | RemoteSession] = {}
+
+
+def session(engine: str) -> Session | RemoteSession:
+    """The one dbt session of an engine in this test process: in process for the tests' own dbt."""
+    if engine not in _SESSIONS:
+        if ENGINES[engine].venv is None:
+            _SESSIONS[engine] = Session()
         else:
-            os.environ[FAULTS_ENV] = before
+            remote = _SESSIONS[engine] = RemoteSession(ENGINES[engine].python)
+            atexit.register(remote.close)
+    return _SESSIONS[engine]
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,10 @@ class StepRun:
 class DbtProject:
     """A dbt project in `root`, run against a DuckDB file next to it."""
 
-    def __init__(self, root: Path, profile: str = "shop") -> None:
+    def __init__(self, root: Path, profile: str = "shop", engine: str = DBT_1_11) -> None:
         self.root = root
+        self.engine = ENGINES[engine]
+        self.session = session(engine)
         self.work = root.parent / f"{root.name}-work"
         self.work.mkdir(parents=True, exist_ok=True)
         self.profiles = self.work / "profiles"
@@ -102,19 +104,17 @@ class DbtProject:
             encoding="utf-8",
         )
         self.counter = 0
-        self.parsed: Any = None  # dbt's Manifest object, reused by later invocations
         self.manifest_doc: dict[str, Any] = {}
         self.parse_target = self.work / "parse-target"
 
     def _dirs(self) -> list[str]:
         return ["--project-dir", str(self.root), "--profiles-dir", str(self.profiles)]
 
-    def invoke(self, args: list[str], *, reuse_manifest: bool = True) -> Any:
-        from dbt.cli.main import dbtRunner
-
-        runner = dbtRunner(manifest=self.parsed) if reuse_manifest and self.parsed is not None else dbtRunner()
-        with contextlib.redirect_stdout(io.StringIO()):
-            return runner.invoke(args)
+    def invoke(
+        self, args: list[str], *, reuse_manifest: bool = True, faults: list[str] | None = None, keep: bool = False
+    ) -> dict[str, Any]:
+        """{success, exception, lines}: one dbt command, handed the project's parsed manifest when `reuse_manifest`."""
+        return self.session.invoke(str(self.root), args, faults or [], reuse_manifest, keep)
 
     def next_dir(self, label: str) -> Path:
         self.counter += 1
@@ -128,10 +128,9 @@ class DbtProject:
             for package in local.iterdir():
                 shutil.copytree(package, self.root / "dbt_packages" / package.name, dirs_exist_ok=True)
         result = self.invoke(
-            ["parse", *self._dirs(), "--target-path", str(self.parse_target), *QUIET], reuse_manifest=False
+            ["parse", *self._dirs(), "--target-path", str(self.parse_target), *QUIET], reuse_manifest=False, keep=True
         )
-        assert result.success, result.exception
-        self.parsed = result.result
+        assert result["success"], result["exception"]
         self.manifest_doc = json.loads((self.parse_target / "manifest.json").read_text(encoding="utf-8"))
 
     def run(self, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
@@ -148,13 +147,13 @@ class DbtProject:
         reuse = not any(a.startswith(("--vars", "--target", "--profile", "-t")) for a in args)
         if not reuse and not (target / "partial_parse.msgpack").exists():
             shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
-        with faults_env(list(faults)):
-            result = self.invoke(
-                [*args, *self._dirs(), "--target-path", str(target), *_quiet(log)],
-                reuse_manifest=reuse,
-            )
+        result = self.invoke(
+            [*args, *self._dirs(), "--target-path", str(target), *_quiet(log)],
+            reuse_manifest=reuse,
+            faults=list(faults),
+        )
         return StepRun(
-            command, target, bool(result.success), _load(target / "run_results.json"), _load_manifest(target)
+            command, target, bool(result["success"]), _load(target / "run_results.json"), _load_manifest(target)
         )
 
     def interrupt(self, command: str, faults: list[str], when: str) -> StepRun:
@@ -169,7 +168,7 @@ class DbtProject:
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         env["DBT_TARGET"] = "apart"
         shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
-        dbt = Path(sys.executable).with_name("dbt")
+        dbt = self.engine.dbt
         args = [str(dbt), *shlex.split(command)[1:], *self._dirs(), "--target-path", str(target)]
         args += ["--no-use-colors", "--log-level-file", "none"]
         process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -193,22 +192,14 @@ class DbtProject:
     def retry(self, step: StepRun, *, log: Path | None = None) -> set[str]:
         """What `dbt retry` on a copy of the step's target directory runs (faults fixed); with `log`,
         dbt's log goes to `log`/dbt.log."""
-        from dbt.task import retry as retry_module
-
         target = self.next_dir("retry")
         shutil.copytree(step.target, target, dirs_exist_ok=True)
         shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
         (target / "run_results.json").unlink(missing_ok=True)
         shutil.copy2(step.target / "run_results.json", target / "run_results.json")
-        before = set(retry_module.RETRYABLE_STATUSES)  # dbt adds `warn` to it under --warn-error
         mtime = (target / "run_results.json").stat().st_mtime_ns
-        try:
-            with faults_env([]):
-                result = self.invoke(["retry", *self._dirs(), "--target-path", str(target), *_quiet(log)])
-        finally:
-            retry_module.RETRYABLE_STATUSES.clear()
-            retry_module.RETRYABLE_STATUSES.update(before)
-        assert result.exception is None, result.exception
+        result = self.session.retry(str(self.root), [*self._dirs(), "--target-path", str(target), *_quiet(log)])
+        assert result["exception"] is None, result["exception"]
         assert (target / "run_results.json").stat().st_mtime_ns != mtime, "dbt retry wrote no run_results.json"
         written = _load(target / "run_results.json") or {}
         return self.executed({r["unique_id"] for r in written.get("results", [])})
@@ -225,8 +216,8 @@ class DbtProject:
         for flag, values in (extra or {}).items():
             args += [flag, *values]
         result = self.invoke(args)
-        assert result.success, result.exception
-        found = {json.loads(line)["unique_id"] for line in result.result}
+        assert result["success"], result["exception"]
+        found = {json.loads(line)["unique_id"] for line in result["lines"]}
         return self.executed(found, EXECUTES[parsed.name])
 
     def executed(
