@@ -109,10 +109,18 @@ LINT_COMMANDS = ("dbt sqlfluff lint", "dbt lint")
 COMPARE_COMMANDS = ("dbt compare", "dbt-cloud compare")
 
 
+def _starts_with(step_text: str, commands: tuple[str, ...]) -> bool:
+    text = " ".join(step_text.split()).lower()
+    return any(text == c or text.startswith(c + " ") for c in commands)
+
+
+def _lints(step_text: str) -> bool:
+    return _starts_with(step_text, LINT_COMMANDS)
+
+
 def added_by_dbt_cloud(step_text: str) -> bool:
     """Whether a step's command is one dbt Cloud adds for the job's SQL lint or compare-changes setting."""
-    text = " ".join(step_text.split()).lower()
-    return any(text == c or text.startswith(c + " ") for c in (*LINT_COMMANDS, *COMPARE_COMMANDS))
+    return _starts_with(step_text, (*LINT_COMMANDS, *COMPARE_COMMANDS))
 
 
 def _listed(step_text: str, commands: list[str]) -> bool:
@@ -152,6 +160,8 @@ def align(run: Run) -> tuple[list[CommandStep], list[str]]:
     leading("dbt deps")
     generates_sources = run.job.run_generate_sources if run.job else True
     leading("dbt source freshness", only_if=generates_sources)
+    if run.job and run.job.run_lint and invoked and _lints(invoked[0][1]):  # also when a command lints the same way
+        leading(invoked[0][1])
 
     paired: list[CommandStep] = []
     position = 0

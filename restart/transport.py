@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import requests
 
@@ -173,34 +173,31 @@ def describe_failure(
     return f"request for {what} failed: {type(exc).__name__}"
 
 
-def _envelope_message(response: requests.Response) -> tuple[str, Any]:
-    """(the envelope's user message, its `data`) of an error answer; ('', None) when not an envelope."""
+def _envelope(response: requests.Response) -> tuple[bool, str, Any]:
+    """(whether the body is JSON, the envelope's user message, its `data`) of an error answer."""
     try:
         document = response.json()
     except ValueError:
-        return "", None
+        return False, "", None
     if not isinstance(document, dict):
-        return "", None
+        return True, "", None
     status = document.get("status")
     message = ""
     if isinstance(status, dict):
         message = str(status.get("user_message") or status.get("developer_message") or "")
-    return message, document.get("data")
+    return True, message, document.get("data")
 
 
 def http_error(response: requests.Response, what: str, account_id: int) -> ApiError:
     """The `ApiError` for an HTTP error answer, worded for the likely real cause."""
     code = response.status_code
-    message, data = _envelope_message(response)
+    is_json, message, data = _envelope(response)
     details = ""
     if isinstance(data, dict) and code == 400:
         details = "; ".join(f"{k}: {v}" for k, v in data.items())[:300]
-    if not message and not isinstance(data, dict) and code < 500 and code != RATE_LIMITED:
-        try:
-            response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-            message = f"non-JSON error body ({kind})"
+    if not is_json and code < 500 and code != RATE_LIMITED:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        message = f"non-JSON error body ({kind})"
     message = " ".join(f"{message} {details}".split())[:300]
     suffix = f": {message}" if message else ""
     if code == 401:
@@ -268,7 +265,7 @@ class Transport:
     def redact(self, text: str) -> str:
         return redact(text, self._token)
 
-    def _raise(self, error: ApiError, note: str = "") -> None:
+    def _raise(self, error: ApiError, note: str = "") -> NoReturn:
         message = self.redact(f"{error}{note}")
         error.args = (message,)
         raise error

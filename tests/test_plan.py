@@ -313,3 +313,14 @@ def test_lint_and_compare_changes_steps_are_never_commands() -> None:
     plan = make_plan(run, {5: StepArtifacts(results("build", {"model.shop.b": "error"}))})
     assert plan.steps_override[0].startswith("dbt build --select")
     assert all("lint" not in c and "compare" not in c for c in plan.steps_override)
+
+
+def test_the_job_s_lint_step_is_told_apart_from_a_lint_command_of_the_user() -> None:
+    from dataclasses import replace
+
+    lint = "dbt sqlfluff lint models"
+    run = make_run([lint, "dbt build"], [SUCCESS, ERROR], extra_before=[(f"Invoke dbt with `{lint}`", SUCCESS)])
+    run = replace(run, job=replace(run.job, run_lint=True))
+    paired, notes = align(run)
+    assert [(p.command, p.step.index if p.step else None) for p in paired] == [(lint, 5), ("dbt build", 6)]
+    assert notes == []

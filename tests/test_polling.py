@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pytest
+
 from restart import actions
+from restart.api import ApiError
 from restart.main import Stop, wait_for
 from restart.records import run_from_json
 from restart.settings import parse
@@ -71,3 +75,40 @@ def test_timeout_bounds_the_last_pause() -> None:
     _, timed_out = wait_for(client, start, settings(timeout="45"), out, stop, clock=clock)  # type: ignore[arg-type]
 
     assert timed_out and clock.now == 45.0
+
+
+class Flaky(Client):
+    """Like `Client`, but every read before `recovers_at` seconds fails: rate-limited, or refused for good."""
+
+    def __init__(self, clock: Clock, done_at: float, recovers_at: float, status: int = 429) -> None:
+        super().__init__(clock, done_at)
+        self.recovers_at, self.status = recovers_at, status
+
+    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+        if self.clock.now < self.recovers_at:
+            raise ApiError("dbt Cloud rate-limited run 7 (HTTP 429)", self.status)
+        return super().get_run(run_id, include)
+
+
+def test_failed_polls_that_may_pass_keep_the_wait_going_until_the_timeout() -> None:
+    clock = Clock()
+    stop = FakeStop(clock)
+    stream = io.StringIO()
+    out = actions.Log(actions=True, stream=stream)
+    start = run_from_json({"id": 7, "job_definition_id": 1, "status": 3})
+
+    final, timed_out = wait_for(Flaky(clock, 100, 600), start, settings(), out, stop, clock=clock)  # type: ignore[arg-type]
+    assert (final.status, timed_out) == (10, False)
+    assert stream.getvalue().count("::warning::could not read run 7") == 1, "one warning, then quieter lines"
+
+    never = Flaky(clock, 10_000, 10_000)
+    _, timed_out = wait_for(never, start, settings(timeout="120"), out, FakeStop(clock), clock=clock)  # type: ignore[arg-type]
+    assert timed_out
+
+
+def test_a_poll_refused_for_good_ends_the_wait() -> None:
+    clock = Clock()
+    out = actions.Log(actions=False, stream=io.StringIO())
+    start = run_from_json({"id": 7, "job_definition_id": 1, "status": 3})
+    with pytest.raises(ApiError):
+        wait_for(Flaky(clock, 100, 600, status=401), start, settings(), out, FakeStop(clock), clock=clock)  # type: ignore[arg-type]
