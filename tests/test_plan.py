@@ -320,6 +320,7 @@ def test_the_job_s_lint_step_is_told_apart_from_a_lint_command_of_the_user() -> 
 
     lint = "dbt sqlfluff lint models"
     run = make_run([lint, "dbt build"], [SUCCESS, ERROR], extra_before=[(f"Invoke dbt with `{lint}`", SUCCESS)])
+    assert run.job is not None
     run = replace(run, job=replace(run.job, run_lint=True))
     paired, notes = align(run)
     assert [(p.command, p.step.index if p.step else None) for p in paired] == [(lint, 5), ("dbt build", 6)]

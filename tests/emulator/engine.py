@@ -556,19 +556,24 @@ class Executor(threading.Thread):
                 except subprocess.TimeoutExpired:
                     if self.interrupted(run, deadline, 0):
                         stop(process)
+                        self.as_fusion(run, target)
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
             if runtime.rewrite is not None:
                 runtime.rewrite(target)
-            fusion = self.engine.fusion.get(run.job.environment_id)
-            if fusion is not None:
-                rewrite(target, fusion)
+            self.as_fusion(run, target)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
                 run.process = None
                 self.engine.lock.notify_all()
+
+    def as_fusion(self, run: Run, target: Path) -> None:
+        """In an environment in Fusion mode, rewrite what dbt wrote to `target` as dbt v2 writes it."""
+        mode = self.engine.fusion.get(run.job.environment_id)
+        if mode is not None:
+            rewrite(target, mode)
 
     def interrupted(self, run: Run, deadline: datetime | None, pause: float) -> bool:
         """Wait up to `pause` seconds; True once the run is cancelled or past its deadline."""
