@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from restart import commands as cmds
 from restart.artifacts import RunResults
+from restart.microbatch import batch_steps, batches_avoided
 from restart.plan import EXECUTES, HOOK, Plan, StepPlan, results_belong_to
 from restart.records import Run
 
@@ -26,6 +27,7 @@ class Avoided:
     unknown_steps: tuple[int, ...] = ()  # dropped steps whose nodes are not known (their time is counted)
     previous_nodes: int = 0  # nodes the failed run ran or held back, in the steps whose results were read
     previous_partial: bool = False  # some step of the failed run ran nodes that are not counted
+    batches: int = 0  # batches of partly failed microbatch models that had succeeded and are not rebuilt
 
 
 def _command(step: StepPlan) -> cmds.DbtCommand | None:
@@ -80,7 +82,8 @@ def avoided(plan: Plan, previous: Run, dropped: Mapping[int, RunResults | None])
         previous_nodes += len(done)
         took = durations.get(index)
         seconds += took if took is not None else sum(r.execution_time for r in done)
-    return Avoided(nodes, seconds, tuple(unknown), previous_nodes, partial)
+    batches = batches_avoided(batch_steps(plan.steps))
+    return Avoided(nodes, seconds, tuple(unknown), previous_nodes, partial, batches)
 
 
 def duration(seconds: float) -> str:
@@ -100,4 +103,5 @@ def headline(saved: Avoided) -> str:
     steps = f" (and {unknown} step{'s' if unknown != 1 else ''} whose nodes are not known)" if unknown else ""
     noun = "node" if saved.nodes == 1 else "nodes"
     time = duration(saved.seconds)
-    return f"Skipped {saved.nodes} {noun} that already succeeded{steps}: about {time} of warehouse time"
+    batches = f", and {saved.batches} microbatch batch{'es' if saved.batches != 1 else ''}" if saved.batches else ""
+    return f"Skipped {saved.nodes} {noun}{batches} that already succeeded{steps}: about {time} of warehouse time"

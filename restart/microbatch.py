@@ -216,6 +216,20 @@ def batches_rebuilt(
     return missing
 
 
+def failed_batches_rebuilt(planned: StepPlan, result: NodeResult) -> str:
+    """A verification check: '' when the new run rebuilt the failed batches this step was planned to,
+    else which it did not (from the model's `batch_results` in the new run)."""
+    step = planned.batches
+    model = next((m for m in step.models if m.unique_id == result.unique_id), None) if step else None
+    if step is None or model is None:
+        return ""
+    wanted = replace(model, failed=tuple(w for w in model.failed if _covered(w, [step.window])))
+    left = batches_rebuilt([wanted], {result.unique_id: result.batch_results}).get(result.unique_id, ())
+    if not left:
+        return ""
+    return f"{len(left)} failed batch(es) not rebuilt ({', '.join(model.label(w) for w in left[:MAX_LISTED])})"
+
+
 def batches_avoided(steps: Sequence[BatchStep]) -> int:
     """For the avoided work: batches that had succeeded and no step builds again."""
     models = {m.unique_id: m for step in steps for m in step.models}

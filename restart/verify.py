@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from restart.artifacts import NodeResult
+from restart.microbatch import failed_batches_rebuilt
 from restart.plan import HOOK, Plan, StepPlan, align
 from restart.records import ERROR, SUCCESS, Run
 
@@ -21,6 +22,8 @@ RAN = frozenset({SUCCESS, ERROR})  # step statuses of a step that ran to its end
 # A per-node check beyond "it ran" (e.g. that every planned batch of a microbatch model ran):
 # (the planned step, the node's result in the new run) -> '' when fine, else what is wrong.
 NodeCheck = Callable[[StepPlan, NodeResult], str]
+# The checks every verification makes: a microbatch step rebuilt the failed batches it was planned to.
+CHECKS: tuple[NodeCheck, ...] = (failed_batches_rebuilt,)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def verify(
     plan: Plan,
     new_run: Run,
     results: Mapping[int, Sequence[NodeResult]],
-    checks: Sequence[NodeCheck] = (),
+    checks: Sequence[NodeCheck] = CHECKS,
 ) -> Verdict:
     """Compare each command the restart sent with what the new run's step for it did.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from restart import commands as cmds
 from restart.artifacts import BatchResults, NodeResult, RunResults, parse_run_results
+from restart.avoided import avoided
+from restart.avoided import headline as avoided_headline
 from restart.microbatch import (
     MAX_WINDOW_STEPS,
     BatchStep,
@@ -15,6 +18,7 @@ from restart.microbatch import (
     batch_steps,
     batches_avoided,
     batches_rebuilt,
+    failed_batches_rebuilt,
     flag_value,
     from_result,
     new_batch_results,
@@ -22,10 +26,11 @@ from restart.microbatch import (
     planned_batches,
     started_batches,
 )
-from restart.plan import StepArtifacts, make_plan
-from restart.records import ERROR
+from restart.plan import Plan, StepArtifacts, make_plan
+from restart.records import ERROR, SUCCESS, Run, Step
 from restart.report import _step_cell
-from tests.test_plan import make_run
+from restart.verify import verify
+from tests.test_plan import SETUP, make_run
 
 EVENTS = "model.shop.mb_events"
 SESSIONS = "model.shop.mb_sessions"
@@ -302,3 +307,49 @@ def test_the_summary_draws_one_failure_region_for_the_commands_of_one_step() -> 
     region = "\n".join(_failure_region(plan))
     assert region.count("step 4, ") == 1 and "**1 failed** (red) and 1 more node rerun with it" in region
     assert "n0 --> n1" in region
+
+
+def batch_plan() -> Plan:
+    """A backfill whose mb_events failed the batch of 2026-11-03: its batch step, then the rest."""
+    found = StepArtifacts(
+        RunResults(
+            (partial(EVENTS, [3]), NodeResult("model.shop.mb_daily", "skipped")),
+            {"which": "build"},
+            dbt_version=DBT_VERSION,
+        )
+    )
+    return make_plan(make_run([BACKFILL], [ERROR]), {4: found})
+
+
+def new_run_of(plan: Plan) -> Run:
+    """The restart's run: dbt Cloud's setup steps, then one successful step per command sent."""
+    names = [*SETUP, *(f"Invoke dbt with `{c}`" for c in plan.steps_override)]
+    steps = tuple(Step(i + 1, name, SUCCESS) for i, name in enumerate(names))
+    return replace(make_run([BACKFILL], [ERROR]), id=101, status=SUCCESS, steps=steps)
+
+
+def test_verification_fails_a_batch_step_whose_failed_batch_did_not_succeed() -> None:
+    plan = batch_plan()
+    batch_step, rest = plan.steps
+    assert batch_step.batches is not None
+    new = new_run_of(plan)
+    first = len(SETUP) + 1  # the batch step's index in the new run
+    rebuilt = BatchResults((day(3),), ())
+    still_failing = BatchResults((), (day(3),))
+    daily = NodeResult("model.shop.mb_daily", "success")
+    good = {first: [NodeResult(EVENTS, "success", batch_results=rebuilt)], first + 1: [daily]}
+    assert verify(plan, new, good).verified
+    bad = {first: [NodeResult(EVENTS, "success", batch_results=still_failing)], first + 1: [daily]}
+    verdict = verify(plan, new, bad)
+    assert not verdict.verified
+    assert [(p.unique_id, p.problem) for p in verdict.problems] == [
+        (EVENTS, "1 failed batch(es) not rebuilt (2026-11-03)")
+    ]
+    assert failed_batches_rebuilt(rest, daily) == ""  # steps without batches are not checked for them
+
+
+def test_the_avoided_work_counts_the_batches_that_had_succeeded() -> None:
+    plan = batch_plan()
+    saved = avoided(plan, make_run([BACKFILL], [ERROR]), {})
+    assert saved.batches == 3  # 2026-11-01, -02 and -04 succeeded and are not rebuilt
+    assert "and 3 microbatch batches that already succeeded" in avoided_headline(saved)
