@@ -14,7 +14,7 @@ import random
 
 from restart import commands as cmds
 from restart.artifacts import Manifest, ManifestNode
-from restart.plan import EXECUTES
+from restart.dbt_vocabulary import EXECUTES
 from restart.selection import compact, pulls_in_tests, select_nodes
 
 MODELS, LAYERS, EPHEMERAL_LAYER = 500, 10, 4

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from restart.artifacts import Manifest, ManifestNode
+from restart.dbt_vocabulary import NAMED_BY_FILE, TEST_PREFIXES, TESTS, ResourceType
+from restart.dbt_vocabulary import IndirectSelection as Indirect
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,9 @@ def _name_from_id(unique_id: str) -> tuple[str, str, str]:
     """(resource_type, package, name) read off a unique_id, versions as `name.vN`."""
     parts = unique_id.split(".")
     resource_type, package = parts[0], parts[1] if len(parts) > 1 else ""
-    if resource_type == "model" and len(parts) == 4:
+    if resource_type == ResourceType.MODEL and len(parts) == 4:
         return resource_type, package, f"{parts[2]}.{parts[3]}"
-    if resource_type == "unit_test" and len(parts) >= 4:
+    if resource_type == ResourceType.UNIT_TEST and len(parts) >= 4:
         return resource_type, package, parts[3]
     return resource_type, package, parts[2] if len(parts) > 2 else unique_id
 
@@ -144,9 +146,6 @@ def _candidates(node: ManifestNode) -> Iterable[str]:
         yield f"{base},{kind}"
         yield f"{base},{package}"
         yield f"{base},{kind},{package}"
-
-
-NAMED_BY_FILE = frozenset({"model", "seed"})
 
 
 def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None, *, by_file: bool = True) -> Selection:
@@ -202,11 +201,9 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
     """
     chosen = set(unique_ids)
     if manifest is None:
-        return any(not uid.startswith(("test.", "unit_test.")) for uid in chosen)
+        return any(not uid.startswith(TEST_PREFIXES) for uid in chosen)
     return any(
-        node.resource_type in ("test", "unit_test")
-        and uid not in chosen
-        and any(dep in chosen for dep in node.depends_on)
+        node.resource_type in TESTS and uid not in chosen and any(dep in chosen for dep in node.depends_on)
         for uid, node in manifest.nodes.items()
     )
 
@@ -242,7 +239,6 @@ def descendants(manifest: Manifest) -> dict[str, set[str]]:
 # graph operators, commas or spaces; folders with no hidden or parent segments.
 _SAFE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
-TESTS = frozenset({"test", "unit_test"})
 
 
 def _folders(path: str) -> list[str]:
@@ -253,7 +249,7 @@ def _folders(path: str) -> list[str]:
 
 def executes_node(node: ManifestNode, executes: frozenset[str] | None) -> bool:
     """Whether a command executing `executes` (None: any type) runs this node when selected."""
-    if node.resource_type == "model" and node.materialized == "ephemeral":
+    if node.resource_type == ResourceType.MODEL and node.materialized == "ephemeral":
         return False
     return executes is None or node.resource_type in executes
 
@@ -299,10 +295,10 @@ def group_selectors(
 
     def runs(matched: set[str]) -> tuple[frozenset[str], frozenset[str]] | None:
         """What a selector matching `matched` may and surely executes; None when it matches something unmodelled."""
-        if any(uid not in manifest.nodes and every[uid].resource_type != "source" for uid in matched):
+        if any(uid not in manifest.nodes and every[uid].resource_type != ResourceType.SOURCE for uid in matched):
             return None
-        tests = {test for uid in matched for test in tests_of.get(uid, set())} if indirect != "empty" else set()
-        surely = executed(matched | tests) if indirect == "eager" else executed(matched)
+        tests = {test for uid in matched for test in tests_of.get(uid, set())} if indirect != Indirect.EMPTY else set()
+        surely = executed(matched | tests) if indirect == Indirect.EAGER else executed(matched)
         return executed(matched | tests), surely
 
     bases: dict[str, set[str]] = {}
@@ -340,7 +336,7 @@ def compact(
     selection: Selection,
     manifest: Manifest | None,
     executes: frozenset[str] | None,
-    indirect: str = "eager",
+    indirect: str = Indirect.EAGER,
 ) -> tuple[str, ...]:
     """Shorter selectors for the same nodes: `name+`, `tag:` and `path:` groups that add nothing.
 
@@ -388,7 +384,7 @@ def compact(
         if reach and reach <= wanted:
             options[f"{selector}+"] = frozenset(reach | {uid})
     planner_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
-    options.update(group_selectors(wanted, manifest, executes, "empty" if planner_empty else indirect.lower()))
+    options.update(group_selectors(wanted, manifest, executes, Indirect.EMPTY if planner_empty else indirect.lower()))
 
     covered: set[str] = set()
 

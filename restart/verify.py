@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from restart.artifacts import NodeResult
-from restart.plan import HOOK, Plan, StepPlan, align
+from restart.dbt_vocabulary import HOOK
+from restart.plan import Plan, StepPlan, align
 from restart.records import ERROR, SUCCESS, Run
 
 MODES = ("fail", "warn", "off")  # the `verify` input: what a restart that left planned nodes unrun does
