@@ -15,7 +15,6 @@ from restart.dbt_vocabulary import HOOK
 from restart.plan import Plan, StepPlan, align
 from restart.records import ERROR, SUCCESS, Run
 
-MODES = ("fail", "warn", "off")  # the `verify` input: what a restart that left planned nodes unrun does
 NAMED = 5  # missing nodes named in the error line
 RAN = frozenset({SUCCESS, ERROR})  # step statuses of a step that ran to its end
 
