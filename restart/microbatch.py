@@ -26,6 +26,7 @@ from restart.artifacts import BatchResults, NodeResult
 from restart.dbt_vocabulary import EXECUTES_TESTS, Status
 from restart.engines import Engine
 from restart.selection import select_nodes
+from restart.selector import render
 
 if TYPE_CHECKING:
     from restart.plan import CommandStep, StepArtifacts, StepPlan
@@ -261,7 +262,7 @@ def split_step(
     for step in steps:
         selection = select_nodes(step.unique_ids, found.manifest, by_file=engine.file_by_stem)
         narrowed = cmds.parse(
-            command.narrowed(list(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
+            command.narrowed(render(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
         )
         warning = (
             f"{where}: {len(selection.inexact)} microbatch model(s) selected by name, resource type and package "

@@ -35,6 +35,7 @@ from restart.selection import (
     select_nodes,
     selects_nothing,
 )
+from restart.selector import Method, Selector, render
 
 Action = Literal["skip", "narrow", "rerun"]
 
@@ -463,7 +464,7 @@ def _held_back(
 def _runs_nothing(
     unique_ids: list[str],
     selection: Selection,
-    selectors: tuple[str, ...],
+    selectors: tuple[Selector, ...],
     manifest: Manifest,
     command: cmds.DbtCommand,
 ) -> bool:
@@ -475,7 +476,7 @@ def _runs_nothing(
     executes = EXECUTES.get(command.name)
     for uid, selector in zip(unique_ids, selection.selectors, strict=True):
         node = manifest.nodes.get(uid)
-        proven = uid not in selection.inexact and not selector.startswith("file:")
+        proven = uid not in selection.inexact and selector.criteria[0].method != Method.FILE
         if node is not None and proven and executes_node(node, executes):
             return False
     return selects_nothing(selectors, manifest, executes)
@@ -583,7 +584,7 @@ def _plan_failed(
         + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else "")
         + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else "")
         + (f"; {len(rebuilt)} node(s) rebuilt that ran on a failed model's stale data" if rebuilt else ""),
-        new_command=command.narrowed(list(selectors), indirect_empty=indirect),
+        new_command=command.narrowed(render(selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
         warning=warning,
