@@ -94,6 +94,9 @@ TEST_PREFIXES: Final = prefix(ResourceType.TEST, ResourceType.UNIT_TEST)
 ERRORED_KINDS: Final = prefix(ResourceType.MODEL, ResourceType.SEED, ResourceType.SNAPSHOT)
 
 
+EPHEMERAL: Final = "ephemeral"  # a model's materialization that dbt inlines and never executes
+
+
 class IndirectSelection(StrEnum):
     """`--indirect-selection`: which tests of the selected nodes a command adds."""
 

@@ -2,7 +2,8 @@
 
 The matching rules below restate dbt-core's documented selection semantics (the default `fqn`
 method, the `resource_type:`, `package:`, `tag:` and `path:` methods, and `,` intersection) so that every selector
-can be checked against the step's manifest before it is sent.
+can be checked against the step's manifest before it is sent. Selectors are `Selector`s (restart/selector.py)
+throughout: built, matched and measured as data, rendered only into the narrowed command.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from restart.artifacts import Manifest, ManifestNode
-from restart.dbt_vocabulary import NAMED_BY_FILE, TEST_PREFIXES, TESTS, ResourceType
+from restart.dbt_vocabulary import EPHEMERAL, NAMED_BY_FILE, TEST_PREFIXES, TESTS, ResourceType
 from restart.dbt_vocabulary import IndirectSelection as Indirect
 from restart.selector import Criterion, Method, Selector
 
@@ -249,7 +250,7 @@ def _folders(path: str) -> list[str]:
 
 def executes_node(node: ManifestNode, executes: frozenset[str] | None) -> bool:
     """Whether a command executing `executes` (None: any type) runs this node when selected."""
-    if node.resource_type == ResourceType.MODEL and node.materialized == "ephemeral":
+    if node.resource_type == ResourceType.MODEL and node.materialized == EPHEMERAL:
         return False
     return executes is None or node.resource_type in executes
 
