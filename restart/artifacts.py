@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from restart.dbt_vocabulary import EXECUTABLE, HOOK, RETRYABLE, Status
+from restart.dbt_vocabulary import EXECUTABLE, HOOK, RETRYABLE, RUN_OPERATION, Status
 
 # dbt writes run-results v4 (dbt 1.5) to v6 (dbt 1.8 and later).
 KNOWN_RUN_RESULTS_VERSIONS = frozenset({4, 5, 6})
@@ -435,5 +435,5 @@ def retryable(results: RunResults, *, command_name: str, warn_error: bool) -> li
     return [
         r
         for r in results.results
-        if r.status in statuses and not (command_name != "run-operation" and r.unique_id.startswith(HOOK))
+        if r.status in statuses and not (command_name != RUN_OPERATION and r.unique_id.startswith(HOOK))
     ]

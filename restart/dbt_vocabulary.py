@@ -69,13 +69,15 @@ REBUILT: Final = frozenset({ResourceType.MODEL, ResourceType.SEED, ResourceType.
 TESTS: Final = frozenset({ResourceType.TEST, ResourceType.UNIT_TEST})
 # Resource types whose file is named after the node: `file:<name>` selects an unversioned one alone.
 NAMED_BY_FILE: Final = frozenset({ResourceType.MODEL, ResourceType.SEED})
+BUILD: Final = "build"  # the sub-command that builds and tests in one DAG (unit tests beside their model)
+RUN_OPERATION: Final = "run-operation"  # the sub-command whose results are its macro's, recorded as `operation.`
 # The resource types each sub-command executes: a graph operator may reach others harmlessly.
 EXECUTES: Final = {
     "run": frozenset({ResourceType.MODEL}),
     "seed": frozenset({ResourceType.SEED}),
     "snapshot": frozenset({ResourceType.SNAPSHOT}),
     "test": TESTS,
-    "build": REBUILT | TESTS | {ResourceType.FUNCTION},
+    BUILD: REBUILT | TESTS | {ResourceType.FUNCTION},
 }
 # The sub-commands that execute tests: the ones whose indirect selection may add tests to a selection.
 EXECUTES_TESTS: Final = frozenset(name for name, kinds in EXECUTES.items() if kinds & TESTS)

@@ -10,6 +10,7 @@ from restart import commands as cmds
 from restart import microbatch
 from restart.artifacts import Manifest, NodeResult, RunResults, retryable
 from restart.dbt_vocabulary import (
+    BUILD,
     EXECUTES,
     EXECUTES_TESTS,
     FAILED,
@@ -258,7 +259,7 @@ def manifest_needed(
     if engine.fusion:
         return f"{engine.name} records ephemeral and reused nodes as skipped: their ancestors tell which failed"
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
-    if command.name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
+    if command.name == BUILD and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
         return "a --fail-fast build was cut short"
     if rebuild == WITH_TEST_PARENTS and any(r.unique_id.startswith(TEST_PREFIX) for r in nodes):
         return "the parents of failed tests are read from it"
@@ -286,7 +287,7 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     by resource type.
     """
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
-    if command.name != "build" or not stopped:
+    if command.name != BUILD or not stopped:
         return []
     if not any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
         return []  # nothing was cut short
@@ -339,7 +340,7 @@ def _with_test_parents(
     """(parents of failed tests to add, or a warning why none can be) for `rebuild: with-test-parents`."""
     if not any(f.unique_id.startswith(TEST_PREFIX) for f in failures):
         return [], ""
-    if command.name != "build":
+    if command.name != BUILD:
         return [], f"`dbt {command.name}` does not build models: the parents of its failed tests are not rebuilt"
     if manifest is None:
         return [], "without manifest.json the parents of the failed tests are unknown: not rebuilt"
