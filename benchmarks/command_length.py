@@ -14,8 +14,9 @@ import random
 
 from restart import commands as cmds
 from restart.artifacts import Manifest, ManifestNode
-from restart.plan import EXECUTES
+from restart.dbt_vocabulary import EXECUTES
 from restart.selection import compact, pulls_in_tests, select_nodes
+from restart.selector import render
 
 MODELS, LAYERS, EPHEMERAL_LAYER = 500, 10, 4
 
@@ -85,9 +86,9 @@ def main() -> None:
             ids = failed_set(manifest, roots, kinds)
             selection = select_nodes(ids, manifest)
             indirect = command.name in ("build", "test") and pulls_in_tests(ids, manifest)
-            before = command.narrowed(list(selection.selectors), indirect_empty=indirect)
+            before = command.narrowed(render(selection.selectors), indirect_empty=indirect)
             short = compact(ids, selection, manifest, kinds)
-            after = command.narrowed(list(short), indirect_empty=indirect)
+            after = command.narrowed(render(short), indirect_empty=indirect)
             counts = f"{len(selection.selectors)} -> {len(short)}"
             shown = after if len(after) <= 60 else after[:57] + "..."
             print(

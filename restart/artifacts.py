@@ -8,16 +8,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from restart.dbt_vocabulary import EXECUTABLE, HOOK, RETRYABLE, RUN_OPERATION, Status
+
 # dbt writes run-results v4 (dbt 1.5) to v6 (dbt 1.8 and later).
 KNOWN_RUN_RESULTS_VERSIONS = frozenset({4, 5, 6})
-# Node statuses `dbt retry` reruns (dbt-core's task/retry.py RETRYABLE_STATUSES).
-RETRYABLE = frozenset({"error", "fail", "skipped", "runtime error", "partial success"})
-FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
-# Node statuses that mean done, never rerun: besides success and pass, `no-op` (dbt 1.10+: exposures, saved
-# queries) and `reused` (dbt 1.12 and dbt v2: dbt State found the node unchanged and fresh).
-DONE = frozenset({"success", "pass", "no-op", "reused"})
-# Resource types a dbt command executes (what a selection can make run).
-EXECUTABLE = frozenset({"model", "seed", "snapshot", "test", "unit_test", "analysis", "function"})
 
 # The JSON Schemas below document what is checked; `_check_*` check it by hand, in one pass and without
 # jsonschema (whose per-node validation dominated the planning of a large manifest), with the same
@@ -437,9 +431,9 @@ def load_manifest(raw: bytes | str) -> Manifest:
 
 def retryable(results: RunResults, *, command_name: str, warn_error: bool) -> list[NodeResult]:
     """The nodes `dbt retry` would rerun, in the order dbt reported them."""
-    statuses = RETRYABLE | {"warn"} if warn_error else RETRYABLE
+    statuses = RETRYABLE | {Status.WARN} if warn_error else RETRYABLE
     return [
         r
         for r in results.results
-        if r.status in statuses and not (command_name != "run-operation" and r.unique_id.startswith("operation."))
+        if r.status in statuses and not (command_name != RUN_OPERATION and r.unique_id.startswith(HOOK))
     ]

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from restart import commands as cmds
 from restart.artifacts import RunResults
+from restart.dbt_vocabulary import EXECUTES, HOOK
 from restart.microbatch import batch_steps, batches_avoided
-from restart.plan import EXECUTES, HOOK, Plan, StepPlan, results_belong_to
+from restart.plan import Plan, StepPlan, results_belong_to
 from restart.records import Run
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from restart.artifacts import FAILED, Manifest, RunResults
+from restart.artifacts import Manifest, RunResults
+from restart.dbt_vocabulary import ERRORED_KINDS, FAILED, HOOK, RAN, UNIT_TEST_PREFIX, Status
 
 Version = tuple[int, int, int]
 
@@ -105,10 +106,6 @@ class Engine:
 
 
 CONTINUE_ON_ERROR_FROM = (1, 12)  # the first dbt Core with `on_error: continue` (beta)
-RAN = frozenset({"success", "pass", "warn"})  # statuses of a node that executed to the end
-ERRORED_KINDS = ("model.", "seed.", "snapshot.")  # nodes whose error may leave children on stale data
-HOOK = "operation."
-UNIT_TEST = "unit_test."  # runs on fixtures, before its model: never on the model's data
 
 
 def version_at_least(dbt_version: str, minimum: tuple[int, int]) -> bool:
@@ -124,7 +121,7 @@ def on_run_start_failed(results: RunResults) -> bool:
     step to its skipped nodes would lose what dbt never recorded (the unit tests of a `dbt build`).
     """
     nodes = [r for r in results.results if not r.unique_id.startswith(HOOK)]
-    return bool(nodes) and all(r.status == "skipped" for r in nodes)
+    return bool(nodes) and all(r.status == Status.SKIPPED for r in nodes)
 
 
 def continued_on_error(results: RunResults) -> bool:
@@ -157,5 +154,5 @@ def stale_children(results: RunResults, manifest: Manifest) -> list[str]:
     return [
         r.unique_id
         for r in results.results
-        if r.status in RAN and r.unique_id in stale and not r.unique_id.startswith(UNIT_TEST)
+        if r.status in RAN and r.unique_id in stale and not r.unique_id.startswith(UNIT_TEST_PREFIX)
     ]

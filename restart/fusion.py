@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from restart.artifacts import Manifest, RunResults
+from restart.dbt_vocabulary import Status
 from restart.selection import executes_node
-
-SKIPPED = "skipped"
 
 
 def _children(manifest: Manifest) -> dict[str, list[str]]:
@@ -43,7 +42,7 @@ def held_back(
     return [
         r.unique_id
         for r in results.results
-        if r.status == SKIPPED
+        if r.status == Status.SKIPPED
         and r.unique_id in below
         and r.unique_id in manifest.nodes
         and executes_node(manifest.nodes[r.unique_id], executes)

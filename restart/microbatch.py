@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING
 
 from restart import commands as cmds
 from restart.artifacts import BatchResults, NodeResult
+from restart.dbt_vocabulary import EXECUTES_TESTS, Status
 from restart.engines import Engine
 from restart.selection import select_nodes
+from restart.selector import render
 
 if TYPE_CHECKING:
     from restart.plan import CommandStep, StepArtifacts, StepPlan
 
 Window = tuple[datetime, datetime]  # [start, end) in UTC
-PARTIAL = "partial success"
 # Above this many distinct windows of failed batches, one step builds the smallest window covering them all.
 MAX_WINDOW_STEPS = 3
 # Batch sizes by the length of a whole batch, with how a batch's start is shown.
@@ -126,7 +127,7 @@ def from_result(result: NodeResult) -> ModelBatches | None:
     model that failed in every batch, or without readable `batch_results`, reruns its whole window.
     """
     batches = result.batch_results
-    if result.status != PARTIAL or batches is None or not batches.successful or not batches.failed:
+    if result.status != Status.PARTIAL_SUCCESS or batches is None or not batches.successful or not batches.failed:
         return None
     try:
         return ModelBatches(result.unique_id, _windows(batches.successful), _windows(batches.failed))
@@ -275,7 +276,7 @@ def split_step(
     for step in steps:
         selection = select_nodes(step.unique_ids, found.manifest, by_file=engine.file_by_stem)
         narrowed = cmds.parse(
-            command.narrowed(list(selection.selectors), indirect_empty=command.name in ("build", "test"))
+            command.narrowed(render(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
         )
         warning = (
             f"{where}: {len(selection.inexact)} microbatch model(s) selected by name, resource type and package "

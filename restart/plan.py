@@ -8,12 +8,27 @@ from typing import Literal
 
 from restart import commands as cmds
 from restart import microbatch
-from restart.artifacts import FAILED, RETRYABLE, Manifest, NodeResult, RunResults, retryable
+from restart.artifacts import Manifest, NodeResult, RunResults, retryable
+from restart.dbt_vocabulary import (
+    BUILD,
+    EXECUTES,
+    EXECUTES_TESTS,
+    FAILED,
+    HOOK,
+    NAMED_BY_FILE,
+    REBUILD_FAILED,
+    REBUILT,
+    RETRYABLE,
+    TEST_PREFIX,
+    WITH_TEST_PARENTS,
+    IndirectSelection,
+    ResourceType,
+    Status,
+)
 from restart.engines import Engine, continued_on_error, on_run_start_failed, stale_children
 from restart.fusion import failed_roots, held_back
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import (
-    NAMED_BY_FILE,
     Selection,
     compact,
     executes_node,
@@ -21,16 +36,9 @@ from restart.selection import (
     select_nodes,
     selects_nothing,
 )
+from restart.selector import Method, Selector, render
 
 Action = Literal["skip", "narrow", "rerun"]
-# The resource types each sub-command executes: a graph operator may reach others harmlessly.
-EXECUTES = {
-    "run": frozenset({"model"}),
-    "seed": frozenset({"seed"}),
-    "snapshot": frozenset({"snapshot"}),
-    "test": frozenset({"test", "unit_test"}),
-    "build": frozenset({"model", "seed", "snapshot", "test", "unit_test", "function"}),
-}
 
 
 @dataclass(frozen=True)
@@ -237,14 +245,13 @@ def _rerun(item: CommandStep, reason: str, warning: str = "", failures: tuple[No
 
 
 FAIL_FAST_SKIP = "Skipping due to fail_fast"
-HOOK = "operation."  # the unique_id prefix of on-run-start/end hooks: they run with every invocation
 
 
 COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the command (`name+`)
 
 
 def manifest_needed(
-    results: RunResults, command: cmds.DbtCommand, rebuild: str = "failed", run_version: str = ""
+    results: RunResults, command: cmds.DbtCommand, rebuild: str = REBUILD_FAILED, run_version: str = ""
 ) -> str:
     """Why narrowing this step needs its `manifest.json` ('' when run_results.json suffices).
 
@@ -262,9 +269,9 @@ def manifest_needed(
     if engine.fusion:
         return f"{engine.name} records ephemeral and reused nodes as skipped: their ancestors tell which failed"
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
-    if command.name == "build" and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
+    if command.name == BUILD and stopped and any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
         return "a --fail-fast build was cut short"
-    if rebuild == "with-test-parents" and any(r.unique_id.startswith("test.") for r in nodes):
+    if rebuild == WITH_TEST_PARENTS and any(r.unique_id.startswith(TEST_PREFIX) for r in nodes):
         return "the parents of failed tests are read from it"
     if continued_on_error(results):
         return "a model failed on dbt 1.12+: what ran after it on stale data (on_error: continue) is read from it"
@@ -290,7 +297,7 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     by resource type.
     """
     stopped = command.fail_fast or bool(results.args.get("fail_fast"))
-    if command.name != "build" or not stopped:
+    if command.name != BUILD or not stopped:
         return []
     if not any(r.message.startswith(FAIL_FAST_SKIP) for r in results.results):
         return []  # nothing was cut short
@@ -301,7 +308,7 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     missing = [
         uid
         for uid, node in manifest.nodes.items()
-        if node.resource_type == "unit_test"
+        if node.resource_type == ResourceType.UNIT_TEST
         and uid not in recorded
         and node.depends_on[:1]
         and node.depends_on[0] in retried
@@ -311,16 +318,15 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     args = results.args
     kinds = set(args.get("resource_types") or ())
     followed = (
-        str(args.get("indirect_selection") or "eager").lower() != "empty"
+        str(args.get("indirect_selection") or IndirectSelection.EAGER).lower() != IndirectSelection.EMPTY
         and not args.get("exclude")
         and not (args.get("selector") or args.get("selector_name"))
-        and (not kinds or "unit_test" in kinds)
-        and "unit_test" not in set(args.get("exclude_resource_types") or ())
+        and (not kinds or ResourceType.UNIT_TEST in kinds)
+        and ResourceType.UNIT_TEST not in set(args.get("exclude_resource_types") or ())
     )
     return missing if followed else None
 
 
-REBUILT = frozenset({"model", "seed", "snapshot"})
 GRAPH_WALK = 200  # nodes looked at per rerun node when drawing the failure region
 
 
@@ -329,7 +335,7 @@ def test_parents(failures: tuple[NodeResult, ...], manifest: Manifest) -> list[s
     parents: list[str] = []
     for failure in failures:
         node = manifest.nodes.get(failure.unique_id)
-        if node is None or node.resource_type != "test":
+        if node is None or node.resource_type != ResourceType.TEST:
             continue
         for parent in node.depends_on:
             found = manifest.nodes.get(parent)
@@ -342,9 +348,9 @@ def _with_test_parents(
     command: cmds.DbtCommand, failures: tuple[NodeResult, ...], manifest: Manifest | None, chosen: list[str]
 ) -> tuple[list[str], str]:
     """(parents of failed tests to add, or a warning why none can be) for `rebuild: with-test-parents`."""
-    if not any(f.unique_id.startswith("test.") for f in failures):
+    if not any(f.unique_id.startswith(TEST_PREFIX) for f in failures):
         return [], ""
-    if command.name != "build":
+    if command.name != BUILD:
         return [], f"`dbt {command.name}` does not build models: the parents of its failed tests are not rebuilt"
     if manifest is None:
         return [], "without manifest.json the parents of the failed tests are unknown: not rebuilt"
@@ -367,7 +373,7 @@ def _stale(results: RunResults, manifest: Manifest | None, rebuild: str, chosen:
     if not stale:
         return [], ""
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    if rebuild == "with-test-parents":
+    if rebuild == WITH_TEST_PARENTS:
         return stale, ""  # the step's reason counts them
     return stale, (
         f"{len(stale)} node(s) ran on a failed model's stale data (on_error: continue) and, as with dbt retry, "
@@ -403,7 +409,7 @@ def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
     """The step's indirect selection: as dbt recorded it, else as the command says, else dbt's default."""
     recorded = results.args.get("indirect_selection")
     written = command.option_values(frozenset({"--indirect-selection"}))
-    return str(recorded or (written[-1] if written else "eager")).lower()
+    return str(recorded or (written[-1] if written else IndirectSelection.EAGER)).lower()
 
 
 def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: bool) -> StepPlan:
@@ -437,7 +443,7 @@ def _held_back(
     failed node of the step is its ancestor in the manifest (ephemeral and no-op nodes never); when
     no failed node is recorded, the failed roots are found from the manifest.
     """
-    failed = [r for r in nodes if r.status != "skipped"]
+    failed = [r for r in nodes if r.status != Status.SKIPPED]
     if not engine.fusion:
         if nodes and not failed:
             if on_run_start_failed(results):
@@ -461,15 +467,15 @@ def _held_back(
         if not found_roots:
             return [], [], f"{engine.name} recorded no failed node and none could be found from manifest.json"
         message = f"not recorded by {engine.name}; what depends on it was skipped"
-        roots = [NodeResult(uid, "error", message) for uid in found_roots]
+        roots = [NodeResult(uid, Status.ERROR, message) for uid in found_roots]
     held = set(held_back(results, manifest, [r.unique_id for r in [*failed, *roots]], executes))
-    return [*failed, *roots, *(r for r in nodes if r.unique_id in held and r.status == "skipped")], roots, ""
+    return [*failed, *roots, *(r for r in nodes if r.unique_id in held and r.status == Status.SKIPPED)], roots, ""
 
 
 def _runs_nothing(
     unique_ids: list[str],
     selection: Selection,
-    selectors: tuple[str, ...],
+    selectors: tuple[Selector, ...],
     manifest: Manifest,
     command: cmds.DbtCommand,
 ) -> bool:
@@ -481,7 +487,7 @@ def _runs_nothing(
     executes = EXECUTES.get(command.name)
     for uid, selector in zip(unique_ids, selection.selectors, strict=True):
         node = manifest.nodes.get(uid)
-        proven = uid not in selection.inexact and not selector.startswith("file:")
+        proven = uid not in selection.inexact and selector.criteria[0].method != Method.FILE
         if node is not None and proven and executes_node(node, executes):
             return False
     return selects_nothing(selectors, manifest, executes)
@@ -497,7 +503,7 @@ def _plan_failed(
     item: CommandStep,
     found: StepArtifacts,
     *,
-    rebuild: str = "failed",
+    rebuild: str = REBUILD_FAILED,
     run_version: str = "",
     handled: frozenset[str] = frozenset(),
 ) -> StepPlan:
@@ -551,11 +557,11 @@ def _plan_failed(
     unique_ids = sorted(r.unique_id for r in nodes) + sorted(unrecorded)  # the same plan on every reading
     added: list[str] = []
     rebuild_warning = ""
-    if rebuild == "with-test-parents":
+    if rebuild == WITH_TEST_PARENTS:
         added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
         unique_ids += added
     stale, stale_warning = _stale(results, found.manifest, rebuild, unique_ids)
-    rebuilt = stale if rebuild == "with-test-parents" else []
+    rebuilt = stale if rebuild == WITH_TEST_PARENTS else []
     unique_ids += rebuilt
     selection = select_nodes(unique_ids, found.manifest, by_file=engine.file_by_stem)
     selectors = compact(unique_ids, selection, found.manifest, EXECUTES.get(command.name), _indirect(command, results))
@@ -567,7 +573,7 @@ def _plan_failed(
             f"`{command.name}` runs); rerun as it was",
             failures,
         )
-    indirect = command.name in ("build", "test") and pulls_in_tests(unique_ids, found.manifest)
+    indirect = command.name in EXECUTES_TESTS and pulls_in_tests(unique_ids, found.manifest)
     warnings = [f"{where}: {w}" for w in (rebuild_warning, stale_warning) if w]
     if indirect and not engine.indirect_empty:
         indirect = False
@@ -589,7 +595,7 @@ def _plan_failed(
         + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else "")
         + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else "")
         + (f"; {len(rebuilt)} node(s) rebuilt that ran on a failed model's stale data" if rebuilt else ""),
-        new_command=command.narrowed(list(selectors), indirect_empty=indirect),
+        new_command=command.narrowed(render(selectors), indirect_empty=indirect),
         nodes=tuple(unique_ids),
         failures=failures,
         warning=warning,
@@ -600,7 +606,7 @@ def _plan_failed(
     )
 
 
-def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str = "failed") -> Plan:
+def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str = REBUILD_FAILED) -> Plan:
     """Decide, command by command, what the restart runs.
 
     - a command that succeeded is dropped;

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from restart.artifacts import DONE, NodeResult
+from restart.artifacts import NodeResult
 from restart.avoided import Avoided
 from restart.avoided import headline as avoided_headline
+from restart.dbt_vocabulary import DONE
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure

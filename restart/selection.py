@@ -2,7 +2,8 @@
 
 The matching rules below restate dbt-core's documented selection semantics (the default `fqn`
 method, the `resource_type:`, `package:`, `tag:` and `path:` methods, and `,` intersection) so that every selector
-can be checked against the step's manifest before it is sent.
+can be checked against the step's manifest before it is sent. Selectors are `Selector`s (restart/selector.py)
+throughout: built, matched and measured as data, rendered only into the narrowed command.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from restart.artifacts import Manifest, ManifestNode
+from restart.dbt_vocabulary import EPHEMERAL, NAMED_BY_FILE, TEST_PREFIXES, TESTS, ResourceType
+from restart.dbt_vocabulary import IndirectSelection as Indirect
+from restart.selector import Criterion, Method, Selector
 
 
 @dataclass(frozen=True)
 class Selection:
     """Selectors for a set of nodes and whether each one was proven exact."""
 
-    selectors: tuple[str, ...]
+    selectors: tuple[Selector, ...]
     inexact: tuple[str, ...]  # unique_ids whose selector may also select other nodes
 
 
@@ -49,29 +53,27 @@ def in_folder(path: str, folder: str) -> bool:
     return bool(path) and (path == folder or path.startswith(folder + "/"))
 
 
-def _part_matches(part: str, node: ManifestNode) -> bool:
-    method, sep, value = part.partition(":")
-    if not sep:
-        return fqn_matches(part, node)
-    if method == "resource_type":
-        return node.resource_type == value
-    if method == "package":
-        return node.package_name == value
-    if method == "fqn":
+def _part_matches(part: Criterion, node: ManifestNode) -> bool:
+    method, value = part.method, part.value
+    if part.by_fqn:
         return fqn_matches(value, node)
-    if method == "tag":
+    if method == Method.RESOURCE_TYPE:
+        return node.resource_type == value
+    if method == Method.PACKAGE:
+        return node.package_name == value
+    if method == Method.TAG:
         return value in node.tags
-    if method == "path":
+    if method == Method.PATH:
         return in_folder(node.path, value)
-    if method == "file":  # dbt 1.6+: the file's name or its stem
+    if method == Method.FILE:  # dbt 1.6+: the file's name or its stem
         name = node.path.rsplit("/", 1)[-1]
         return bool(name) and value in (name, name.rsplit(".", 1)[0])
     raise ValueError(f"selector method {method!r} is not modelled")
 
 
-def selects(selector: str, manifest: Manifest) -> set[str]:
-    """The unique_ids an intersection selector (`a,b,c`) picks among the manifest's nodes."""
-    parts = selector.split(",")
+def selects(selector: Selector, manifest: Manifest) -> set[str]:
+    """The unique_ids an intersection selector (`a,b,c`, its graph operator aside) picks among the manifest's nodes."""
+    parts = selector.criteria
     return {uid for uid, node in manifest.nodes.items() if all(_part_matches(p, node) for p in parts)}
 
 
@@ -109,13 +111,12 @@ class _Index:
             found.update(self.by_key.get(key, ()))
         return found
 
-    def selects(self, selector: str) -> set[str]:
-        parts = selector.split(",")
+    def selects(self, selector: Selector) -> set[str]:
+        parts = selector.criteria
         pool: set[str] | None = None
         for part in parts:
-            method, sep, value = part.partition(":")
-            if not sep or method == "fqn":
-                could = self._could_match(value if sep else part)
+            if part.by_fqn:
+                could = self._could_match(part.value)
                 pool = could if pool is None else pool & could
         if pool is None:
             return selects(selector, self.manifest)
@@ -127,26 +128,24 @@ def _name_from_id(unique_id: str) -> tuple[str, str, str]:
     """(resource_type, package, name) read off a unique_id, versions as `name.vN`."""
     parts = unique_id.split(".")
     resource_type, package = parts[0], parts[1] if len(parts) > 1 else ""
-    if resource_type == "model" and len(parts) == 4:
+    if resource_type == ResourceType.MODEL and len(parts) == 4:
         return resource_type, package, f"{parts[2]}.{parts[3]}"
-    if resource_type == "unit_test" and len(parts) >= 4:
+    if resource_type == ResourceType.UNIT_TEST and len(parts) >= 4:
         return resource_type, package, parts[3]
     return resource_type, package, parts[2] if len(parts) > 2 else unique_id
 
 
-def _candidates(node: ManifestNode) -> Iterable[str]:
+def _candidates(node: ManifestNode) -> Iterable[Selector]:
     """Selectors for `node`, shortest first; each includes the node itself."""
     name = ".".join(node.fqn[-2:]) if node.is_versioned else node.name
     full = ".".join(node.fqn)
-    kind, package = f"resource_type:{node.resource_type}", f"package:{node.package_name}"
-    for base in (name, full):
+    kind = Criterion(Method.RESOURCE_TYPE, node.resource_type)
+    package = Criterion(Method.PACKAGE, node.package_name)
+    for base in (Selector.of(name), Selector.of(full)):
         yield base
-        yield f"{base},{kind}"
-        yield f"{base},{package}"
-        yield f"{base},{kind},{package}"
-
-
-NAMED_BY_FILE = frozenset({"model", "seed"})
+        yield base.intersect(kind)
+        yield base.intersect(package)
+        yield base.intersect(kind).intersect(package)
 
 
 def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None, *, by_file: bool = True) -> Selection:
@@ -156,7 +155,7 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None, *, by_fil
     (exact) when `by_file` (the engine's `file:` matches stems: dbt 1.6+); any other node by its name,
     resource type and package: that always selects the node on every dbt version, and may select more.
     """
-    selectors: list[str] = []
+    selectors: list[Selector] = []
     inexact: list[str] = []
     index = _Index(manifest) if manifest is not None else None
     for uid in unique_ids:
@@ -169,15 +168,16 @@ def select_nodes(unique_ids: Iterable[str], manifest: Manifest | None, *, by_fil
             if by_file and resource_type in NAMED_BY_FILE and uid.count(".") == 2:
                 # An unversioned model's or seed's file is named after it, and its name is unique in its
                 # package: dbt's `file:` method (since 1.5) picks it alone, no manifest needed.
-                chosen = f"file:{name},resource_type:{resource_type},package:{package}"
+                owner = ((Method.RESOURCE_TYPE, resource_type), (Method.PACKAGE, package))
+                chosen = Selector.of((Method.FILE, name), *owner)
             else:
-                chosen = f"{name},resource_type:{resource_type},package:{package}"
+                chosen = Selector.of(name, (Method.RESOURCE_TYPE, resource_type), (Method.PACKAGE, package))
                 inexact.append(uid)
         selectors.append(chosen)
     return Selection(tuple(selectors), tuple(inexact))
 
 
-def selects_nothing(selectors: Iterable[str], manifest: Manifest, executes: frozenset[str] | None) -> bool:
+def selects_nothing(selectors: Iterable[Selector], manifest: Manifest, executes: frozenset[str] | None) -> bool:
     """Whether the manifest proves that these selectors make the command execute no node at all.
 
     A selector whose method is not modelled here counts as selecting something (nothing is proven);
@@ -186,10 +186,10 @@ def selects_nothing(selectors: Iterable[str], manifest: Manifest, executes: froz
     index = _Index(manifest)
     for selector in selectors:
         try:
-            picked = index.selects(selector.removesuffix("+"))
+            picked = index.selects(selector)
         except ValueError:
             return False
-        if any(executes_node(manifest.nodes[uid], executes) or selector.endswith("+") for uid in picked):
+        if any(executes_node(manifest.nodes[uid], executes) or selector.children for uid in picked):
             return False
     return True
 
@@ -202,11 +202,9 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
     """
     chosen = set(unique_ids)
     if manifest is None:
-        return any(not uid.startswith(("test.", "unit_test.")) for uid in chosen)
+        return any(not uid.startswith(TEST_PREFIXES) for uid in chosen)
     return any(
-        node.resource_type in ("test", "unit_test")
-        and uid not in chosen
-        and any(dep in chosen for dep in node.depends_on)
+        node.resource_type in TESTS and uid not in chosen and any(dep in chosen for dep in node.depends_on)
         for uid, node in manifest.nodes.items()
     )
 
@@ -242,7 +240,6 @@ def descendants(manifest: Manifest) -> dict[str, set[str]]:
 # graph operators, commas or spaces; folders with no hidden or parent segments.
 _SAFE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
-TESTS = frozenset({"test", "unit_test"})
 
 
 def _folders(path: str) -> list[str]:
@@ -253,14 +250,14 @@ def _folders(path: str) -> list[str]:
 
 def executes_node(node: ManifestNode, executes: frozenset[str] | None) -> bool:
     """Whether a command executing `executes` (None: any type) runs this node when selected."""
-    if node.resource_type == "model" and node.materialized == "ephemeral":
+    if node.resource_type == ResourceType.MODEL and node.materialized == EPHEMERAL:
         return False
     return executes is None or node.resource_type in executes
 
 
 def group_selectors(
     wanted: set[str], manifest: Manifest, executes: frozenset[str] | None, indirect: str
-) -> dict[str, frozenset[str]]:
+) -> dict[Selector, frozenset[str]]:
     """`tag:`/`path:` selectors that make the command execute only nodes of `wanted`: what each surely runs.
 
     dbt's `tag` method matches any resource's tags (tests, sources and exposures too), its `path`
@@ -299,28 +296,30 @@ def group_selectors(
 
     def runs(matched: set[str]) -> tuple[frozenset[str], frozenset[str]] | None:
         """What a selector matching `matched` may and surely executes; None when it matches something unmodelled."""
-        if any(uid not in manifest.nodes and every[uid].resource_type != "source" for uid in matched):
+        if any(uid not in manifest.nodes and every[uid].resource_type != ResourceType.SOURCE for uid in matched):
             return None
-        tests = {test for uid in matched for test in tests_of.get(uid, set())} if indirect != "empty" else set()
-        surely = executed(matched | tests) if indirect == "eager" else executed(matched)
+        tests = {test for uid in matched for test in tests_of.get(uid, set())} if indirect != Indirect.EMPTY else set()
+        surely = executed(matched | tests) if indirect == Indirect.EAGER else executed(matched)
         return executed(matched | tests), surely
 
-    bases: dict[str, set[str]] = {}
-    packages: dict[str, set[str]] = {}
+    bases: dict[Selector, set[str]] = {}
+    packages: dict[Selector, set[str]] = {}
     for uid in sorted(wanted):
         member = manifest.nodes.get(uid)
         if member is None or not executes_node(member, executes):
             continue
         for tag in member.tags:
             if _SAFE_TAG.match(tag):
-                bases.setdefault(f"tag:{tag}", by_tag[tag])
-                packages.setdefault(f"tag:{tag}", set()).add(member.package_name)
+                group = Selector.of((Method.TAG, tag))
+                bases.setdefault(group, by_tag[tag])
+                packages.setdefault(group, set()).add(member.package_name)
         if manifest.project_name:
             for folder in _folders(member.path):
                 if folder in root_folders and _SAFE_FOLDER.match(folder):
-                    bases.setdefault(f"path:{folder}", by_folder[folder])
-                    packages.setdefault(f"path:{folder}", set()).add(member.package_name)
-    found: dict[str, frozenset[str]] = {}
+                    group = Selector.of((Method.PATH, folder))
+                    bases.setdefault(group, by_folder[folder])
+                    packages.setdefault(group, set()).add(member.package_name)
+    found: dict[Selector, frozenset[str]] = {}
     for selector, matched in bases.items():
         reached = runs(matched)
         if reached is not None and reached[1] and reached[0] <= wanted:
@@ -331,8 +330,13 @@ def group_selectors(
                 continue
             reached = runs({uid for uid in matched if every[uid].package_name == package})
             if reached is not None and reached[1] and reached[0] <= wanted:
-                found[f"{selector},package:{package}"] = reached[1]
+                found[selector.intersect(Criterion(Method.PACKAGE, package))] = reached[1]
     return found
+
+
+def _length(selector: Selector) -> int:
+    """What a selector adds to the command: its text and the space before it."""
+    return len(str(selector)) + 1
 
 
 def compact(
@@ -340,8 +344,8 @@ def compact(
     selection: Selection,
     manifest: Manifest | None,
     executes: frozenset[str] | None,
-    indirect: str = "eager",
-) -> tuple[str, ...]:
+    indirect: str = Indirect.EAGER,
+) -> tuple[Selector, ...]:
     """Shorter selectors for the same nodes: `name+`, `tag:` and `path:` groups that add nothing.
 
     `name+` is used only when `name` alone is proven to select just that node, and every
@@ -377,42 +381,44 @@ def compact(
         return node is not None and executes_node(node, executes)
 
     position = {uid: i for i, uid in enumerate(ids)}
-    own = {uid: len(selector) + 1 for uid, selector in zip(ids, selection.selectors, strict=True)}
-    options: dict[str, frozenset[str]] = {}
+    own = {uid: _length(selector) for uid, selector in zip(ids, selection.selectors, strict=True)}
+    options: dict[Selector, frozenset[str]] = {}
     for uid, selector in zip(ids, selection.selectors, strict=True):
-        if "," in selector or uid in selection.inexact:
+        name = selector.single
+        if name is None or uid in selection.inexact:
             continue
-        if selector.split(".")[0].rstrip("+") in hidden:
+        if name.value.split(".")[0] in hidden:
             continue  # `name+` would also follow a source (or another unlisted node) of that name
         reach = {d for d in below.get(uid, set()) if runs(d)}
         if reach and reach <= wanted:
-            options[f"{selector}+"] = frozenset(reach | {uid})
+            options[selector.with_children()] = frozenset(reach | {uid})
     planner_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
-    options.update(group_selectors(wanted, manifest, executes, "empty" if planner_empty else indirect.lower()))
+    options.update(group_selectors(wanted, manifest, executes, Indirect.EMPTY if planner_empty else indirect.lower()))
 
     covered: set[str] = set()
 
-    def saving(selector: str) -> int:
-        return sum(own[uid] for uid in options[selector] if uid not in covered) - (len(selector) + 1)
+    def saving(selector: Selector) -> int:
+        return sum(own[uid] for uid in options[selector] if uid not in covered) - _length(selector)
 
-    chosen: list[str] = []
-    heap = [(-saving(selector), selector) for selector in options]
+    chosen: list[Selector] = []
+    # Ties by selector text; a text names one selector, so the third items are never compared.
+    heap = [(-saving(selector), str(selector), selector) for selector in options]
     heapq.heapify(heap)
     while heap:  # lazy greedy: a selector's saving only shrinks as others are chosen
-        stale, selector = heapq.heappop(heap)
+        stale, text, selector = heapq.heappop(heap)
         now = saving(selector)
         if now <= 0:
             continue
         if now != -stale:
-            heapq.heappush(heap, (-now, selector))
+            heapq.heappush(heap, (-now, text, selector))
             continue
         chosen.append(selector)
         covered |= options[selector]
-    at: dict[str, list[str]] = {}
+    at: dict[str, list[Selector]] = {}
     for selector in chosen:
         first = min((uid for uid in options[selector] if uid in position), key=position.__getitem__)
         at.setdefault(first, []).append(selector)
-    result: list[str] = []
+    result: list[Selector] = []
     for uid, selector in zip(ids, selection.selectors, strict=True):
         result += at.get(uid, [])
         if uid not in covered:

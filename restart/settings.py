@@ -8,9 +8,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
 from restart.github import STATUS_CONTEXT
 
 MAX_CAUSE = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
@@ -40,6 +41,23 @@ PAYLOAD_SCHEMA: dict[str, Any] = {
         "timeout_seconds_override": {"type": "integer", "minimum": 0},
     },
 }
+# The inputs that take one of a few words: each type, and its words (the first is the default).
+Strategy = Literal["select", "native"]
+STRATEGIES: Final[tuple[Strategy, ...]] = ("select", "native")
+NATIVE: Final[Strategy] = "native"  # dbt Cloud's own rerun endpoint, instead of a narrowed trigger
+IfPreviousSucceeded = Literal["skip", "run", "fail"]
+IF_PREVIOUS_SUCCEEDED: Final[tuple[IfPreviousSucceeded, ...]] = ("skip", "run", "fail")
+IfJobRunning = Literal["skip", "wait", "fail"]
+IF_JOB_RUNNING: Final[tuple[IfJobRunning, ...]] = ("skip", "wait", "fail")
+Report = Literal["none", "status", "issue", "both"]  # GitHub commit status and/or issue
+REPORTS: Final[tuple[Report, ...]] = ("none", "status", "issue", "both")
+RestartOn = Literal["any", "transient"]
+RESTART_ON: Final[tuple[RestartOn, ...]] = ("any", "transient")
+REBUILDS: Final[tuple[Rebuild, ...]] = (REBUILD_FAILED, WITH_TEST_PARENTS)
+Verify = Literal["fail", "warn", "off"]  # what a new run that succeeded but left planned nodes unrun does
+VERIFY_MODES: Final[tuple[Verify, ...]] = ("fail", "warn", "off")
+Choice = TypeVar("Choice", bound=str)
+
 OWN_FIELDS = {
     "cause": "use the `cause` input",
     "steps_override": "the action computes steps_override from the failed run",
@@ -65,9 +83,9 @@ class Settings:
     base_url: str
     cause: str
     payload: dict[str, Any]
-    strategy: str
-    if_previous_succeeded: str
-    if_job_running: str
+    strategy: Strategy
+    if_previous_succeeded: IfPreviousSucceeded
+    if_job_running: IfJobRunning
     wait: bool
     poll_interval: float
     timeout: float
@@ -77,12 +95,12 @@ class Settings:
     job_ids: tuple[int, ...] = ()  # several jobs restarted in one step (job_id is the first)
     run_ids: tuple[int | None, ...] = ()
     max_attempts: int = 3
-    report: str = "none"
-    restart_on: str = "any"
-    rebuild: str = "failed"
+    report: Report = "none"
+    restart_on: RestartOn = "any"
+    rebuild: Rebuild = REBUILD_FAILED
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
-    verify: str = "fail"  # a new run that succeeded but left planned nodes unrun: fail, warn or off
+    verify: Verify = "fail"  # a new run that succeeded but left planned nodes unrun: fail, warn or off
     github_token: str = field(repr=False, default="")
     status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
@@ -169,11 +187,13 @@ def _patterns(values: Mapping[str, str], name: str) -> tuple[str, ...]:
     return lines
 
 
-def _choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+def _choice(values: Mapping[str, str], name: str, choices: tuple[Choice, ...]) -> Choice:
+    """One of `choices` (case-insensitive), the first when the input is empty."""
     raw = _text(values, name).lower() or choices[0]
-    if raw not in choices:
-        raise InputError(name, f"must be one of {', '.join(choices)}; got {raw[:40]!r}")
-    return raw
+    for choice in choices:
+        if raw == choice:
+            return choice
+    raise InputError(name, f"must be one of {', '.join(choices)}; got {raw[:40]!r}")
 
 
 def _is_loopback(host: str) -> bool:
@@ -260,9 +280,9 @@ def parse(values: Mapping[str, str]) -> Settings:
         base_url=base_url(values.get("dbt-cloud-host") or ""),
         cause=cause,
         payload=parse_payload(values.get("payload") or ""),
-        strategy=_choice(values, "strategy", ("select", "native")),
-        if_previous_succeeded=_choice(values, "if-previous-succeeded", ("skip", "run", "fail")),
-        if_job_running=_choice(values, "if-job-running", ("skip", "wait", "fail")),
+        strategy=_choice(values, "strategy", STRATEGIES),
+        if_previous_succeeded=_choice(values, "if-previous-succeeded", IF_PREVIOUS_SUCCEEDED),
+        if_job_running=_choice(values, "if-job-running", IF_JOB_RUNNING),
         wait=_boolean(values, "wait", True),
         poll_interval=_seconds(values, "poll-interval", 10.0),
         timeout=_seconds(values, "timeout", 3600.0),
@@ -270,15 +290,15 @@ def parse(values: Mapping[str, str]) -> Settings:
         fail_on_run_failure=_boolean(values, "fail-on-run-failure", True),
         dry_run=_boolean(values, "dry-run", False),
         max_attempts=_count(values, "max-attempts", 3),
-        report=_choice(values, "report", ("none", "status", "issue", "both")),
-        restart_on=_choice(values, "restart-on", ("any", "transient")),
-        rebuild=_choice(values, "rebuild", ("failed", "with-test-parents")),
+        report=_choice(values, "report", REPORTS),
+        restart_on=_choice(values, "restart-on", RESTART_ON),
+        rebuild=_choice(values, "rebuild", REBUILDS),
         transient_patterns=_patterns(values, "transient-patterns"),
         delay=_seconds(values, "delay", 0.0, allow_zero=True),
-        verify=_choice(values, "verify", ("fail", "warn", "off")),
+        verify=_choice(values, "verify", VERIFY_MODES),
         github_token=_text(values, "github-token"),
     )
-    if settings.strategy == "native":
+    if settings.strategy == NATIVE:
         _check_native(settings)
     return settings
 
@@ -290,7 +310,7 @@ def _check_native(settings: Settings) -> None:
         "payload": bool(settings.payload),
         "restart-on": settings.restart_on != "any",
         "transient-patterns": bool(settings.transient_patterns),
-        "rebuild": settings.rebuild != "failed",
+        "rebuild": settings.rebuild != REBUILD_FAILED,
     }
     for name, given in ignored.items():
         if given:

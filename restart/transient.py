@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from restart.dbt_vocabulary import Status
 from restart.plan import Plan
 from restart.records import ERROR, Run
 
@@ -56,7 +57,7 @@ def compile_patterns(texts: Iterable[str]) -> list[re.Pattern[str]]:
 
 
 def classify(where: str, message: str, status: str, patterns: list[re.Pattern[str]]) -> Failure:
-    if status == "fail":
+    if status == Status.FAIL:
         return Failure(where, message, False, "a data test found failing rows: the data needs fixing, not a retry")
     for pattern in patterns:
         if pattern.search(message):
@@ -74,7 +75,7 @@ def failures(plan: Plan, run: Run, patterns: list[re.Pattern[str]]) -> list[Fail
         step = steps.get(item.step_index) if item.step_index is not None else None
         if step is not None and step.status == ERROR and not item.failures:
             message = step.logs or run.status_message
-            found.append(classify(f"step {step.index} (`{item.command}`)", message, "error", patterns))
+            found.append(classify(f"step {step.index} (`{item.command}`)", message, Status.ERROR, patterns))
     if not found and run.status_message:
-        found.append(classify(f"run {run.id}", run.status_message, "error", patterns))
+        found.append(classify(f"run {run.id}", run.status_message, Status.ERROR, patterns))
     return found

@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from restart.artifacts import NodeResult
+from restart.dbt_vocabulary import HOOK
 from restart.microbatch import failed_batches_rebuilt
-from restart.plan import HOOK, Plan, StepPlan, align
+from restart.plan import Plan, StepPlan, align
 from restart.records import ERROR, SUCCESS, Run
 
-MODES = ("fail", "warn", "off")  # the `verify` input: what a restart that left planned nodes unrun does
 NAMED = 5  # missing nodes named in the error line
 RAN = frozenset({SUCCESS, ERROR})  # step statuses of a step that ran to its end
 

@@ -22,6 +22,7 @@ from restart.artifacts import parse_manifest, parse_run_results
 from restart.engines import Engine, parse_version
 from restart.plan import StepArtifacts, make_plan, manifest_needed, results_belong_to
 from restart.selection import selects, selects_nothing
+from restart.selector import Selector
 from tests.emulator.fusion import FusionMode, rewrite_manifest, rewrite_run_results
 from tests.exactness.harness import single_step_run
 
@@ -157,7 +158,7 @@ def test_old_dbt_build_with_a_yaml_selector_is_narrowed_without_file_selectors(v
     assert set(step.nodes) == wanted
     assert "file:" not in step.new_command
     selectors = step.new_command.split(" --select ", 1)[1].split(" --indirect-selection")[0].split()
-    picked = set().union(*(selects(s.rstrip("+"), manifest) for s in selectors))
+    picked = set().union(*(selects(Selector.parse(s), manifest) for s in selectors))
     assert "model.shop.orders" in picked and picked <= wanted | {"model.shop.orders_daily"}
 
 
@@ -424,13 +425,17 @@ def test_fusion_restarts_rerun_what_dbt_retry_reruns_on_dbt_core(
 def test_selects_nothing_is_proven_only_from_what_is_modelled() -> None:
     manifest = parse_manifest(fusion_manifest())
     run = frozenset({"model"})
-    assert not selects_nothing(["orders"], manifest, run)
-    assert not selects_nothing(["file:orders,resource_type:model,package:shop"], manifest, run)
-    assert not selects_nothing(["int_orders+"], manifest, run)  # ephemeral, but its children run
-    assert selects_nothing(["int_orders"], manifest, run)  # ephemeral alone: dbt runs nothing
-    assert selects_nothing(["orders_2023", "file:gone,resource_type:model,package:shop"], manifest, run)
-    assert selects_nothing(["raw_orders"], manifest, run)  # a seed: `dbt run` does not execute it
-    assert not selects_nothing(["config.materialized:table"], manifest, run)  # not modelled: nothing proven
+
+    def nothing(*selectors: str) -> bool:
+        return selects_nothing([Selector.parse(s) for s in selectors], manifest, run)
+
+    assert not nothing("orders")
+    assert not nothing("file:orders,resource_type:model,package:shop")
+    assert not nothing("int_orders+")  # ephemeral, but its children run
+    assert nothing("int_orders")  # ephemeral alone: dbt runs nothing
+    assert nothing("orders_2023", "file:gone,resource_type:model,package:shop")
+    assert nothing("raw_orders")  # a seed: `dbt run` does not execute it
+    assert not nothing("config.materialized:table")  # not modelled: nothing proven
 
 
 REAL = Path(__file__).parent / "artifacts"

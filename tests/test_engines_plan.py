@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from restart import commands
-from restart.artifacts import DONE, RETRYABLE, Manifest, ManifestNode, NodeResult, RunResults, parse_run_results
+from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults, parse_run_results
+from restart.dbt_vocabulary import DONE, RETRYABLE
 from restart.engines import continued_on_error, on_run_start_failed, stale_children, version_at_least
 from restart.plan import StepArtifacts, StepPlan, make_plan, manifest_needed
 from tests.test_plan import make_run

@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restart.artifacts import Manifest, ManifestNode
-from restart.selection import _candidates, _Index, compact, group_selectors, select_nodes, selects
+from restart.selection import Selection, _candidates, _Index, group_selectors, select_nodes, selects
+from restart.selection import compact as compact_selectors
+from restart.selector import Selector
 
 WORDS = st.sampled_from(["shop", "utils", "staging", "orders", "v1", "v2", "dim", "dim_v1", "a.b", "a", "b"])
 KINDS = st.sampled_from(["model", "seed", "test", "unit_test"])
@@ -42,7 +44,7 @@ SELECTOR_PARTS = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(manifests(), st.lists(SELECTOR_PARTS, min_size=1, max_size=3))
 def test_index_selects_as_the_full_scan(manifest: Manifest, parts: list[str]) -> None:
-    selector = ",".join(parts)
+    selector = Selector.parse(",".join(parts))
     assert _Index(manifest).selects(selector) == selects(selector, manifest)
 
 
@@ -57,6 +59,18 @@ def test_every_candidate_and_choice_agrees(manifest: Manifest) -> None:
     for uid, selector in zip(manifest.nodes, chosen.selectors, strict=True):
         if uid not in chosen.inexact:
             assert selects(selector, manifest) == {uid}
+
+
+def compact(
+    ids: list[str], selection: Selection, manifest: Manifest, executes: frozenset[str], indirect: str = "eager"
+) -> tuple[str, ...]:
+    """`compact`, its selectors as the command's words."""
+    return tuple(map(str, compact_selectors(ids, selection, manifest, executes, indirect)))
+
+
+def groups(wanted: set[str], manifest: Manifest, executes: frozenset[str], indirect: str) -> dict[str, frozenset[str]]:
+    """`group_selectors`, keyed by selector text."""
+    return {str(s): found for s, found in group_selectors(wanted, manifest, executes, indirect).items()}
 
 
 def _node(
@@ -86,16 +100,16 @@ def test_groups_never_add_nodes_outside_the_set() -> None:
     build = frozenset({"model", "test", "unit_test", "seed", "snapshot"})
     # eager: `tag:nightly` and `path:models/staging` match the source, whose test is not rerun;
     # the package's model lies in models/staging too, so only the package-qualified forms could do
-    assert group_selectors(wanted, _shop(), build, indirect="eager") == {}
+    assert groups(wanted, _shop(), build, indirect="eager") == {}
     # with indirect selection `empty` the source's test is not added
-    found = group_selectors(wanted, _shop(), build, indirect="empty")
+    found = groups(wanted, _shop(), build, indirect="empty")
     assert found == {"tag:nightly,package:shop": wanted}  # the folder also holds the source's test
     # the source's test itself carries the tag (as dbt gives it): it is matched directly
     tagged = _shop(test_tags=("nightly",))
-    assert "tag:nightly,package:shop" not in group_selectors(wanted, tagged, build, indirect="empty")
+    assert "tag:nightly,package:shop" not in groups(wanted, tagged, build, indirect="empty")
     # `dbt run` executes no tests
     run = frozenset({"model"})
-    assert "tag:nightly,package:shop" in group_selectors(wanted, _shop(), run, indirect="eager")
+    assert "tag:nightly,package:shop" in groups(wanted, _shop(), run, indirect="eager")
     # everything nightly is rerun: the shortest form wins, before the per-node selectors
     names = ["model.shop.orders", "model.shop.payments", "model.utils.calendar", "model.shop.customers"]
     nodes = [_node(uid, tags=("nightly",) if i < 3 else ()) for i, uid in enumerate(names)]
@@ -129,11 +143,11 @@ def test_a_group_covers_the_tests_of_its_models_only_under_eager_indirect_select
     manifest = Manifest({n.unique_id: n for n in nodes}, project_name="gen")
     ids = [n.unique_id for n in nodes[:4]]
     build = frozenset({"model", "test", "unit_test", "seed", "snapshot"})
-    found = group_selectors(set(ids), manifest, build, indirect="eager")
+    found = groups(set(ids), manifest, build, indirect="eager")
     assert found["path:models/staging/deep"] == set(ids)
     assert compact(ids, select_nodes(ids, manifest), manifest, build, "eager") == ("path:models/staging",)
     for mode in ("empty", "cautious", "buildable"):
-        found = group_selectors(set(ids), manifest, build, indirect=mode)
+        found = groups(set(ids), manifest, build, indirect=mode)
         assert found["path:models/staging/deep"] == {"model.gen.m_0", "model.gen.m_1"}, mode
         selectors = compact(ids, select_nodes(ids, manifest), manifest, build, mode)
         assert selectors == ("m_0+", "m_1+"), (mode, selectors)  # not the group alone: the tests would be lost
