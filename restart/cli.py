@@ -11,6 +11,7 @@ from typing import Any
 
 from restart import __version__, actions, github, report, settings
 from restart.main import Stop, execute_all
+from restart.outcome import Outcome
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
 INPUTS = [
@@ -94,7 +95,7 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
         config = settings.parse(values)
     except settings.InputError as exc:
         log.error(str(exc), title="Invalid input")
-        return 1, report.outputs(report.Outcome("error", str(exc), 1))
+        return 1, report.outputs(Outcome(status="error", headline=str(exc), strategy="", exit_code=1))
     outcomes = execute_all(config, log, env, stop)
     if len(outcomes) > 1:
         actions.append_summary(report.summary_by_job(outcomes), env)
@@ -119,7 +120,7 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
         token = values.get("dbt-cloud-token", "").strip()
         message = f"unexpected {type(exc).__name__}: {exc}"
         log.error(actions.redact(message, token), title="dbt-cloud-restart internal error")
-        code, outputs = 1, report.outputs(report.Outcome("error", "internal error", 1))
+        code, outputs = 1, report.outputs(Outcome(status="error", headline="internal error", strategy="", exit_code=1))
     actions.write_outputs(outputs, env)
     return code
 

@@ -9,9 +9,9 @@ from restart import actions
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, RunResults, parse_run_results
 from restart.avoided import avoided, dropped_to_read
+from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import SUCCESS, Run
-from restart.report import Outcome
 from restart.settings import Settings
 from restart.verify import complaint, verify
 

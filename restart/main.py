@@ -18,9 +18,9 @@ from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest
 from restart.cause import Marker, count_restarts, failure_behind, next_marker, with_marker
 from restart.commands import DbtCommand
 from restart.github import Context, Reporter, read_context
+from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
 from restart.records import ACTIVE, FINISHED, SUCCESS, RecordError, Run, run_from_json
-from restart.report import Outcome
 from restart.settings import Settings, single
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
@@ -298,23 +298,56 @@ def trigger_and_wait(
     if after_trigger:
         after_trigger(new)
     if not settings.wait:
-        return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, strategy)
+        return Outcome(
+            status=new.status_name,
+            headline=f"run #{new.id} started",
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+        )
     try:
         with log.group(f"Wait for run {new.id}"):
             new, timed_out = wait_for(client, new, settings, log, stop)
     except ApiError as exc:
         log.error(f"lost track of run {new.id}: {exc}", title="dbt-cloud-restart")
-        return Outcome(new.status_name, f"run #{new.id} started; {exc}", 1, previous, plan, new, strategy)
+        return Outcome(
+            status=new.status_name,
+            headline=f"run #{new.id} started; {exc}",
+            exit_code=1,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+        )
     except Interrupted:
         detail = _cancel(client, new, log) if settings.cancel_on_timeout else f"Run #{new.id} was left running."
         log.error(f"the workflow was cancelled while run {new.id} was {new.status_name}. {detail}", title="Cancelled")
-        return Outcome("cancelled", f"interrupted; {detail}", stop.exit_code, previous, plan, new, strategy, (detail,))
+        return Outcome(
+            status="cancelled",
+            headline=f"interrupted; {detail}",
+            exit_code=stop.exit_code,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+            details=(detail,),
+        )
     if timed_out:
         details: tuple[str, ...] = ()
         if settings.cancel_on_timeout:
             details = (_cancel(client, new, log),)
         log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
-        return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, strategy, details)
+        return Outcome(
+            status="timeout",
+            headline=f"run #{new.id} timed out",
+            exit_code=1,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+            details=details,
+        )
     try:
         final = run_from_json(client.get_run(new.id))
     except ApiError as exc:  # the run is over: report it as last seen
@@ -326,7 +359,16 @@ def trigger_and_wait(
         reason = f": {final.status_message}" if final.status_message else ""
         log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
     code = _exit_for(status, settings)
-    return Outcome(status, f"run #{final.id} {status}", code, previous, plan, final, strategy, new_results=results)
+    return Outcome(
+        status=status,
+        headline=f"run #{final.id} {status}",
+        exit_code=code,
+        previous=previous,
+        plan=plan,
+        new_run=final,
+        strategy=strategy,
+        new_results=results,
+    )
 
 
 def wait_while_busy(
@@ -370,34 +412,50 @@ def restart(
         message = f"{busy}: not starting another run of the job"
         if settings.if_job_running == "fail":
             log.error(message, title="dbt-cloud-restart")
-            return Outcome("error", message, 1, previous)
+            return Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1, previous=previous)
         log.warning(message)
-        return Outcome("skipped", message, 0, previous)
+        return Outcome(status="skipped", headline=message, strategy=settings.strategy, previous=previous)
     earlier = 0
     if previous.status != SUCCESS:
         retried = already_retried(previous, recent)
         if retried:
             log.warning(retried, title="Loop guard")
-            return Outcome("skipped", retried, 0, previous)
+            return Outcome(status="skipped", headline=retried, strategy=settings.strategy, previous=previous)
         earlier, refusal = check_attempts(settings, previous, recent)
         if refusal:
             log.warning(refusal, title="Loop guard")
-            return Outcome("skipped", refusal, 0, previous)
+            return Outcome(status="skipped", headline=refusal, strategy=settings.strategy, previous=previous)
     marker = next_marker(previous.id, previous.cause, earlier)
     cause = with_marker(settings.cause or default_cause(previous, context), marker)
     if previous.status == SUCCESS:
         mode = settings.if_previous_succeeded
         if mode == "skip":
             log.notice(f"run {previous.id} succeeded: nothing to restart")
-            return Outcome("skipped", f"run #{previous.id} succeeded; nothing to restart", 0, previous)
+            return Outcome(
+                status="skipped",
+                headline=f"run #{previous.id} succeeded; nothing to restart",
+                strategy=settings.strategy,
+                previous=previous,
+            )
         if mode == "fail":
             message = f"run {previous.id} succeeded and if-previous-succeeded is `fail`"
             log.error(message, title="dbt-cloud-restart")
-            return Outcome("error", message, 1, previous)
+            return Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1, previous=previous)
         if settings.dry_run:
-            return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
+            return Outcome(
+                status="planned",
+                headline=f"would run job {settings.job_id} in full",
+                strategy=settings.strategy,
+                previous=previous,
+            )
         if not _delay(settings, log, stop):
-            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
+            return Outcome(
+                status="cancelled",
+                headline="cancelled before triggering",
+                strategy=settings.strategy,
+                exit_code=stop.exit_code,
+                previous=previous,
+            )
         body = {"cause": cause, **settings.payload}
         return trigger_and_wait(client, settings, log, stop, previous, None, body, marker, reporter)
 
@@ -411,9 +469,15 @@ def restart(
         native = native_plan(client, previous, log)
         if settings.dry_run:
             message = f"would ask dbt Cloud to rerun job {settings.job_id}"
-            return Outcome("planned", message, 0, previous, strategy="native", details=native)
+            return Outcome(status="planned", headline=message, previous=previous, strategy="native", details=native)
         if not _delay(settings, log, stop):
-            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
+            return Outcome(
+                status="cancelled",
+                headline="cancelled before triggering",
+                strategy=settings.strategy,
+                exit_code=stop.exit_code,
+                previous=previous,
+            )
         outcome = trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
         return replace(outcome, details=(*native, *outcome.details))
 
@@ -433,7 +497,9 @@ def restart(
             log.warning(warning)
     if not plan.steps_override:
         log.warning(f"run {previous.id} failed outside its commands; there is nothing to rerun")
-        return Outcome("skipped", "nothing to rerun", 0, previous, plan)
+        return Outcome(
+            status="skipped", headline="nothing to rerun", strategy=settings.strategy, previous=previous, plan=plan
+        )
     classified: tuple[transient.Failure, ...] = ()
     if settings.restart_on == "transient":
         patterns = transient.compile_patterns(settings.transient_patterns or transient.DEFAULT_PATTERNS)
@@ -444,14 +510,34 @@ def restart(
             message = f"not restarting run {previous.id} (restart-on: transient): {why}"
             # Remote text goes in as escaped data of one notice line: it cannot start a command.
             log.notice(message + (f" ({' '.join(persistent.message.split())[:300]})" if persistent else ""))
-            return Outcome("skipped", message, 0, previous, plan, classified=classified)
+            return Outcome(
+                status="skipped",
+                headline=message,
+                strategy=settings.strategy,
+                previous=previous,
+                plan=plan,
+                classified=classified,
+            )
         log.info(f"all {len(classified)} failure(s) look transient: restarting")
     reader = followup.DroppedReader(settings, previous, plan)  # what the restart saves, read after the trigger
     if settings.dry_run:
-        planned = Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
+        planned = Outcome(
+            status="planned",
+            headline=f"{len(plan.steps_override)} step(s) planned, not triggered",
+            strategy=settings.strategy,
+            previous=previous,
+            plan=plan,
+        )
         return followup.conclude(settings, log, planned, reader)
     if not _delay(settings, log, stop):
-        return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
+        return Outcome(
+            status="cancelled",
+            headline="cancelled before triggering",
+            strategy=settings.strategy,
+            exit_code=stop.exit_code,
+            previous=previous,
+            plan=plan,
+        )
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
     outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter, reader.start)
     return followup.conclude(settings, log, replace(outcome, classified=classified), reader)
@@ -507,7 +593,7 @@ def execute(
     why = skip_for_event(context)
     if why:
         log.notice(f"{why}: nothing to restart")
-        return Outcome("skipped", why, 0)
+        return Outcome(status="skipped", headline=why, strategy=settings.strategy)
     reporter = None
     if settings.report != "none":
         reporter = Reporter(
@@ -524,11 +610,22 @@ def execute(
         outcome = restart(settings, client, log, context, stop, reporter)
     except Interrupted:
         log.error("the workflow was cancelled before a run was started", title="Cancelled")
-        return Outcome("cancelled", "cancelled before triggering", stop.exit_code)
+        return Outcome(
+            status="cancelled",
+            headline="cancelled before triggering",
+            strategy=settings.strategy,
+            exit_code=stop.exit_code,
+        )
     except (ApiError, RestartError, RecordError) as exc:
         message = actions.redact(str(exc), settings.token)
         log.error(message, title="dbt-cloud-restart")
-        return Outcome("error", message, 1, getattr(exc, "previous", None))
+        return Outcome(
+            status="error",
+            headline=message,
+            strategy=settings.strategy,
+            exit_code=1,
+            previous=getattr(exc, "previous", None),
+        )
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
@@ -558,7 +655,7 @@ def execute_all(
         except Exception as exc:  # one job's bad state never stops the others
             message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
             job_log.error(message, title="dbt-cloud-restart")
-            outcome = Outcome("error", message, 1)
+            outcome = Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1)
         with printing:
             log.info(f"==== job {job_id}: {outcome.status} ====")
             log.stream.write(buffer.getvalue())

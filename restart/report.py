@@ -6,16 +6,15 @@ import html
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from restart.artifacts import DONE, NodeResult
-from restart.avoided import Avoided
 from restart.avoided import headline as avoided_headline
+from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
-from restart.verify import Verdict
 from restart.verify import headline as verified_headline
 
 MAX_MESSAGE = 600
@@ -45,29 +44,7 @@ ICONS = {
 }
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Everything the outputs, the summary and the exit code are made from."""
-
-    status: str
-    headline: str
-    exit_code: int = 0
-    previous: Run | None = None
-    plan: Plan | None = None
-    new_run: Run | None = None
-    strategy: str = "select"
-    details: tuple[str, ...] = field(default=())
-    # The new run's final node results by step index, when it was waited for (see `new_run_results`).
-    new_results: Mapping[int, Sequence[NodeResult]] | None = None
-    issue_url: str = ""
-    # With `restart-on: transient`: every failure of the previous run and its class.
-    classified: tuple[Failure, ...] = ()
-    verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
-    avoided: Avoided | None = None  # the failed run's work the restart does not redo
-
-    @property
-    def restarted(self) -> bool:
-        return self.new_run is not None
+NO_OUTCOME = Outcome(status="error", headline="", strategy="")  # for the output names alone
 
 
 def outputs(outcome: Outcome) -> dict[str, str]:
@@ -92,7 +69,7 @@ def outputs(outcome: Outcome) -> dict[str, str]:
 def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]]) -> dict[str, str]:
     """Outputs of a multi-job step: each one a JSON object keyed by job id."""
     per_job = {str(job): outputs(outcome) for job, outcome in outcomes}
-    names = next(iter(per_job.values())).keys() if per_job else outputs(Outcome("error", "")).keys()
+    names = next(iter(per_job.values())).keys() if per_job else outputs(NO_OUTCOME).keys()
     lists = LISTS
     return {
         name: json.dumps({job: json.loads(o[name]) if name in lists else o[name] for job, o in per_job.items()})
@@ -252,7 +229,8 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
     if outcome.verdict:
         lines.append(f"- {'✅' if outcome.verdict.verified else '⚠️'} {text(verified_headline(outcome.verdict), 600)}")
-    lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
+    if outcome.strategy:
+        lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
 

@@ -12,6 +12,7 @@ from restart import cli, report
 from restart.artifacts import NodeResult, RunResults, parse_run_results
 from restart.avoided import Avoided, avoided, dropped_to_read, duration
 from restart.avoided import headline as avoided_headline
+from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step, run_from_json, step_seconds
 from restart.verify import Verdict, complaint, headline, verify
@@ -185,11 +186,20 @@ def test_execution_time_is_read_leniently_and_never_compared() -> None:
     assert NodeResult("model.p.a", "success", "", execution_time=3.0) == NodeResult("model.p.a", "success")
 
 
-def outcome(verdict: Verdict | None, saved: Avoided | None, **fields: Any) -> report.Outcome:
+def outcome(verdict: Verdict | None, saved: Avoided | None, **fields: Any) -> Outcome:
     plan = planned()
     new = new_run(plan, [SUCCESS, SUCCESS])
-    return report.Outcome(
-        "success", "run #101 success", 0, failed_run(), plan, new, verdict=verdict, avoided=saved, **fields
+    return Outcome(
+        status="success",
+        headline="run #101 success",
+        strategy="select",
+        exit_code=0,
+        previous=failed_run(),
+        plan=plan,
+        new_run=new,
+        verdict=verdict,
+        avoided=saved,
+        **fields,
     )
 
 
