@@ -99,14 +99,16 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     outcomes = execute_all(config, log, env, stop)
     if len(outcomes) > 1:
         actions.append_summary(report.summary_by_job(outcomes), env)
-        codes = [outcome.exit_code for _, outcome in outcomes]
-        return max(codes), report.outputs_by_job(outcomes)
-    [(_, outcome)] = outcomes
-    actions.append_summary(report.summary(outcome), env)
-    outputs, warning = report.fit_outputs(report.outputs(outcome))
+        code = max(outcome.exit_code for _, outcome in outcomes)
+        outputs, warning = report.outputs_by_job(outcomes)
+    else:
+        [(_, outcome)] = outcomes
+        actions.append_summary(report.summary(outcome), env)
+        code = outcome.exit_code
+        outputs, warning = report.fit_outputs(report.outputs(outcome))
     if warning:
         log.warning(warning)
-    return outcome.exit_code, outputs
+    return code, outputs
 
 
 def main_action(env: Mapping[str, str] | None = None) -> int:

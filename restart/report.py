@@ -29,6 +29,7 @@ MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
 OK_STATUSES = DONE
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
+JOB_KEYS_ROOM = 2048  # bytes of each job's share of OUTPUT_BUDGET kept for its id and quotes in every output
 LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
 ICONS = {
     "success": "✅",
@@ -66,15 +67,24 @@ def outputs(outcome: Outcome) -> dict[str, str]:
     }
 
 
-def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]]) -> dict[str, str]:
-    """Outputs of a multi-job step: each one a JSON object keyed by job id."""
-    per_job = {str(job): outputs(outcome) for job, outcome in outcomes}
+def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
+    """Outputs of a multi-job step, each one a JSON object keyed by job id; (outputs, warning).
+
+    Each job gets an equal share of the 1 MB guard (see `fit_outputs`), less room for the job ids.
+    """
+    share = budget // max(len(outcomes), 1) - JOB_KEYS_ROOM
+    per_job: dict[str, dict[str, str]] = {}
+    warnings = []
+    for job, outcome in outcomes:
+        per_job[str(job)], warning = fit_outputs(outputs(outcome), share)
+        if warning:
+            warnings.append(f"job {job}: {warning}")
     names = next(iter(per_job.values())).keys() if per_job else outputs(NO_OUTCOME).keys()
-    lists = LISTS
-    return {
-        name: json.dumps({job: json.loads(o[name]) if name in lists else o[name] for job, o in per_job.items()})
+    values = {
+        name: json.dumps({job: json.loads(o[name]) if name in LISTS else o[name] for job, o in per_job.items()})
         for name in names
     }
+    return values, "; ".join(warnings)
 
 
 def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMARY_BUDGET) -> str:

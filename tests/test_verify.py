@@ -242,3 +242,14 @@ def test_outputs_too_big_for_github_shorten_the_node_lists() -> None:
     assert sum(len(v.encode()) for v in fitted.values()) <= report.OUTPUT_BUDGET
     assert json.loads(fitted["rerun-nodes"]) == [] and 0 < len(json.loads(fitted["missing-nodes"])) < len(uids)
     assert "output rerun-nodes lists 0 of 12000" in warning and "output missing-nodes lists" in warning
+
+
+def test_outputs_of_several_jobs_keep_within_githubs_limit_too() -> None:
+    uids = tuple(f"model.shop.{'m' * 90}{i}" for i in range(6_000))  # ~0.6 MB of rerun-nodes per job
+    plan = Plan((StepPlan("dbt build", 4, "rerun", "failed", "dbt build --select ...", nodes=uids),))
+    outcomes = [(job, Outcome(status="planned", headline="p", strategy="select", plan=plan)) for job in (1, 2)]
+    values, warning = report.outputs_by_job(outcomes)
+    assert sum(len(v.encode()) for v in values.values()) <= report.OUTPUT_BUDGET
+    kept = json.loads(values["rerun-nodes"])
+    assert set(kept) == {"1", "2"} and all(0 < len(kept[job]) < len(uids) for job in kept)
+    assert "job 1: output rerun-nodes lists" in warning and "job 2: output rerun-nodes lists" in warning
