@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from typing import cast
 
-from restart import actions, report, settings
+from restart import actions, settings, summary
 from restart.api import DbtCloud
 from restart.github import Context
-from restart.main import Stop, restart
+from restart.orchestrate import Stop, restart
 from restart.outcome import Outcome
 from restart.records import SUCCESS
 from tests.fake_cloud import FakeCloud, run_json
@@ -26,4 +26,4 @@ def test_an_outcome_before_the_trigger_names_the_native_strategy() -> None:
     cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
     outcome = run_restart(cloud, strategy="native")
     assert (outcome.status, outcome.strategy) == ("skipped", "native")
-    assert "Strategy: `native`" in report.summary(outcome)
+    assert "Strategy: `native`" in summary.summary(outcome)

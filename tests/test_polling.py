@@ -9,7 +9,7 @@ import pytest
 
 from restart import actions
 from restart.api import ApiError
-from restart.main import Stop, wait_for
+from restart.orchestrate import Stop, wait_for
 from restart.records import run_from_json
 from restart.settings import parse
 

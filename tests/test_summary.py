@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from restart import report
+from restart import summary
 from restart.artifacts import NodeResult
 from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan
@@ -126,7 +126,7 @@ def fences(markdown: str, info: str) -> list[str]:
 
 
 def test_header_names_the_outcome_and_links_both_runs() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert re.search(r"<h2>✅ dbt Cloud restart: run #1002 success</h2>", page)
     links = [a.get("href") for t, a in parsed.tags if t == "a"]
     assert PREVIOUS.href in links and NEW.href in links
@@ -134,7 +134,7 @@ def test_header_names_the_outcome_and_links_both_runs() -> None:
 
 
 def test_failure_region_is_a_mermaid_graph_with_the_manifest_edges() -> None:
-    [graph] = fences(report.summary(OUTCOME), "mermaid")
+    [graph] = fences(summary.summary(OUTCOME), "mermaid")
     lines = graph.splitlines()
     assert lines[0] == "flowchart LR"
     nodes = dict(re.findall(r'^\s+(n\d+)\["([^"]*)"\]', graph, re.M))
@@ -148,7 +148,7 @@ def test_failure_region_is_a_mermaid_graph_with_the_manifest_edges() -> None:
 
 def test_graph_without_dependencies_still_shows_the_region() -> None:
     step = narrowed({FAILED: "boom"}, SKIPPED, None)
-    markdown = report.summary(
+    markdown = summary.summary(
         Outcome(
             status="planned",
             headline="planned",
@@ -168,7 +168,7 @@ def test_a_big_region_is_capped_nearest_nodes_first() -> None:
     graph = {skipped[0]: (FAILED,), **{skipped[i]: (skipped[i - 1],) for i in range(1, 500)}}
     step = narrowed({FAILED: "boom"}, tuple(reversed(skipped)), graph)
     [chart] = fences(
-        report.summary(
+        summary.summary(
             Outcome(
                 status="planned", headline="p", strategy="select", exit_code=0, previous=PREVIOUS, plan=make_plan(step)
             )
@@ -176,13 +176,13 @@ def test_a_big_region_is_capped_nearest_nodes_first() -> None:
         "mermaid",
     )
     labels = re.findall(r'\["([^"]*)"\]', chart)
-    assert labels[: report.MAX_GRAPH_NODES] == [FAILED, *skipped[: report.MAX_GRAPH_NODES - 1]]
-    assert labels[-1] == f"and {501 - report.MAX_GRAPH_NODES} more"
-    assert chart.count("-->") == report.MAX_GRAPH_NODES - 1
+    assert labels[: summary.MAX_GRAPH_NODES] == [FAILED, *skipped[: summary.MAX_GRAPH_NODES - 1]]
+    assert labels[-1] == f"and {501 - summary.MAX_GRAPH_NODES} more"
+    assert chart.count("-->") == summary.MAX_GRAPH_NODES - 1
 
 
 def test_steps_table_has_one_row_per_command() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert parsed.count("table") == 1
     assert [t for t, _ in parsed.tags].count("th") == 3
     assert parsed.count("tr") == 1 + 3
@@ -190,7 +190,7 @@ def test_steps_table_has_one_row_per_command() -> None:
 
 
 def test_failed_node_messages_are_collapsible() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert parsed.count("details") == 2  # one failed node, and the steps_override sent
     assert "<summary><code>model.shop.stg_orders</code>: error</summary>" in page
     assert "permission denied for stg_orders" in page
@@ -202,7 +202,7 @@ def test_a_multi_line_error_keeps_its_lines_bounded_and_inert() -> None:
     message = f"Compilation Error in model stg_orders\n{sql}\n</pre></details><script>alert(1)</script>"
     step = narrowed({FAILED: message}, (), None)
     page, parsed = render(
-        report.summary(
+        summary.summary(
             Outcome(
                 status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(step)
             )
@@ -212,14 +212,14 @@ def test_a_multi_line_error_keeps_its_lines_bounded_and_inert() -> None:
     lines = pre.splitlines()
     assert lines[0] == "Compilation Error in model stg_orders"
     assert lines[1] == "  line 0: select * from &lt;raw&gt;.orders -- `x` | [y](z)", "kept verbatim, indented"
-    assert len(lines) == report.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
+    assert len(lines) == summary.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
     assert parsed.balanced
-    long_line = report.block("x" * 5000 + "\nsecond line", limit=100)
+    long_line = summary.block("x" * 5000 + "\nsecond line", limit=100)
     assert long_line == "<pre>" + "x" * 100 + "…\n… 1 more lines</pre>"
-    assert report.block("a\n\nb…") == "<pre>a\n\nb…</pre>", "blank lines kept; a line may end in …"
+    assert summary.block("a\n\nb…") == "<pre>a\n\nb…</pre>", "blank lines kept; a line may end in …"
     hostile = narrowed({FAILED: "Database Error\n</pre></details><script>alert(1)</script>\n```"}, (), None)
     page, parsed = render(
-        report.summary(
+        summary.summary(
             Outcome(
                 status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(hostile)
             )
@@ -246,7 +246,7 @@ def test_new_run_results_are_rendered_when_waited_for() -> None:
         new_run=NEW,
         new_results=results,
     )
-    page, parsed = render(report.summary(outcome))
+    page, parsed = render(summary.summary(outcome))
     assert "<h3>Results of run #1002</h3>" in page
     assert "<details open>" in page, "a step with problems is expanded"
     assert "new run step 4 <code>dbt build --select stg_orders+</code>: 1 fail, 2 success" in page
@@ -258,20 +258,20 @@ def test_new_run_results_are_rendered_when_waited_for() -> None:
 
 def test_steps_that_went_well_are_one_tight_list() -> None:
     results = {4: [NodeResult("model.shop.orders", "success")], 5: [NodeResult("test.shop.t", "pass")]}
-    page, parsed = render(report.new_run_results(NEW, results))
+    page, parsed = render(summary.new_run_results(NEW, results))
     assert parsed.count("ul") == 1 and parsed.count("li") == 2 and parsed.count("p") == 0, page
 
 
 def test_new_run_results_are_capped() -> None:
-    results = {4: [NodeResult(f"model.shop.m{i}", "error") for i in range(report.MAX_RESULT_ROWS + 7)]}
-    section = report.new_run_results(NEW, results)
+    results = {4: [NodeResult(f"model.shop.m{i}", "error") for i in range(summary.MAX_RESULT_ROWS + 7)]}
+    section = summary.new_run_results(NEW, results)
     assert "<details open>" in section and "…and 7 more nodes." in section
-    assert section.count("| <code>") == report.MAX_RESULT_ROWS
+    assert section.count("| <code>") == summary.MAX_RESULT_ROWS
 
 
 def test_no_plan_no_new_run_still_reads_well() -> None:
     page, parsed = render(
-        report.summary(
+        summary.summary(
             Outcome(
                 status="error", headline="Input `job-id` must be a positive integer", strategy="select", exit_code=1
             )
@@ -284,13 +284,13 @@ def test_no_plan_no_new_run_still_reads_well() -> None:
 def test_a_hostile_href_cannot_break_the_link() -> None:
     run = make_run(5, ERROR, href="https://x.test/a b)<script>[")
     page, parsed = render(
-        report.summary(Outcome(status="skipped", headline="s", strategy="select", exit_code=0, previous=run))
+        summary.summary(Outcome(status="skipped", headline="s", strategy="select", exit_code=0, previous=run))
     )
     [href] = [a.get("href") for t, a in parsed.tags if t == "a"]
     assert href is not None and href.startswith("https://x.test/a%20b%29%3Cscript%3E")
     assert "<script" not in page
     javascript = make_run(6, ERROR, href="javascript:alert(1)")
-    assert "javascript" not in report.summary(
+    assert "javascript" not in summary.summary(
         Outcome(status="skipped", headline="s", strategy="select", exit_code=0, previous=javascript)
     )
 
@@ -323,7 +323,7 @@ def test_remote_text_never_breaks_the_structure(uids: list[str], message: str, s
         new_run=NEW,
         new_results=results,
     )
-    markdown = report.summary(outcome)
+    markdown = summary.summary(outcome)
     page, parsed = render(markdown)
     assert "<script" not in page.lower()
     assert parsed.balanced, page
@@ -349,15 +349,15 @@ def test_huge_failures_stay_within_the_summary_budget() -> None:
         new_run=NEW,
         new_results=results,
     )
-    markdown = report.summary(outcome)
-    assert len(markdown.encode()) < report.SUMMARY_BUDGET
+    markdown = summary.summary(outcome)
+    assert len(markdown.encode()) < summary.SUMMARY_BUDGET
     assert "more failed nodes" in markdown and "more nodes." in markdown
     _, parsed = render(markdown)
     assert parsed.balanced
 
 
 def test_sections_that_do_not_fit_are_left_out_whole() -> None:
-    markdown = report.summary(OUTCOME, budget=1500)
+    markdown = summary.summary(OUTCOME, budget=1500)
     assert len(markdown.encode()) < 1500
     assert "left out to keep the summary within" in markdown
     _, parsed = render(markdown)
@@ -377,7 +377,7 @@ def test_the_sample_in_docs_renders() -> None:
 
 def test_a_region_without_failed_nodes_only_counts_what_reruns() -> None:
     step = narrowed({}, SKIPPED, GRAPH)
-    markdown = report.summary(
+    markdown = summary.summary(
         Outcome(status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(step))
     )
     assert "step 5, <code>dbt build</code>: 3 nodes rerun (grey)" in markdown and "0 failed" not in markdown

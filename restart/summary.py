@@ -1,9 +1,8 @@
-"""The outcome of one restart, and its rendering as action outputs and a Markdown job summary."""
+"""The Markdown job summary of one restart (or of several jobs' restarts)."""
 
 from __future__ import annotations
 
 import html
-import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -28,9 +27,6 @@ MAX_GRAPHS = 5  # steps with a failure-region graph
 MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
 OK_STATUSES = DONE
-OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
-JOB_KEYS_ROOM = 2048  # bytes of each job's share of OUTPUT_BUDGET kept for its id and quotes in every output
-LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
 ICONS = {
     "success": "✅",
     "error": "❌",
@@ -45,48 +41,6 @@ ICONS = {
 }
 
 
-NO_OUTCOME = Outcome(status="error", headline="", strategy="")  # for the output names alone
-
-
-def outputs(outcome: Outcome) -> dict[str, str]:
-    """The action's outputs; every key is always written."""
-    plan, verdict, saved = outcome.plan, outcome.verdict, outcome.avoided
-    return {
-        "run-id": str(outcome.new_run.id) if outcome.new_run else "",
-        "run-url": outcome.new_run.href if outcome.new_run else "",
-        "status": outcome.status,
-        "previous-run-id": str(outcome.previous.id) if outcome.previous else "",
-        "restarted": "true" if outcome.restarted else "false",
-        "steps": json.dumps(plan.steps_override if plan else []),
-        "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
-        "issue-url": outcome.issue_url,
-        "verified": "" if verdict is None else ("true" if verdict.verified else "false"),
-        "missing-nodes": json.dumps(list(verdict.missing) if verdict else []),
-        "avoided-nodes": str(saved.nodes) if saved else "",
-        "avoided-seconds": str(round(saved.seconds, 1)) if saved else "",
-    }
-
-
-def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
-    """Outputs of a multi-job step, each one a JSON object keyed by job id; (outputs, warning).
-
-    Each job gets an equal share of the 1 MB guard (see `fit_outputs`), less room for the job ids.
-    """
-    share = budget // max(len(outcomes), 1) - JOB_KEYS_ROOM
-    per_job: dict[str, dict[str, str]] = {}
-    warnings = []
-    for job, outcome in outcomes:
-        per_job[str(job)], warning = fit_outputs(outputs(outcome), share)
-        if warning:
-            warnings.append(f"job {job}: {warning}")
-    names = next(iter(per_job.values())).keys() if per_job else outputs(NO_OUTCOME).keys()
-    values = {
-        name: json.dumps({job: json.loads(o[name]) if name in LISTS else o[name] for job, o in per_job.items()})
-        for name in names
-    }
-    return values, "; ".join(warnings)
-
-
 def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMARY_BUDGET) -> str:
     """A multi-job summary: one line per job, then each job's own summary (sharing the size budget)."""
     lines = [f"# dbt Cloud restart of {len(outcomes)} jobs", "", "| Job | Status | New run |", "|---|---|---|"]
@@ -96,27 +50,6 @@ def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMAR
     head = "\n".join(lines) + "\n\n"
     share = max((budget - len(head.encode())) // max(len(outcomes), 1), 4096)
     return head + "\n".join(summary(outcome, share) for _, outcome in outcomes)
-
-
-def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
-    """Outputs within GitHub's 1 MB per job: `rerun-nodes`, then `missing-nodes`, are shortened; (outputs, warning)."""
-    warnings = []
-    for name in ("rerun-nodes", "missing-nodes"):
-        size = sum(len(v.encode()) for v in values.values())
-        if size <= budget or name not in values:
-            continue
-        nodes: list[str] = json.loads(values[name])
-        room = budget - (size - len(values[name].encode()))
-        kept: list[str] = []
-        used = 2
-        for node in nodes:
-            used += len(json.dumps(node).encode()) + 2
-            if used > room:
-                break
-            kept.append(node)
-        warnings.append(f"output {name} lists {len(kept)} of {len(nodes)} nodes: GitHub keeps 1 MB of outputs per job")
-        values = {**values, name: json.dumps(kept)}
-    return values, "; ".join(warnings)
 
 
 def _inert(value: str) -> str:

@@ -21,7 +21,7 @@ from restart.github import Context, Reporter, read_context
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
 from restart.records import ACTIVE, FINISHED, SUCCESS, RecordError, Run, run_from_json
-from restart.settings import Settings, single
+from restart.settings import Settings, for_job
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 MAX_PARALLEL_JOBS = 8
@@ -651,7 +651,7 @@ def execute_all(
         buffer = io.StringIO()
         job_log = actions.Log(actions=log.actions, stream=buffer, debug_enabled=log.debug_enabled)
         try:
-            outcome = execute(single(settings, job_id, run_id), job_log, env, stop)
+            outcome = execute(for_job(settings, job_id, run_id), job_log, env, stop)
         except Exception as exc:  # one job's bad state never stops the others
             message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
             job_log.error(message, title="dbt-cloud-restart")
