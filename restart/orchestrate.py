@@ -1,4 +1,9 @@
-"""The restart, start to end: one function per stage, called in order by `restart()`."""
+"""The restart carried out: the I/O around the decisions of `restart.decide`.
+
+`restart()` finds the run to restart, reads what the decision needs (recent runs, artifacts, the plan,
+dbt Cloud's rerun plan), asks `restart.decide`, then delays, triggers, waits, follows up and reports.
+It talks to dbt Cloud through the `Cloud` protocol (`restart.api.DbtCloud`, or a fake in tests).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +11,52 @@ import io
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
-from restart import actions, followup, transient, trigger
-from restart.api import ApiError, DbtCloud, run_id_of
+from restart import actions, decide, followup, trigger
+from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
-from restart.cause import Marker, count_restarts, failure_behind, next_marker, with_marker
+from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
+from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Context, Reporter, read_context
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
-from restart.records import ACTIVE, FINISHED, SUCCESS, RecordError, Run, run_from_json
+from restart.records import ACTIVE, FINISHED, RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 MAX_PARALLEL_JOBS = 8
 POLL_CAP = 30.0  # seconds: the longest pause between two status checks
-RETRY_REASONS = {
-    "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
-    "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
-    "RETRY_NOT_LATEST_RUN": "it is not the job's latest run",
-    "RETRY_NOT_FAILED_RUN": "it did not fail",
-    "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
-}
+
+
+class Cloud(trigger.TriggerClient, Protocol):
+    """What the restart needs of dbt Cloud (`restart.api.DbtCloud` has it all)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def get_run(self, run_id: int, include: Iterable[str] = ...) -> dict[str, Any]: ...
+
+    def latest_finished_run_id(self, job_id: int) -> int | None: ...
+
+    def get_job(self, job_id: int) -> dict[str, Any]: ...
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> Any: ...
+
+    def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None: ...
+
+    def recent_runs(self, job_id: int, limit: int = ...) -> list[dict[str, Any]]: ...
+
+    def retry_details(self, run_id: int) -> RetryDetails: ...
+
+    def rerun(self, job_id: int) -> dict[str, Any]: ...
 
 
 class RestartError(Exception):
@@ -43,7 +67,7 @@ class RestartError(Exception):
         self.previous = previous
 
 
-def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
+def find_previous_run(client: Cloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
     """The run to restart: the given one, or the job's latest finished run (from `recent`)."""
     run_id = settings.run_id
     if run_id is None:
@@ -61,7 +85,7 @@ def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[st
 
 
 def read_artifacts(
-    client: DbtCloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
+    client: Cloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
 ) -> StepArtifacts:
     """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable."""
     try:
@@ -85,7 +109,7 @@ def read_artifacts(
     return StepArtifacts(run_results=results, manifest=manifest)
 
 
-def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, list[NodeResult]]:
+def read_new_results(client: Cloud, run: Run, log: actions.Log) -> dict[int, list[NodeResult]]:
     """The finished new run's node results, per command step (for the summary); best effort."""
     found: dict[int, list[NodeResult]] = {}
     for step in run.steps:
@@ -100,7 +124,7 @@ def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, 
     return found
 
 
-def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
+def plan_restart(client: Cloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
     found = {
@@ -110,7 +134,7 @@ def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, reb
     return make_plan(run, found, rebuild=rebuild)
 
 
-def native_plan(client: DbtCloud, run: Run, log: actions.Log) -> tuple[str, ...]:
+def native_plan(client: Cloud, run: Run, log: actions.Log) -> tuple[str, ...]:
     """What dbt Cloud's rerun from failure will run, as it says itself (`GET .../retry/`; starts nothing)."""
     with log.group("Plan (dbt Cloud's rerun from failure)"):
         try:
@@ -124,58 +148,6 @@ def native_plan(client: DbtCloud, run: Run, log: actions.Log) -> tuple[str, ...]
         line = f"dbt Cloud's rerun: dbt retry (of the failed step: {details.failed_step}){rest}"
         log.info(line)
         return (line,)
-
-
-def default_cause(run: Run, context: Context) -> str:
-    cause = f"Restart of run #{run.id} from its point of failure"
-    if context.triggering_url:
-        return f"{cause} after failed workflow run {context.triggering_url}"
-    return cause + (f" by {context.run_url}" if context.run_url else "")
-
-
-def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any]]) -> tuple[int, str]:
-    """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
-    if settings.max_attempts == 0:
-        return 0, ""
-    retrying, causes = retries_and_causes(previous, recent)
-    original = failure_behind(previous.id, previous.cause, retrying, causes)
-    earlier = count_restarts(original, retrying, causes)
-    if earlier >= settings.max_attempts:
-        return earlier, (
-            f"run {original} has already been restarted {earlier} time(s) (max-attempts {settings.max_attempts}); "
-            "not restarting it again"
-        )
-    return earlier, ""
-
-
-def retries_and_causes(previous: Run, recent: list[dict[str, Any]]) -> tuple[dict[int, int], dict[int, str]]:
-    """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
-    retrying: dict[int, int] = {}
-    causes: dict[int, str] = {}
-    for item in recent:
-        run_id = run_id_of(item)
-        if run_id is None:
-            continue
-        causes[run_id] = str((item.get("trigger") or {}).get("cause") or "")
-        retried = item.get("retrying_run_id")
-        if isinstance(retried, int) and not isinstance(retried, bool):
-            retrying[run_id] = retried
-    if previous.retrying_run_id is not None:
-        retrying[previous.id] = previous.retrying_run_id
-    return retrying, causes
-
-
-def already_retried(previous: Run, recent: list[dict[str, Any]]) -> str:
-    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
-    later = [r for r in recent if str(r.get("retrying_run_id")) == str(previous.id)]
-    if not later:
-        return ""
-    run = later[0]  # the newest
-    state = str(run.get("status_humanized") or "started").lower()
-    return (
-        f"run {previous.id} was already rerun from failure by run {run.get('id')} ({state}); "
-        f"restart run {run.get('id')} instead if it failed"
-    )
 
 
 class Stop:
@@ -211,7 +183,7 @@ class Interrupted(Exception):
 
 
 def wait_for(
-    client: DbtCloud,
+    client: Cloud,
     run: Run,
     settings: Settings,
     log: actions.Log,
@@ -258,7 +230,7 @@ def _exit_for(status: str, settings: Settings) -> int:
     return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
 
 
-def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:
+def _cancel(client: Cloud, run: Run, log: actions.Log) -> str:
     try:
         client.cancel_run(run.id)
     except ApiError as exc:
@@ -268,27 +240,25 @@ def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:
 
 
 def trigger_and_wait(
-    client: DbtCloud,
+    client: Cloud,
     settings: Settings,
     log: actions.Log,
     stop: Stop,
     previous: Run,
-    plan: Plan | None,
-    body: dict[str, Any],
-    marker: Marker | None,
+    request: TriggerRequest,
     reporter: Reporter | None = None,
     after_trigger: Callable[[Run], None] | None = None,
 ) -> Outcome:
-    """Start the new run (or dbt Cloud's native rerun) and follow it to the end.
+    """Start the new run `request` asks for and follow it to the end.
 
     `after_trigger` is called with the new run as soon as it exists (work to do while waiting).
     """
-    strategy = settings.strategy
+    strategy, plan = settings.strategy, request.plan
     with log.group("Trigger"):
-        if marker is None:
+        if request.kind == "native":
             data = client.rerun(settings.job_id)
         else:
-            data, warning = trigger.trigger_run(client, settings.job_id, body, marker.render())
+            data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
             if warning:
                 log.warning(warning)
         new = run_from_json(data)
@@ -372,7 +342,7 @@ def trigger_and_wait(
 
 
 def wait_while_busy(
-    client: DbtCloud, settings: Settings, log: actions.Log, stop: Stop
+    client: Cloud, settings: Settings, log: actions.Log, stop: Stop
 ) -> tuple[str, list[dict[str, Any]]]:
     """The job's recent runs, and '' when none is active, else what to say about the active one.
 
@@ -397,138 +367,60 @@ def wait_while_busy(
 
 def restart(
     settings: Settings,
-    client: DbtCloud,
+    client: Cloud,
     log: actions.Log,
     context: Context,
     stop: Stop,
     reporter: Reporter | None = None,
 ) -> Outcome:
-    """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
+    """Find the previous run, read what the decision needs, decide (`restart.decide`), then carry it out.
+
+    Returns the outcome; raises on hard errors (`execute` turns them into failed outcomes).
+    """
     with log.group("Find the run to restart"):
         busy, recent = wait_while_busy(client, settings, log, stop)
         previous = find_previous_run(client, settings, recent)
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
-    if busy:
-        message = f"{busy}: not starting another run of the job"
-        if settings.if_job_running == "fail":
-            log.error(message, title="dbt-cloud-restart")
-            return Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1, previous=previous)
-        log.warning(message)
-        return Outcome(status="skipped", headline=message, strategy=settings.strategy, previous=previous)
-    earlier = 0
-    if previous.status != SUCCESS:
-        retried = already_retried(previous, recent)
-        if retried:
-            log.warning(retried, title="Loop guard")
-            return Outcome(status="skipped", headline=retried, strategy=settings.strategy, previous=previous)
-        earlier, refusal = check_attempts(settings, previous, recent)
+    gate = decide.gate(settings, previous, recent, busy)
+    if isinstance(gate, decide.Finished):
+        _say(log, gate.say)
+        return gate.outcome
+    marker = next_marker(previous.id, previous.cause, gate.earlier)
+    cause = with_marker(settings.cause or decide.default_cause(previous, context), marker)
+    route = decide.route(settings, previous)
+    if route == "full":
+        decision = decide.full_run(settings, previous, cause, marker.render())
+    elif route == "native":
+        refusal = decide.native_refusal(previous)
         if refusal:
-            log.warning(refusal, title="Loop guard")
-            return Outcome(status="skipped", headline=refusal, strategy=settings.strategy, previous=previous)
-    marker = next_marker(previous.id, previous.cause, earlier)
-    cause = with_marker(settings.cause or default_cause(previous, context), marker)
-    if previous.status == SUCCESS:
-        mode = settings.if_previous_succeeded
-        if mode == "skip":
-            log.notice(f"run {previous.id} succeeded: nothing to restart")
-            return Outcome(
-                status="skipped",
-                headline=f"run #{previous.id} succeeded; nothing to restart",
-                strategy=settings.strategy,
-                previous=previous,
-            )
-        if mode == "fail":
-            message = f"run {previous.id} succeeded and if-previous-succeeded is `fail`"
-            log.error(message, title="dbt-cloud-restart")
-            return Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1, previous=previous)
-        if settings.dry_run:
-            return Outcome(
-                status="planned",
-                headline=f"would run job {settings.job_id} in full",
-                strategy=settings.strategy,
-                previous=previous,
-            )
-        if not _delay(settings, log, stop):
-            return Outcome(
-                status="cancelled",
-                headline="cancelled before triggering",
-                strategy=settings.strategy,
-                exit_code=stop.exit_code,
-                previous=previous,
-            )
-        body = {"cause": cause, **settings.payload}
-        return trigger_and_wait(client, settings, log, stop, previous, None, body, marker, reporter)
+            raise RestartError(refusal, previous)
+        decision = decide.native_rerun(settings, previous, native_plan(client, previous, log))
+    else:
+        with log.group("Plan"):
+            plan = plan_restart(client, previous, log, settings.rebuild)
+            _log_plan(log, plan)
+        decision = decide.select_rerun(settings, previous, plan, cause, marker.render())
+    if isinstance(decision, decide.Finished):
+        _say(log, decision.say)
+        outcome = decision.outcome
+        if decision.follow_up and outcome.plan is not None:
+            return followup.conclude(settings, log, outcome, followup.DroppedReader(settings, previous, outcome.plan))
+        return outcome
+    _say(log, decision.say)
+    return carry_out(client, settings, log, stop, previous, decision, reporter)
 
-    if settings.strategy == "native":
-        if previous.can_retry is False:
-            reason = previous.retry_not_supported_reason or "unknown"
-            why = RETRY_REASONS.get(reason, reason)
-            if previous.timed_out:  # dbt Cloud cancels a timed-out run, and will not rerun a cancelled one
-                why += ": it was cancelled by its job's timeout; strategy `select` restarts it"
-            raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
-        native = native_plan(client, previous, log)
-        if settings.dry_run:
-            message = f"would ask dbt Cloud to rerun job {settings.job_id}"
-            return Outcome(status="planned", headline=message, previous=previous, strategy="native", details=native)
-        if not _delay(settings, log, stop):
-            return Outcome(
-                status="cancelled",
-                headline="cancelled before triggering",
-                strategy=settings.strategy,
-                exit_code=stop.exit_code,
-                previous=previous,
-            )
-        outcome = trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
-        return replace(outcome, details=(*native, *outcome.details))
 
-    with log.group("Plan"):
-        plan = plan_restart(client, previous, log, settings.rebuild)
-        for step in plan.steps:
-            arrow = f"\n    -> {step.new_command}" if step.new_command else ""
-            log.info(f"{step.action:>6}: {step.command}{arrow}")
-            if step.batches:
-                log.info(f"    ({step.reason})")
-        failures = [f for step in plan.steps for f in step.failures]
-        if failures:
-            with log.untrusted():
-                for failure in failures:
-                    log.info(f"  {failure.status}: {failure.unique_id}: {' '.join(failure.message.split())[:500]}")
-        for warning in plan.warnings:
-            log.warning(warning)
-    if not plan.steps_override:
-        log.warning(f"run {previous.id} failed outside its commands; there is nothing to rerun")
-        return Outcome(
-            status="skipped", headline="nothing to rerun", strategy=settings.strategy, previous=previous, plan=plan
-        )
-    classified: tuple[transient.Failure, ...] = ()
-    if settings.restart_on == "transient":
-        patterns = transient.compile_patterns(settings.transient_patterns or transient.DEFAULT_PATTERNS)
-        classified = tuple(transient.failures(plan, previous, patterns))
-        persistent = next((f for f in classified if not f.transient), None)
-        if persistent is not None or not classified:
-            why = f"{persistent.where} failed persistently: {persistent.reason}" if persistent else "no failure found"
-            message = f"not restarting run {previous.id} (restart-on: transient): {why}"
-            # Remote text goes in as escaped data of one notice line: it cannot start a command.
-            log.notice(message + (f" ({' '.join(persistent.message.split())[:300]})" if persistent else ""))
-            return Outcome(
-                status="skipped",
-                headline=message,
-                strategy=settings.strategy,
-                previous=previous,
-                plan=plan,
-                classified=classified,
-            )
-        log.info(f"all {len(classified)} failure(s) look transient: restarting")
-    reader = followup.DroppedReader(settings, previous, plan)  # what the restart saves, read after the trigger
-    if settings.dry_run:
-        planned = Outcome(
-            status="planned",
-            headline=f"{len(plan.steps_override)} step(s) planned, not triggered",
-            strategy=settings.strategy,
-            previous=previous,
-            plan=plan,
-        )
-        return followup.conclude(settings, log, planned, reader)
+def carry_out(
+    client: Cloud,
+    settings: Settings,
+    log: actions.Log,
+    stop: Stop,
+    previous: Run,
+    request: TriggerRequest,
+    reporter: Reporter | None = None,
+) -> Outcome:
+    """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
+    reader = followup.DroppedReader(settings, previous, request.plan) if request.follow_up and request.plan else None
     if not _delay(settings, log, stop):
         return Outcome(
             status="cancelled",
@@ -536,11 +428,40 @@ def restart(
             strategy=settings.strategy,
             exit_code=stop.exit_code,
             previous=previous,
-            plan=plan,
+            plan=request.plan,
         )
-    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter, reader.start)
-    return followup.conclude(settings, log, replace(outcome, classified=classified), reader)
+    after = reader.start if reader else None
+    outcome = trigger_and_wait(client, settings, log, stop, previous, request, reporter, after)
+    if request.details:
+        outcome = replace(outcome, details=(*request.details, *outcome.details))
+    if reader is None:
+        return outcome
+    return followup.conclude(settings, log, replace(outcome, classified=request.classified), reader)
+
+
+def _say(log: actions.Log, lines: tuple[decide.Say, ...]) -> None:
+    """Log what a decision says."""
+    for line in lines:
+        if line.level == "info":
+            log.info(line.text)
+        else:
+            {"error": log.error, "warning": log.warning, "notice": log.notice}[line.level](line.text, line.title)
+
+
+def _log_plan(log: actions.Log, plan: Plan) -> None:
+    """The plan, step by step, with the failures (remote text, fenced) and the plan's warnings."""
+    for step in plan.steps:
+        arrow = f"\n    -> {step.new_command}" if step.new_command else ""
+        log.info(f"{step.action:>6}: {step.command}{arrow}")
+        if step.batches:
+            log.info(f"    ({step.reason})")
+    failures = [f for step in plan.steps for f in step.failures]
+    if failures:
+        with log.untrusted():
+            for failure in failures:
+                log.info(f"  {failure.status}: {failure.unique_id}: {' '.join(failure.message.split())[:500]}")
+    for warning in plan.warnings:
+        log.warning(warning)
 
 
 def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
@@ -572,20 +493,12 @@ def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
     return replace(outcome, issue_url=issue_url)
 
 
-def skip_for_event(context: Context) -> str:
-    """Why the triggering event means there is nothing to restart ('' when there is)."""
-    if context.event_name == "workflow_run" and context.triggering_conclusion != "failure":
-        conclusion = context.triggering_conclusion or "unknown"
-        return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
-    return ""
-
-
 def execute(
     settings: Settings,
     log: actions.Log,
     env: Mapping[str, str],
     stop: Stop | None = None,
-    client: DbtCloud | None = None,
+    client: Cloud | None = None,
 ) -> Outcome:
     """`restart()` with a client (made from `settings` unless given), every expected failure a failed `Outcome`."""
     stop = stop or Stop()
