@@ -11,7 +11,7 @@ from typing import Any
 
 from restart import actions
 from restart.orchestrate import Stop, wait_for
-from restart.records import run_from_json
+from restart.records import Run, run_from_json
 from restart.settings import parse
 
 RUN_SECONDS = 3600.0
@@ -39,10 +39,10 @@ class _Client:
         self.clock = clock
         self.times: list[float] = []
 
-    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Any = ()) -> Run:
         self.times.append(self.clock.now)
         status = 1 if self.clock.now < 20 else (3 if self.clock.now < RUN_SECONDS else 10)
-        return {"id": run_id, "job_definition_id": 1, "status": status}
+        return run_from_json({"id": run_id, "job_definition_id": 1, "status": status})
 
 
 def poll_times(interval: float) -> list[float]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from restart import transient
-from restart.api import run_id_of
 from restart.cause import count_restarts, failure_behind
 from restart.github import Context
 from restart.outcome import Outcome
@@ -98,24 +97,20 @@ def skip_for_event(context: Context) -> str:
     return ""
 
 
-def retries_and_causes(previous: Run, recent: list[dict[str, Any]]) -> tuple[dict[int, int], dict[int, str]]:
+def retries_and_causes(previous: Run, recent: list[Run]) -> tuple[dict[int, int], dict[int, str]]:
     """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
     retrying: dict[int, int] = {}
     causes: dict[int, str] = {}
-    for item in recent:
-        run_id = run_id_of(item)
-        if run_id is None:
-            continue
-        causes[run_id] = str((item.get("trigger") or {}).get("cause") or "")
-        retried = item.get("retrying_run_id")
-        if isinstance(retried, int) and not isinstance(retried, bool):
-            retrying[run_id] = retried
+    for run in recent:
+        causes[run.id] = run.cause
+        if run.retrying_run_id is not None:
+            retrying[run.id] = run.retrying_run_id
     if previous.retrying_run_id is not None:
         retrying[previous.id] = previous.retrying_run_id
     return retrying, causes
 
 
-def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any]]) -> tuple[int, str]:
+def check_attempts(settings: Settings, previous: Run, recent: list[Run]) -> tuple[int, str]:
     """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
     if settings.max_attempts == 0:
         return 0, ""
@@ -130,16 +125,15 @@ def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any
     return earlier, ""
 
 
-def already_retried(previous: Run, recent: list[dict[str, Any]]) -> str:
+def already_retried(previous: Run, recent: list[Run]) -> str:
     """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
-    later = [r for r in recent if str(r.get("retrying_run_id")) == str(previous.id)]
+    later = [r for r in recent if r.retrying_run_id == previous.id]
     if not later:
         return ""
     run = later[0]  # the newest
-    state = str(run.get("status_humanized") or "started").lower()
     return (
-        f"run {previous.id} was already rerun from failure by run {run.get('id')} ({state}); "
-        f"restart run {run.get('id')} instead if it failed"
+        f"run {previous.id} was already rerun from failure by run {run.id} ({run.status_name}); "
+        f"restart run {run.id} instead if it failed"
     )
 
 
@@ -148,7 +142,7 @@ def _finished(settings: Settings, status: str, headline: str, say: Say, code: in
     return Finished(outcome=outcome, say=(say,))
 
 
-def gate(settings: Settings, previous: Run, recent: list[dict[str, Any]], busy: str) -> Finished | Proceed:
+def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Finished | Proceed:
     """Whether anything stops the restart before planning: a busy job, the loop guard, a run that succeeded."""
     if busy:
         message = f"{busy}: not starting another run of the job"

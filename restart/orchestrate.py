@@ -26,7 +26,7 @@ from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Context, Reporter, read_context
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
-from restart.records import ACTIVE, FINISHED, RecordError, RetryDetails, Run, run_from_json
+from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
@@ -42,7 +42,7 @@ class Cloud(trigger.TriggerClient, Protocol):
 
     def close(self) -> None: ...
 
-    def get_run(self, run_id: int, include: Iterable[str] = ...) -> dict[str, Any]: ...
+    def get_run(self, run_id: int, include: Iterable[str] = ...) -> Run: ...
 
     def latest_finished_run_id(self, job_id: int) -> int | None: ...
 
@@ -52,7 +52,7 @@ class Cloud(trigger.TriggerClient, Protocol):
 
     def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None: ...
 
-    def recent_runs(self, job_id: int, limit: int = ...) -> list[dict[str, Any]]: ...
+    def recent_runs(self, job_id: int, limit: int = ...) -> list[Run]: ...
 
     def retry_details(self, run_id: int) -> RetryDetails: ...
 
@@ -67,16 +67,16 @@ class RestartError(Exception):
         self.previous = previous
 
 
-def find_previous_run(client: Cloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
+def find_previous_run(client: Cloud, settings: Settings, recent: list[Run]) -> Run:
     """The run to restart: the given one, or the job's latest finished run (from `recent`)."""
     run_id = settings.run_id
     if run_id is None:
-        latest = next((r for r in recent if r.get("status") in FINISHED), None)
-        run_id = int(latest["id"]) if latest else client.latest_finished_run_id(settings.job_id)
+        latest = next((r for r in recent if r.is_complete), None)
+        run_id = latest.id if latest else client.latest_finished_run_id(settings.job_id)
     if run_id is None:
         client.get_job(settings.job_id)  # a 404 here says the job itself does not exist
         raise RestartError(f"job {settings.job_id} has no finished run to restart")
-    run = run_from_json(client.get_run(run_id))
+    run = client.get_run(run_id)
     if run.job_id != settings.job_id:
         raise RestartError(f"run {run_id} belongs to job {run.job_id}, not to job-id {settings.job_id}")
     if not run.is_complete:
@@ -216,7 +216,7 @@ def wait_for(
             return run, True
         stop.sleep(min(interval, max(settings.timeout - elapsed, 0.0)))
         try:
-            run = run_from_json(client.get_run(run.id, include=()))
+            run = client.get_run(run.id, include=())
             unread = 0
         except ApiError as exc:
             if not exc.transient:
@@ -319,7 +319,7 @@ def trigger_and_wait(
             details=details,
         )
     try:
-        final = run_from_json(client.get_run(new.id))
+        final = client.get_run(new.id)
     except ApiError as exc:  # the run is over: report it as last seen
         log.warning(f"could not read the finished run {new.id} again: {exc}")
         final = new
@@ -341,9 +341,7 @@ def trigger_and_wait(
     )
 
 
-def wait_while_busy(
-    client: Cloud, settings: Settings, log: actions.Log, stop: Stop
-) -> tuple[str, list[dict[str, Any]]]:
+def wait_while_busy(client: Cloud, settings: Settings, log: actions.Log, stop: Stop) -> tuple[str, list[Run]]:
     """The job's recent runs, and '' when none is active, else what to say about the active one.
 
     With `if-job-running: wait` it polls until the job is idle or `timeout` passes.
@@ -351,12 +349,11 @@ def wait_while_busy(
     started = time.monotonic()
     while True:
         recent = client.recent_runs(settings.job_id)
-        active = [r for r in recent if r.get("status") in ACTIVE]
+        active = [r for r in recent if r.status in ACTIVE]
         if not active:
             return "", recent
         first = active[-1]  # the oldest active run: the one the job is busy with
-        state = str(first.get("status_humanized") or "active").lower()
-        busy = f"run {first.get('id')} of job {settings.job_id} is {state}"
+        busy = f"run {first.id} of job {settings.job_id} is {first.status_name}"
         if settings.if_job_running != "wait":
             return busy, recent
         if time.monotonic() - started >= settings.timeout:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from restart.records import FINISHED, RetryDetails
+from restart.records import FINISHED, RetryDetails, Run, run_from_json
 from restart.transport import ApiError, NotFound, RetryPolicy
 
 
@@ -53,9 +53,9 @@ class FakeCloud:
             raise NotFound(f"run {run_id} not found", 404)
         return found
 
-    def get_run(self, run_id: int, include: Iterable[str] = ("trigger", "job", "run_steps")) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Iterable[str] = ("trigger", "job", "run_steps")) -> Run:
         self.calls_made.append(f"get_run {run_id}")
-        return dict(self._find(run_id))
+        return run_from_json(self._find(run_id))
 
     def latest_finished_run_id(self, job_id: int) -> int | None:
         self.calls_made.append("latest_finished_run_id")
@@ -73,9 +73,9 @@ class FakeCloud:
         self.calls_made.append(f"get_artifact_bytes {run_id} {path} {step}")
         return None
 
-    def recent_runs(self, job_id: int, limit: int = 25) -> list[dict[str, Any]]:
+    def recent_runs(self, job_id: int, limit: int = 25) -> list[Run]:
         self.calls_made.append("recent_runs")
-        return [dict(r) for r in self.runs[:limit]]
+        return [run_from_json(r) for r in self.runs[:limit]]
 
     def runs_with_cause(self, job_id: int, text: str) -> list[dict[str, Any]]:
         self.calls_made.append("runs_with_cause")

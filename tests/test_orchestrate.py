@@ -17,7 +17,7 @@ from restart import actions, decide, settings, summary
 from restart.github import Context
 from restart.orchestrate import RestartError, Stop, execute, restart
 from restart.outcome import Outcome
-from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, run_from_json
+from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
 from tests.fake_cloud import FakeCloud, run_json
 
 BASE = {"dbt-cloud-token": "tok", "account-id": "1", "job-id": "7", "poll-interval": "1", "verify": "off"}
@@ -113,7 +113,7 @@ def test_a_busy_job_is_waited_for_then_restarted() -> None:
     stop = FakeStop()
     original = cloud.recent_runs
 
-    def recent_runs(job_id: int, limit: int = 25) -> list[dict[str, Any]]:
+    def recent_runs(job_id: int, limit: int = 25) -> list[Run]:
         found = original(job_id, limit)
         busy["status"] = ERROR  # it finishes once it has been seen running (and is the one restarted)
         return found
