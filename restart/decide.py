@@ -33,7 +33,6 @@ Level = Literal["info", "notice", "warning", "error"]
 # What the new run is: the plan's steps (select), the job as it is (full: the previous run succeeded and
 # `if-previous-succeeded: run`), or dbt Cloud's own rerun from failure (native).
 Kind = Literal["select", "full", "native"]
-Route = Kind
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Fin
     return Proceed(earlier)
 
 
-def route(settings: Settings, previous: Run) -> Route:
+def route(settings: Settings, previous: Run) -> Kind:
     """Which kind of new run the restart starts (once `gate` let it through)."""
     if previous.status == SUCCESS:
         return "full"
