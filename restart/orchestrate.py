@@ -369,10 +369,12 @@ def restart(
     context: Context,
     stop: Stop,
     reporter: Reporter | None = None,
+    connect: Callable[[], followup.ArtifactReader] | None = None,
 ) -> Outcome:
     """Find the previous run, read what the decision needs, decide (`restart.decide`), then carry it out.
 
-    Returns the outcome; raises on hard errors (`execute` turns them into failed outcomes).
+    Returns the outcome; raises on hard errors (`execute` turns them into failed outcomes). `connect`
+    makes the second client that reads the dropped steps' results while the new run runs.
     """
     with log.group("Find the run to restart"):
         busy, recent = wait_while_busy(client, settings, log, stop)
@@ -401,10 +403,11 @@ def restart(
         _say(log, decision.say)
         outcome = decision.outcome
         if decision.follow_up and outcome.plan is not None:
-            return followup.conclude(settings, log, outcome, followup.DroppedReader(settings, previous, outcome.plan))
+            reader = followup.DroppedReader(settings, previous, outcome.plan, connect)
+            return followup.conclude(settings, log, outcome, reader)
         return outcome
     _say(log, decision.say)
-    return carry_out(client, settings, log, stop, previous, decision, reporter)
+    return carry_out(client, settings, log, stop, previous, decision, reporter, connect)
 
 
 def carry_out(
@@ -415,9 +418,12 @@ def carry_out(
     previous: Run,
     request: TriggerRequest,
     reporter: Reporter | None = None,
+    connect: Callable[[], followup.ArtifactReader] | None = None,
 ) -> Outcome:
     """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
-    reader = followup.DroppedReader(settings, previous, request.plan) if request.follow_up and request.plan else None
+    reader = None
+    if request.follow_up and request.plan:
+        reader = followup.DroppedReader(settings, previous, request.plan, connect)
     if not _delay(settings, log, stop):
         return Outcome(
             status="cancelled",

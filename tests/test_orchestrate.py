@@ -60,7 +60,7 @@ def failed_build(run_id: int = 100, message: str = "Database Error: syntax error
 def run_restart(cloud: FakeCloud, stop: Stop | None = None, **inputs: str) -> Outcome:
     config = settings.parse({**BASE, **{k.replace("_", "-"): v for k, v in inputs.items()}})
     log = actions.Log(actions=False, stream=io.StringIO())
-    return restart(config, cloud, log, Context(), stop or FakeStop())
+    return restart(config, cloud, log, Context(), stop or FakeStop(), connect=lambda: cloud)
 
 
 def posts(cloud: FakeCloud) -> list[str]:
@@ -224,3 +224,18 @@ def test_the_decision_alone_needs_no_client() -> None:
     assert decide.gate(config, run, [], "") == decide.Proceed(0)
     full = decide.full_run(settings.parse(BASE), run, "cause", "[m]")
     assert full == decide.TriggerRequest(kind="full", body={"cause": "cause"}, marker="[m]")
+
+
+def test_what_a_restart_saves_is_read_from_the_dropped_steps() -> None:
+    seeded = run_json(100, ERROR, steps=[*SETUP, (3, "Invoke dbt with `dbt seed`", SUCCESS), (4, BUILD[1], ERROR)])
+    seeded["job"] = {"id": 7, "name": "nightly", "execute_steps": ["dbt seed", "dbt build"]}
+    cloud = failed_build()
+    build = cloud.artifacts.pop((100, "run_results.json", 3))
+    seed = {"unique_id": "seed.shop.s", "status": "success", "message": None, "execution_time": 12.5}
+    seeds = {**build, "args": {"which": "seed"}, "results": [seed]}
+    cloud.runs[0] = seeded
+    cloud.artifacts.update({(100, "run_results.json", 3): seeds, (100, "run_results.json", 4): build})
+    outcome = run_restart(cloud)
+    assert outcome.plan and [step.action for step in outcome.plan.steps] == ["skip", "narrow"]
+    assert outcome.avoided and outcome.avoided.nodes == 2 and outcome.avoided.seconds == 12.5
+    assert "get_artifact 100 run_results.json 3" in cloud.calls_made
