@@ -1,6 +1,6 @@
 """Polling cost: status requests per minute while waiting for a long run, with a fake clock.
 
-`restart.main.wait_for` starts at poll-interval and grows the pause by a quarter per unchanged poll
+`restart.orchestrate.wait_for` starts at poll-interval and grows the pause by a quarter per unchanged poll
 up to 30 s; a fixed interval is the comparison. The run is queued for 20 s then runs for an hour.
 """
 
@@ -10,8 +10,8 @@ import io
 from typing import Any
 
 from restart import actions
-from restart.main import Stop, wait_for
-from restart.records import run_from_json
+from restart.orchestrate import Stop, wait_for
+from restart.records import Run, run_from_json
 from restart.settings import parse
 
 RUN_SECONDS = 3600.0
@@ -39,10 +39,10 @@ class _Client:
         self.clock = clock
         self.times: list[float] = []
 
-    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Any = ()) -> Run:
         self.times.append(self.clock.now)
         status = 1 if self.clock.now < 20 else (3 if self.clock.now < RUN_SECONDS else 10)
-        return {"id": run_id, "job_definition_id": 1, "status": status}
+        return run_from_json({"id": run_id, "job_definition_id": 1, "status": status})
 
 
 def poll_times(interval: float) -> list[float]:

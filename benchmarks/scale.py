@@ -2,7 +2,7 @@
 
 Each case runs in a fresh subprocess (so peak RSS is that case's own) and measures, from the artifacts'
 JSON bytes: json parsing, `parse_run_results`, `parse_manifest` and `make_plan`; then the artifact API
-calls `restart.main.plan_restart` makes for it (through a counting fake client) and the longest command.
+calls `restart.orchestrate.plan_restart` makes for it (through a counting fake client) and the longest command.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class CountingClient:
 def measure(case: Path) -> dict[str, Any]:
     """One case, in this process: stage timings, peak RSS, API calls, longest command."""
     from restart.artifacts import parse_manifest, parse_run_results
-    from restart.main import plan_restart
+    from restart.orchestrate import plan_restart
     from restart.plan import StepArtifacts, make_plan
     from restart.records import run_from_json
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-WATCHED = ("jsonschema", "github", "requests", "urllib3", "restart.github", "restart.report", "json")
+WATCHED = ("jsonschema", "github", "requests", "urllib3", "restart.github", "restart.summary", "json")
 
 
 class _Recorder(BaseHTTPRequestHandler):

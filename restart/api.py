@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from restart.records import RetryDetails, retry_details_from_json
+from restart.records import RecordError, RetryDetails, Run, retry_details_from_json, run_from_json
 from restart.transport import (
     RATE_LIMIT_WAIT,
     TRANSIENT_STATUSES,
@@ -87,9 +87,10 @@ class DbtCloud:
 
     # -- endpoints ---------------------------------------------------------------------------
 
-    def get_run(self, run_id: int, include: Iterable[str] = ("trigger", "job", "run_steps")) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Iterable[str] = ("trigger", "job", "run_steps")) -> Run:
+        """The run, with its trigger, job and steps unless `include` says otherwise (raises `RecordError`)."""
         params = {"include_related": ",".join(include)} if include else None
-        return self._object("GET", f"runs/{run_id}/", f"run {run_id}", params=params)
+        return run_from_json(self._object("GET", f"runs/{run_id}/", f"run {run_id}", params=params))
 
     def latest_finished_run_id(self, job_id: int) -> int | None:
         """The newest run of the job that succeeded, errored or was cancelled."""
@@ -117,8 +118,20 @@ class DbtCloud:
             return None
         return self._json(response, what, artifact=True)
 
-    def recent_runs(self, job_id: int, limit: int = 25) -> list[dict[str, Any]]:
-        """The job's newest runs with their triggers (for the cause markers)."""
+    def recent_runs(self, job_id: int, limit: int = 25) -> list[Run]:
+        """The job's newest runs, newest first, with their triggers (for the cause markers).
+
+        A listed run this tool cannot read (no id, job or status) is left out.
+        """
+        found = []
+        for data in self._recent(job_id, limit):
+            try:
+                found.append(run_from_json(data))
+            except RecordError:
+                continue
+        return found
+
+    def _recent(self, job_id: int, limit: int) -> list[dict[str, Any]]:
         params = {
             "job_definition_id": str(job_id),
             "order_by": "-id",
@@ -133,7 +146,7 @@ class DbtCloud:
     def runs_with_cause(self, job_id: int, text: str) -> list[dict[str, Any]]:
         """The job's recent runs whose cause contains `text`, oldest first."""
         found = []
-        for run in self.recent_runs(job_id, limit=10):
+        for run in self._recent(job_id, limit=10):
             trigger = run.get("trigger") or {}
             if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
                 found.append(run)

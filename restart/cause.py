@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MAX_CAUSE = 255
+DBT_CLOUD_CAUSE_LIMIT = 255  # characters of a run's cause that dbt Cloud keeps
 MARKER = re.compile(r"\[dbt-cloud-restart run=(\d+) attempt=(\d+) id=([0-9a-f]{8,32})\]")
 
 
@@ -56,7 +56,7 @@ def next_marker(previous_run_id: int, previous_cause: str, earlier_attempts: int
 def with_marker(text: str, marker: Marker) -> str:
     """`text` followed by the marker, shortened so that the whole fits dbt Cloud's 255 characters."""
     tag = marker.render()
-    room = MAX_CAUSE - len(tag) - 1
+    room = DBT_CLOUD_CAUSE_LIMIT - len(tag) - 1
     text = " ".join(text.split())
     if len(text) > room:
         text = text[: room - 1].rstrip() + "…"

@@ -9,8 +9,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from restart import __version__, actions, github, report, settings
-from restart.main import Stop, execute_all
+from restart import __version__, actions, github, settings, summary
+from restart.orchestrate import Stop, execute_all
+from restart.outcome import Outcome
+from restart.outputs import fit_outputs, outputs_by_job, outputs_of
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
 INPUTS = [
@@ -94,18 +96,20 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
         config = settings.parse(values)
     except settings.InputError as exc:
         log.error(str(exc), title="Invalid input")
-        return 1, report.outputs(report.Outcome("error", str(exc), 1))
+        return 1, outputs_of(Outcome(status="error", headline=str(exc), strategy="", exit_code=1))
     outcomes = execute_all(config, log, env, stop)
     if len(outcomes) > 1:
-        actions.append_summary(report.summary_by_job(outcomes), env)
-        codes = [outcome.exit_code for _, outcome in outcomes]
-        return max(codes), report.outputs_by_job(outcomes)
-    [(_, outcome)] = outcomes
-    actions.append_summary(report.summary(outcome), env)
-    outputs, warning = report.fit_outputs(report.outputs(outcome))
+        actions.append_summary(summary.summary_by_job(outcomes), env)
+        code = max(outcome.exit_code for _, outcome in outcomes)
+        outputs, warning = outputs_by_job(outcomes)
+    else:
+        [(_, outcome)] = outcomes
+        actions.append_summary(summary.summary(outcome), env)
+        code = outcome.exit_code
+        outputs, warning = fit_outputs(outputs_of(outcome))
     if warning:
         log.warning(warning)
-    return outcome.exit_code, outputs
+    return code, outputs
 
 
 def main_action(env: Mapping[str, str] | None = None) -> int:
@@ -119,7 +123,7 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
         token = values.get("dbt-cloud-token", "").strip()
         message = f"unexpected {type(exc).__name__}: {exc}"
         log.error(actions.redact(message, token), title="dbt-cloud-restart internal error")
-        code, outputs = 1, report.outputs(report.Outcome("error", "internal error", 1))
+        code, outputs = 1, outputs_of(Outcome(status="error", headline="internal error", strategy="", exit_code=1))
     actions.write_outputs(outputs, env)
     return code
 

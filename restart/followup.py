@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Protocol
 
 from restart import actions
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, RunResults, parse_run_results
 from restart.avoided import avoided, dropped_to_read
+from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import SUCCESS, Run
-from restart.report import Outcome
 from restart.settings import Settings
 from restart.verify import complaint, verify
 
 READ_WAIT = 120.0  # seconds the end of a restart waits for the dropped steps' results still being read
 
 
+class ArtifactReader(Protocol):
+    """What reading the dropped steps' results needs of dbt Cloud (`restart.api.DbtCloud` has it)."""
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class DroppedReader:
     """The run_results.json of the failed run's dropped steps, read in a background thread.
 
     Started once the new run exists (never before the trigger, which it must not delay), with its
-    own client: the wait loop keeps polling on the main one meanwhile.
+    own client (made by `connect`, a new `DbtCloud` by default): the wait loop keeps polling on the main
+    one meanwhile.
     """
 
-    def __init__(self, settings: Settings, previous: Run, plan: Plan) -> None:
+    def __init__(
+        self, settings: Settings, previous: Run, plan: Plan, connect: Callable[[], ArtifactReader] | None = None
+    ) -> None:
         self.settings = settings
+        self.connect = connect or (lambda: DbtCloud(settings.base_url, settings.token, settings.account_id))
         self.previous = previous
         self.wanted = dropped_to_read(plan)
         self.found: dict[int, RunResults | None] = {}
@@ -41,8 +55,7 @@ class DroppedReader:
             self._thread.start()
 
     def _read(self) -> None:
-        settings = self.settings
-        client = DbtCloud(settings.base_url, settings.token, settings.account_id)
+        client = self.connect()
         try:
             for step in self.wanted:
                 read: RunResults | None = None

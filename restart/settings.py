@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
 from restart.github import STATUS_CONTEXT
 
-MAX_CAUSE = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
+MAX_CAUSE_INPUT = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 HOSTNAME = re.compile(
@@ -136,7 +136,7 @@ def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[in
     return ids
 
 
-def single(settings: Settings, job_id: int, run_id: int | None) -> Settings:
+def for_job(settings: Settings, job_id: int, run_id: int | None) -> Settings:
     """The settings for one job of a multi-job step (its commit status named after the job)."""
     context = f"{settings.status_context}/{job_id}"
     return replace(settings, job_id=job_id, run_id=run_id, job_ids=(job_id,), run_ids=(run_id,), status_context=context)
@@ -260,8 +260,8 @@ def parse(values: Mapping[str, str]) -> Settings:
     if any(ch.isspace() for ch in token):
         raise InputError("dbt-cloud-token", "must not contain whitespace")
     cause = _text(values, "cause")
-    if len(cause) > MAX_CAUSE:
-        raise InputError("cause", f"must be at most {MAX_CAUSE} characters, got {len(cause)}")
+    if len(cause) > MAX_CAUSE_INPUT:
+        raise InputError("cause", f"must be at most {MAX_CAUSE_INPUT} characters, got {len(cause)}")
     account_id = _positive_int(values, "account-id")
     job_ids = _id_list(values, "job-id", required=True)
     run_ids = _id_list(values, "run-id", required=False)

@@ -17,7 +17,7 @@ import pytest
 
 from restart import actions
 from restart.api import DbtCloud
-from restart.main import Stop, execute
+from restart.orchestrate import Stop, execute
 from restart.settings import parse
 from tests.emulator import CANCELLED, ERROR, LocalDbtCloud
 from tests.runner import inputs, run_action

@@ -28,7 +28,7 @@ from restart.microbatch import (
 )
 from restart.plan import Plan, StepArtifacts, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step
-from restart.report import _step_cell
+from restart.summary import _step_cell
 from restart.verify import verify
 from tests.test_plan import SETUP, make_run
 
@@ -289,7 +289,7 @@ def test_the_unit_tests_a_cut_short_build_never_recorded_stay_in_the_rest_of_the
 
 def test_the_summary_draws_one_failure_region_for_the_commands_of_one_step() -> None:
     from restart.artifacts import Manifest, ManifestNode
-    from restart.report import _failure_region
+    from restart.summary import _failure_region
 
     daily = "model.shop.mb_daily"
     manifest = Manifest(

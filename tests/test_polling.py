@@ -9,8 +9,8 @@ import pytest
 
 from restart import actions
 from restart.api import ApiError
-from restart.main import Stop, wait_for
-from restart.records import run_from_json
+from restart.orchestrate import Stop, wait_for
+from restart.records import Run, run_from_json
 from restart.settings import parse
 
 
@@ -39,10 +39,10 @@ class Client:
     def __init__(self, clock: Clock, done_at: float) -> None:
         self.clock, self.done_at, self.calls = clock, done_at, 0
 
-    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Any = ()) -> Run:
         self.calls += 1
         status = 10 if self.clock.now >= self.done_at else 3
-        return {"id": run_id, "job_definition_id": 1, "status": status}
+        return run_from_json({"id": run_id, "job_definition_id": 1, "status": status})
 
 
 def settings(**values: str) -> Any:
@@ -84,7 +84,7 @@ class Flaky(Client):
         super().__init__(clock, done_at)
         self.recovers_at, self.status = recovers_at, status
 
-    def get_run(self, run_id: int, include: Any = ()) -> dict[str, Any]:
+    def get_run(self, run_id: int, include: Any = ()) -> Run:
         if self.clock.now < self.recovers_at:
             raise ApiError("dbt Cloud rate-limited run 7 (HTTP 429)", self.status)
         return super().get_run(run_id, include)

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from restart import report
+from restart import summary
 from restart.artifacts import NodeResult
+from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
 
@@ -75,7 +76,15 @@ GRAPH = {
     "test.shop.not_null_orders_id.1a2b": ("model.shop.orders",),
 }
 STEP = narrowed({FAILED: "Database Error: permission denied for stg_orders"}, SKIPPED, GRAPH)
-OUTCOME = report.Outcome("success", "run #1002 success", 0, PREVIOUS, make_plan(STEP), NEW)
+OUTCOME = Outcome(
+    status="success",
+    headline="run #1002 success",
+    strategy="select",
+    exit_code=0,
+    previous=PREVIOUS,
+    plan=make_plan(STEP),
+    new_run=NEW,
+)
 
 
 class Html(HTMLParser):
@@ -117,7 +126,7 @@ def fences(markdown: str, info: str) -> list[str]:
 
 
 def test_header_names_the_outcome_and_links_both_runs() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert re.search(r"<h2>✅ dbt Cloud restart: run #1002 success</h2>", page)
     links = [a.get("href") for t, a in parsed.tags if t == "a"]
     assert PREVIOUS.href in links and NEW.href in links
@@ -125,7 +134,7 @@ def test_header_names_the_outcome_and_links_both_runs() -> None:
 
 
 def test_failure_region_is_a_mermaid_graph_with_the_manifest_edges() -> None:
-    [graph] = fences(report.summary(OUTCOME), "mermaid")
+    [graph] = fences(summary.summary(OUTCOME), "mermaid")
     lines = graph.splitlines()
     assert lines[0] == "flowchart LR"
     nodes = dict(re.findall(r'^\s+(n\d+)\["([^"]*)"\]', graph, re.M))
@@ -139,7 +148,16 @@ def test_failure_region_is_a_mermaid_graph_with_the_manifest_edges() -> None:
 
 def test_graph_without_dependencies_still_shows_the_region() -> None:
     step = narrowed({FAILED: "boom"}, SKIPPED, None)
-    markdown = report.summary(report.Outcome("planned", "planned", 0, PREVIOUS, make_plan(step)))
+    markdown = summary.summary(
+        Outcome(
+            status="planned",
+            headline="planned",
+            strategy="select",
+            exit_code=0,
+            previous=PREVIOUS,
+            plan=make_plan(step),
+        )
+    )
     [graph] = fences(markdown, "mermaid")
     assert "-->" not in graph and graph.count(":::failed") == 1 and graph.count(":::skipped") == 3
     assert "dependencies not available" in markdown
@@ -149,15 +167,22 @@ def test_a_big_region_is_capped_nearest_nodes_first() -> None:
     skipped = tuple(f"model.shop.m{i:04d}" for i in range(500))
     graph = {skipped[0]: (FAILED,), **{skipped[i]: (skipped[i - 1],) for i in range(1, 500)}}
     step = narrowed({FAILED: "boom"}, tuple(reversed(skipped)), graph)
-    [chart] = fences(report.summary(report.Outcome("planned", "p", 0, PREVIOUS, make_plan(step))), "mermaid")
+    [chart] = fences(
+        summary.summary(
+            Outcome(
+                status="planned", headline="p", strategy="select", exit_code=0, previous=PREVIOUS, plan=make_plan(step)
+            )
+        ),
+        "mermaid",
+    )
     labels = re.findall(r'\["([^"]*)"\]', chart)
-    assert labels[: report.MAX_GRAPH_NODES] == [FAILED, *skipped[: report.MAX_GRAPH_NODES - 1]]
-    assert labels[-1] == f"and {501 - report.MAX_GRAPH_NODES} more"
-    assert chart.count("-->") == report.MAX_GRAPH_NODES - 1
+    assert labels[: summary.MAX_GRAPH_NODES] == [FAILED, *skipped[: summary.MAX_GRAPH_NODES - 1]]
+    assert labels[-1] == f"and {501 - summary.MAX_GRAPH_NODES} more"
+    assert chart.count("-->") == summary.MAX_GRAPH_NODES - 1
 
 
 def test_steps_table_has_one_row_per_command() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert parsed.count("table") == 1
     assert [t for t, _ in parsed.tags].count("th") == 3
     assert parsed.count("tr") == 1 + 3
@@ -165,7 +190,7 @@ def test_steps_table_has_one_row_per_command() -> None:
 
 
 def test_failed_node_messages_are_collapsible() -> None:
-    page, parsed = render(report.summary(OUTCOME))
+    page, parsed = render(summary.summary(OUTCOME))
     assert parsed.count("details") == 2  # one failed node, and the steps_override sent
     assert "<summary><code>model.shop.stg_orders</code>: error</summary>" in page
     assert "permission denied for stg_orders" in page
@@ -176,18 +201,30 @@ def test_a_multi_line_error_keeps_its_lines_bounded_and_inert() -> None:
     sql = "\n".join(f"  line {i}: select * from <raw>.orders -- `x` | [y](z)" for i in range(40))
     message = f"Compilation Error in model stg_orders\n{sql}\n</pre></details><script>alert(1)</script>"
     step = narrowed({FAILED: message}, (), None)
-    page, parsed = render(report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(step))))
+    page, parsed = render(
+        summary.summary(
+            Outcome(
+                status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(step)
+            )
+        )
+    )
     [pre] = re.findall(r"<pre>(?!<code)(.*?)</pre>", page, re.S)
     lines = pre.splitlines()
     assert lines[0] == "Compilation Error in model stg_orders"
     assert lines[1] == "  line 0: select * from &lt;raw&gt;.orders -- `x` | [y](z)", "kept verbatim, indented"
-    assert len(lines) == report.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
+    assert len(lines) == summary.MAX_MESSAGE_LINES + 1 and lines[-1] == "… 17 more lines"
     assert parsed.balanced
-    long_line = report.block("x" * 5000 + "\nsecond line", limit=100)
+    long_line = summary.block("x" * 5000 + "\nsecond line", limit=100)
     assert long_line == "<pre>" + "x" * 100 + "…\n… 1 more lines</pre>"
-    assert report.block("a\n\nb…") == "<pre>a\n\nb…</pre>", "blank lines kept; a line may end in …"
+    assert summary.block("a\n\nb…") == "<pre>a\n\nb…</pre>", "blank lines kept; a line may end in …"
     hostile = narrowed({FAILED: "Database Error\n</pre></details><script>alert(1)</script>\n```"}, (), None)
-    page, parsed = render(report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(hostile))))
+    page, parsed = render(
+        summary.summary(
+            Outcome(
+                status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(hostile)
+            )
+        )
+    )
     assert "&lt;/pre&gt;&lt;/details&gt;&lt;script&gt;" in page and "<script" not in page and parsed.balanced
 
 
@@ -199,8 +236,17 @@ def test_new_run_results_are_rendered_when_waited_for() -> None:
             NodeResult(FAILED, "success"),
         ]
     }
-    outcome = report.Outcome("error", "run #1002 error", 1, PREVIOUS, make_plan(STEP), NEW, new_results=results)
-    page, parsed = render(report.summary(outcome))
+    outcome = Outcome(
+        status="error",
+        headline="run #1002 error",
+        strategy="select",
+        exit_code=1,
+        previous=PREVIOUS,
+        plan=make_plan(STEP),
+        new_run=NEW,
+        new_results=results,
+    )
+    page, parsed = render(summary.summary(outcome))
     assert "<h3>Results of run #1002</h3>" in page
     assert "<details open>" in page, "a step with problems is expanded"
     assert "new run step 4 <code>dbt build --select stg_orders+</code>: 1 fail, 2 success" in page
@@ -212,31 +258,41 @@ def test_new_run_results_are_rendered_when_waited_for() -> None:
 
 def test_steps_that_went_well_are_one_tight_list() -> None:
     results = {4: [NodeResult("model.shop.orders", "success")], 5: [NodeResult("test.shop.t", "pass")]}
-    page, parsed = render(report.new_run_results(NEW, results))
+    page, parsed = render(summary.new_run_results(NEW, results))
     assert parsed.count("ul") == 1 and parsed.count("li") == 2 and parsed.count("p") == 0, page
 
 
 def test_new_run_results_are_capped() -> None:
-    results = {4: [NodeResult(f"model.shop.m{i}", "error") for i in range(report.MAX_RESULT_ROWS + 7)]}
-    section = report.new_run_results(NEW, results)
+    results = {4: [NodeResult(f"model.shop.m{i}", "error") for i in range(summary.MAX_RESULT_ROWS + 7)]}
+    section = summary.new_run_results(NEW, results)
     assert "<details open>" in section and "…and 7 more nodes." in section
-    assert section.count("| <code>") == report.MAX_RESULT_ROWS
+    assert section.count("| <code>") == summary.MAX_RESULT_ROWS
 
 
 def test_no_plan_no_new_run_still_reads_well() -> None:
-    page, parsed = render(report.summary(report.Outcome("error", "Input `job-id` must be a positive integer", 1)))
+    page, parsed = render(
+        summary.summary(
+            Outcome(
+                status="error", headline="Input `job-id` must be a positive integer", strategy="select", exit_code=1
+            )
+        )
+    )
     assert "<h2>❌ dbt Cloud restart: Input `job-id` must be a positive integer</h2>" in page, "no code span"
     assert parsed.count("table") == 0 and parsed.balanced
 
 
 def test_a_hostile_href_cannot_break_the_link() -> None:
     run = make_run(5, ERROR, href="https://x.test/a b)<script>[")
-    page, parsed = render(report.summary(report.Outcome("skipped", "s", 0, run)))
+    page, parsed = render(
+        summary.summary(Outcome(status="skipped", headline="s", strategy="select", exit_code=0, previous=run))
+    )
     [href] = [a.get("href") for t, a in parsed.tags if t == "a"]
     assert href is not None and href.startswith("https://x.test/a%20b%29%3Cscript%3E")
     assert "<script" not in page
     javascript = make_run(6, ERROR, href="javascript:alert(1)")
-    assert "javascript" not in report.summary(report.Outcome("skipped", "s", 0, javascript))
+    assert "javascript" not in summary.summary(
+        Outcome(status="skipped", headline="s", strategy="select", exit_code=0, previous=javascript)
+    )
 
 
 remote = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
@@ -257,8 +313,17 @@ def test_remote_text_never_breaks_the_structure(uids: list[str], message: str, s
         graph={uids[-1]: (uids[0],)},
     )
     results = {4: [NodeResult(uid, status, message + "|`") for uid in uids]}
-    outcome = report.Outcome("error", message, 1, PREVIOUS, make_plan(step), NEW, new_results=results)
-    markdown = report.summary(outcome)
+    outcome = Outcome(
+        status="error",
+        headline=message,
+        strategy="select",
+        exit_code=1,
+        previous=PREVIOUS,
+        plan=make_plan(step),
+        new_run=NEW,
+        new_results=results,
+    )
+    markdown = summary.summary(outcome)
     page, parsed = render(markdown)
     assert "<script" not in page.lower()
     assert parsed.balanced, page
@@ -274,16 +339,25 @@ def test_huge_failures_stay_within_the_summary_budget() -> None:
     step = narrowed(failures, (), None)
     step = StepPlan(**{**step.__dict__, "new_command": "dbt build --select " + " ".join(failures)})
     results = {4: [NodeResult(uid, "error", "y" * 5000) for uid in failures]}
-    outcome = report.Outcome("error", "e", 1, PREVIOUS, make_plan(step), NEW, new_results=results)
-    markdown = report.summary(outcome)
-    assert len(markdown.encode()) < report.SUMMARY_BUDGET
+    outcome = Outcome(
+        status="error",
+        headline="e",
+        strategy="select",
+        exit_code=1,
+        previous=PREVIOUS,
+        plan=make_plan(step),
+        new_run=NEW,
+        new_results=results,
+    )
+    markdown = summary.summary(outcome)
+    assert len(markdown.encode()) < summary.SUMMARY_BUDGET
     assert "more failed nodes" in markdown and "more nodes." in markdown
     _, parsed = render(markdown)
     assert parsed.balanced
 
 
 def test_sections_that_do_not_fit_are_left_out_whole() -> None:
-    markdown = report.summary(OUTCOME, budget=1500)
+    markdown = summary.summary(OUTCOME, budget=1500)
     assert len(markdown.encode()) < 1500
     assert "left out to keep the summary within" in markdown
     _, parsed = render(markdown)
@@ -303,5 +377,7 @@ def test_the_sample_in_docs_renders() -> None:
 
 def test_a_region_without_failed_nodes_only_counts_what_reruns() -> None:
     step = narrowed({}, SKIPPED, GRAPH)
-    markdown = report.summary(report.Outcome("error", "e", 1, PREVIOUS, make_plan(step)))
+    markdown = summary.summary(
+        Outcome(status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(step))
+    )
     assert "step 5, <code>dbt build</code>: 3 nodes rerun (grey)" in markdown and "0 failed" not in markdown

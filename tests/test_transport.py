@@ -73,7 +73,7 @@ RUN = {"id": 70403103922468, "job_definition_id": 5, "status": 10}
 def test_a_read_waits_out_a_five_minute_rate_limit_cooldown() -> None:
     clock = Clock()
     session = Session(response(429, headers={"Retry-After": "300"}), response(200, RUN))
-    assert client(session, clock).get_run(1)["id"] == RUN["id"]
+    assert client(session, clock).get_run(1).id == RUN["id"]
     assert clock.pauses == [300.0]
 
 
@@ -157,6 +157,12 @@ def test_network_failures_are_classified_by_type(exc: Exception, kind: str, sent
 def test_a_dropped_connection_on_a_read_is_retried_and_a_bad_certificate_is_not() -> None:
     clock = Clock()
     session = Session(wrapped(ConnectionResetError(104, "reset")), response(200, RUN))
-    assert client(session, clock).get_run(1)["status"] == 10
+    assert client(session, clock).get_run(1).status == 10
     with pytest.raises(Unreachable, match="TLS handshake"):
         client(Session(requests.exceptions.SSLError("x")), clock).get_run(1)
+
+
+def test_endpoints_answer_with_records_and_leave_out_runs_they_cannot_read() -> None:
+    listed = [{**RUN, "trigger": {"cause": "nightly"}, "retrying_run_id": 9}, {"id": "x"}, "not a run", {"status": 3}]
+    recent = client(Session(response(200, listed)), Clock()).recent_runs(5)
+    assert [(r.id, r.cause, r.retrying_run_id) for r in recent] == [(RUN["id"], "nightly", 9)]

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from restart import cli, report
+from restart import cli, outputs, summary
 from restart.artifacts import NodeResult, RunResults, parse_run_results
 from restart.avoided import Avoided, avoided, dropped_to_read, duration
 from restart.avoided import headline as avoided_headline
+from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step, run_from_json, step_seconds
 from restart.verify import Verdict, complaint, headline, verify
@@ -185,22 +186,31 @@ def test_execution_time_is_read_leniently_and_never_compared() -> None:
     assert NodeResult("model.p.a", "success", "", execution_time=3.0) == NodeResult("model.p.a", "success")
 
 
-def outcome(verdict: Verdict | None, saved: Avoided | None, **fields: Any) -> report.Outcome:
+def outcome(verdict: Verdict | None, saved: Avoided | None, **fields: Any) -> Outcome:
     plan = planned()
     new = new_run(plan, [SUCCESS, SUCCESS])
-    return report.Outcome(
-        "success", "run #101 success", 0, failed_run(), plan, new, verdict=verdict, avoided=saved, **fields
+    return Outcome(
+        status="success",
+        headline="run #101 success",
+        strategy="select",
+        exit_code=0,
+        previous=failed_run(),
+        plan=plan,
+        new_run=new,
+        verdict=verdict,
+        avoided=saved,
+        **fields,
     )
 
 
 def test_outputs_say_verified_missing_and_avoided() -> None:
     plan = planned()
     missing = verify(plan, new_run(plan, [SUCCESS, SUCCESS]), {4: ran("model.shop.b")})
-    values = report.outputs(outcome(missing, Avoided(4, 40.04)))
+    values = outputs.outputs_of(outcome(missing, Avoided(4, 40.04)))
     assert values["verified"] == "false" and json.loads(values["missing-nodes"]) == ["model.shop.c"]
     assert (values["avoided-nodes"], values["avoided-seconds"]) == ("4", "40.0")
     assert cli.decoded(values)["verified"] is False and cli.decoded(values)["avoided-seconds"] == 40.0
-    unknown = report.outputs(outcome(None, None))
+    unknown = outputs.outputs_of(outcome(None, None))
     assert (unknown["verified"], unknown["missing-nodes"], unknown["avoided-nodes"]) == ("", "[]", "")
     assert cli.decoded(unknown)["verified"] is None and cli.decoded(unknown)["avoided-nodes"] is None
 
@@ -209,7 +219,7 @@ def test_summary_says_what_was_saved_the_verdict_and_compares_both_runs() -> Non
     plan = planned()
     verdict = verify(plan, new_run(plan, [SUCCESS, SUCCESS]), {4: ran("model.shop.b", "model.shop.c")})
     results = {4: ran("model.shop.b", "model.shop.c"), 5: ran("test.shop.t", status="pass")}
-    text = report.summary(outcome(verdict, Avoided(41, 372.0, (), 45), new_results=results))
+    text = summary.summary(outcome(verdict, Avoided(41, 372.0, (), 45), new_results=results))
     lines = text.splitlines()
     assert lines[2] == "**Skipped 41 nodes that already succeeded: about 6 min 12 s of warehouse time**"
     assert "- ✅ Verified: 2 of 2 planned nodes ran; 1 of 1 steps rerun as written ran" in lines
@@ -220,7 +230,7 @@ def test_summary_says_what_was_saved_the_verdict_and_compares_both_runs() -> Non
 def test_summary_of_a_restart_not_verified_warns() -> None:
     plan = planned()
     verdict = verify(plan, new_run(plan, [SUCCESS, SUCCESS]), {4: ran("model.shop.b")})
-    text = report.summary(replace(outcome(verdict, Avoided(1, 10.0)), exit_code=1))
+    text = summary.summary(replace(outcome(verdict, Avoided(1, 10.0)), exit_code=1))
     assert text.startswith("## ⚠️ dbt Cloud restart")
     assert "- ⚠️ Not verified: 1 of 2 planned nodes ran" in text and "missing: model.shop.c" in text
 
@@ -228,7 +238,18 @@ def test_summary_of_a_restart_not_verified_warns() -> None:
 def test_outputs_too_big_for_github_shorten_the_node_lists() -> None:
     uids = [f"model.shop.{'m' * 90}{i}" for i in range(12_000)]
     values = {"status": "success", "rerun-nodes": json.dumps(uids), "missing-nodes": json.dumps(uids)}
-    fitted, warning = report.fit_outputs(values)
-    assert sum(len(v.encode()) for v in fitted.values()) <= report.OUTPUT_BUDGET
+    fitted, warning = outputs.fit_outputs(values)
+    assert sum(len(v.encode()) for v in fitted.values()) <= outputs.OUTPUT_BUDGET
     assert json.loads(fitted["rerun-nodes"]) == [] and 0 < len(json.loads(fitted["missing-nodes"])) < len(uids)
     assert "output rerun-nodes lists 0 of 12000" in warning and "output missing-nodes lists" in warning
+
+
+def test_outputs_of_several_jobs_keep_within_githubs_limit_too() -> None:
+    uids = tuple(f"model.shop.{'m' * 90}{i}" for i in range(6_000))  # ~0.6 MB of rerun-nodes per job
+    plan = Plan((StepPlan("dbt build", 4, "rerun", "failed", "dbt build --select ...", nodes=uids),))
+    outcomes = [(job, Outcome(status="planned", headline="p", strategy="select", plan=plan)) for job in (1, 2)]
+    values, warning = outputs.outputs_by_job(outcomes)
+    assert sum(len(v.encode()) for v in values.values()) <= outputs.OUTPUT_BUDGET
+    kept = json.loads(values["rerun-nodes"])
+    assert set(kept) == {"1", "2"} and all(0 < len(kept[job]) < len(uids) for job in kept)
+    assert "job 1: output rerun-nodes lists" in warning and "job 2: output rerun-nodes lists" in warning

@@ -1,22 +1,20 @@
-"""The outcome of one restart, and its rendering as action outputs and a Markdown job summary."""
+"""The Markdown job summary of one restart (or of several jobs' restarts)."""
 
 from __future__ import annotations
 
 import html
-import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from restart.artifacts import NodeResult
-from restart.avoided import Avoided
 from restart.avoided import headline as avoided_headline
 from restart.dbt_vocabulary import DONE
+from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
-from restart.verify import Verdict
 from restart.verify import headline as verified_headline
 
 MAX_MESSAGE = 600
@@ -30,8 +28,6 @@ MAX_GRAPHS = 5  # steps with a failure-region graph
 MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
 OK_STATUSES = DONE
-OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
-LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
 ICONS = {
     "success": "✅",
     "error": "❌",
@@ -46,61 +42,6 @@ ICONS = {
 }
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Everything the outputs, the summary and the exit code are made from."""
-
-    status: str
-    headline: str
-    exit_code: int = 0
-    previous: Run | None = None
-    plan: Plan | None = None
-    new_run: Run | None = None
-    strategy: str = "select"
-    details: tuple[str, ...] = field(default=())
-    # The new run's final node results by step index, when it was waited for (see `new_run_results`).
-    new_results: Mapping[int, Sequence[NodeResult]] | None = None
-    issue_url: str = ""
-    # With `restart-on: transient`: every failure of the previous run and its class.
-    classified: tuple[Failure, ...] = ()
-    verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
-    avoided: Avoided | None = None  # the failed run's work the restart does not redo
-
-    @property
-    def restarted(self) -> bool:
-        return self.new_run is not None
-
-
-def outputs(outcome: Outcome) -> dict[str, str]:
-    """The action's outputs; every key is always written."""
-    plan, verdict, saved = outcome.plan, outcome.verdict, outcome.avoided
-    return {
-        "run-id": str(outcome.new_run.id) if outcome.new_run else "",
-        "run-url": outcome.new_run.href if outcome.new_run else "",
-        "status": outcome.status,
-        "previous-run-id": str(outcome.previous.id) if outcome.previous else "",
-        "restarted": "true" if outcome.restarted else "false",
-        "steps": json.dumps(plan.steps_override if plan else []),
-        "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
-        "issue-url": outcome.issue_url,
-        "verified": "" if verdict is None else ("true" if verdict.verified else "false"),
-        "missing-nodes": json.dumps(list(verdict.missing) if verdict else []),
-        "avoided-nodes": str(saved.nodes) if saved else "",
-        "avoided-seconds": str(round(saved.seconds, 1)) if saved else "",
-    }
-
-
-def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]]) -> dict[str, str]:
-    """Outputs of a multi-job step: each one a JSON object keyed by job id."""
-    per_job = {str(job): outputs(outcome) for job, outcome in outcomes}
-    names = next(iter(per_job.values())).keys() if per_job else outputs(Outcome("error", "")).keys()
-    lists = LISTS
-    return {
-        name: json.dumps({job: json.loads(o[name]) if name in lists else o[name] for job, o in per_job.items()})
-        for name in names
-    }
-
-
 def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMARY_BUDGET) -> str:
     """A multi-job summary: one line per job, then each job's own summary (sharing the size budget)."""
     lines = [f"# dbt Cloud restart of {len(outcomes)} jobs", "", "| Job | Status | New run |", "|---|---|---|"]
@@ -110,27 +51,6 @@ def summary_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = SUMMAR
     head = "\n".join(lines) + "\n\n"
     share = max((budget - len(head.encode())) // max(len(outcomes), 1), 4096)
     return head + "\n".join(summary(outcome, share) for _, outcome in outcomes)
-
-
-def fit_outputs(values: dict[str, str], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
-    """Outputs within GitHub's 1 MB per job: `rerun-nodes`, then `missing-nodes`, are shortened; (outputs, warning)."""
-    warnings = []
-    for name in ("rerun-nodes", "missing-nodes"):
-        size = sum(len(v.encode()) for v in values.values())
-        if size <= budget or name not in values:
-            continue
-        nodes: list[str] = json.loads(values[name])
-        room = budget - (size - len(values[name].encode()))
-        kept: list[str] = []
-        used = 2
-        for node in nodes:
-            used += len(json.dumps(node).encode()) + 2
-            if used > room:
-                break
-            kept.append(node)
-        warnings.append(f"output {name} lists {len(kept)} of {len(nodes)} nodes: GitHub keeps 1 MB of outputs per job")
-        values = {**values, name: json.dumps(kept)}
-    return values, "; ".join(warnings)
 
 
 def _inert(value: str) -> str:
@@ -253,7 +173,8 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- **New run**: none started ({text(outcome.status, 20)})")
     if outcome.verdict:
         lines.append(f"- {'✅' if outcome.verdict.verified else '⚠️'} {text(verified_headline(outcome.verdict), 600)}")
-    lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
+    if outcome.strategy:
+        lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
 

@@ -1,4 +1,9 @@
-"""The restart, start to end: one function per stage, called in order by `restart()`."""
+"""The restart carried out: the I/O around the decisions of `restart.decide`.
+
+`restart()` finds the run to restart, reads what the decision needs (recent runs, artifacts, the plan,
+dbt Cloud's rerun plan), asks `restart.decide`, then delays, triggers, waits, follows up and reports.
+It talks to dbt Cloud through the `Cloud` protocol (`restart.api.DbtCloud`, or a fake in tests).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +11,52 @@ import io
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
-from restart import actions, followup, transient, trigger
-from restart.api import ApiError, DbtCloud, run_id_of
+from restart import actions, decide, followup, trigger
+from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
-from restart.cause import Marker, count_restarts, failure_behind, next_marker, with_marker
+from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
+from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Context, Reporter, read_context
+from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
-from restart.records import ACTIVE, FINISHED, SUCCESS, RecordError, Run, run_from_json
-from restart.report import Outcome
-from restart.settings import Settings, single
+from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
+from restart.settings import Settings, for_job
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 MAX_PARALLEL_JOBS = 8
 POLL_CAP = 30.0  # seconds: the longest pause between two status checks
-RETRY_REASONS = {
-    "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
-    "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
-    "RETRY_NOT_LATEST_RUN": "it is not the job's latest run",
-    "RETRY_NOT_FAILED_RUN": "it did not fail",
-    "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
-}
+
+
+class Cloud(trigger.TriggerClient, Protocol):
+    """What the restart needs of dbt Cloud (`restart.api.DbtCloud` has it all)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def get_run(self, run_id: int, include: Iterable[str] = ...) -> Run: ...
+
+    def latest_finished_run_id(self, job_id: int) -> int | None: ...
+
+    def get_job(self, job_id: int) -> dict[str, Any]: ...
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> Any: ...
+
+    def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None: ...
+
+    def recent_runs(self, job_id: int, limit: int = ...) -> list[Run]: ...
+
+    def retry_details(self, run_id: int) -> RetryDetails: ...
+
+    def rerun(self, job_id: int) -> dict[str, Any]: ...
 
 
 class RestartError(Exception):
@@ -43,16 +67,16 @@ class RestartError(Exception):
         self.previous = previous
 
 
-def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[str, Any]]) -> Run:
+def find_previous_run(client: Cloud, settings: Settings, recent: list[Run]) -> Run:
     """The run to restart: the given one, or the job's latest finished run (from `recent`)."""
     run_id = settings.run_id
     if run_id is None:
-        latest = next((r for r in recent if r.get("status") in FINISHED), None)
-        run_id = int(latest["id"]) if latest else client.latest_finished_run_id(settings.job_id)
+        latest = next((r for r in recent if r.is_complete), None)
+        run_id = latest.id if latest else client.latest_finished_run_id(settings.job_id)
     if run_id is None:
         client.get_job(settings.job_id)  # a 404 here says the job itself does not exist
         raise RestartError(f"job {settings.job_id} has no finished run to restart")
-    run = run_from_json(client.get_run(run_id))
+    run = client.get_run(run_id)
     if run.job_id != settings.job_id:
         raise RestartError(f"run {run_id} belongs to job {run.job_id}, not to job-id {settings.job_id}")
     if not run.is_complete:
@@ -61,7 +85,7 @@ def find_previous_run(client: DbtCloud, settings: Settings, recent: list[dict[st
 
 
 def read_artifacts(
-    client: DbtCloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
+    client: Cloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
 ) -> StepArtifacts:
     """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable."""
     try:
@@ -85,7 +109,7 @@ def read_artifacts(
     return StepArtifacts(run_results=results, manifest=manifest)
 
 
-def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, list[NodeResult]]:
+def read_new_results(client: Cloud, run: Run, log: actions.Log) -> dict[int, list[NodeResult]]:
     """The finished new run's node results, per command step (for the summary); best effort."""
     found: dict[int, list[NodeResult]] = {}
     for step in run.steps:
@@ -100,7 +124,7 @@ def read_new_results(client: DbtCloud, run: Run, log: actions.Log) -> dict[int, 
     return found
 
 
-def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
+def plan_restart(client: Cloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
     found = {
@@ -110,7 +134,7 @@ def plan_restart(client: DbtCloud, run: Run, log: actions.Log | None = None, reb
     return make_plan(run, found, rebuild=rebuild)
 
 
-def native_plan(client: DbtCloud, run: Run, log: actions.Log) -> tuple[str, ...]:
+def native_plan(client: Cloud, run: Run, log: actions.Log) -> tuple[str, ...]:
     """What dbt Cloud's rerun from failure will run, as it says itself (`GET .../retry/`; starts nothing)."""
     with log.group("Plan (dbt Cloud's rerun from failure)"):
         try:
@@ -124,58 +148,6 @@ def native_plan(client: DbtCloud, run: Run, log: actions.Log) -> tuple[str, ...]
         line = f"dbt Cloud's rerun: dbt retry (of the failed step: {details.failed_step}){rest}"
         log.info(line)
         return (line,)
-
-
-def default_cause(run: Run, context: Context) -> str:
-    cause = f"Restart of run #{run.id} from its point of failure"
-    if context.triggering_url:
-        return f"{cause} after failed workflow run {context.triggering_url}"
-    return cause + (f" by {context.run_url}" if context.run_url else "")
-
-
-def check_attempts(settings: Settings, previous: Run, recent: list[dict[str, Any]]) -> tuple[int, str]:
-    """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
-    if settings.max_attempts == 0:
-        return 0, ""
-    retrying, causes = retries_and_causes(previous, recent)
-    original = failure_behind(previous.id, previous.cause, retrying, causes)
-    earlier = count_restarts(original, retrying, causes)
-    if earlier >= settings.max_attempts:
-        return earlier, (
-            f"run {original} has already been restarted {earlier} time(s) (max-attempts {settings.max_attempts}); "
-            "not restarting it again"
-        )
-    return earlier, ""
-
-
-def retries_and_causes(previous: Run, recent: list[dict[str, Any]]) -> tuple[dict[int, int], dict[int, str]]:
-    """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
-    retrying: dict[int, int] = {}
-    causes: dict[int, str] = {}
-    for item in recent:
-        run_id = run_id_of(item)
-        if run_id is None:
-            continue
-        causes[run_id] = str((item.get("trigger") or {}).get("cause") or "")
-        retried = item.get("retrying_run_id")
-        if isinstance(retried, int) and not isinstance(retried, bool):
-            retrying[run_id] = retried
-    if previous.retrying_run_id is not None:
-        retrying[previous.id] = previous.retrying_run_id
-    return retrying, causes
-
-
-def already_retried(previous: Run, recent: list[dict[str, Any]]) -> str:
-    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
-    later = [r for r in recent if str(r.get("retrying_run_id")) == str(previous.id)]
-    if not later:
-        return ""
-    run = later[0]  # the newest
-    state = str(run.get("status_humanized") or "started").lower()
-    return (
-        f"run {previous.id} was already rerun from failure by run {run.get('id')} ({state}); "
-        f"restart run {run.get('id')} instead if it failed"
-    )
 
 
 class Stop:
@@ -211,7 +183,7 @@ class Interrupted(Exception):
 
 
 def wait_for(
-    client: DbtCloud,
+    client: Cloud,
     run: Run,
     settings: Settings,
     log: actions.Log,
@@ -244,7 +216,7 @@ def wait_for(
             return run, True
         stop.sleep(min(interval, max(settings.timeout - elapsed, 0.0)))
         try:
-            run = run_from_json(client.get_run(run.id, include=()))
+            run = client.get_run(run.id, include=())
             unread = 0
         except ApiError as exc:
             if not exc.transient:
@@ -258,7 +230,7 @@ def _exit_for(status: str, settings: Settings) -> int:
     return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
 
 
-def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:
+def _cancel(client: Cloud, run: Run, log: actions.Log) -> str:
     try:
         client.cancel_run(run.id)
     except ApiError as exc:
@@ -268,27 +240,25 @@ def _cancel(client: DbtCloud, run: Run, log: actions.Log) -> str:
 
 
 def trigger_and_wait(
-    client: DbtCloud,
+    client: Cloud,
     settings: Settings,
     log: actions.Log,
     stop: Stop,
     previous: Run,
-    plan: Plan | None,
-    body: dict[str, Any],
-    marker: Marker | None,
+    request: TriggerRequest,
     reporter: Reporter | None = None,
     after_trigger: Callable[[Run], None] | None = None,
 ) -> Outcome:
-    """Start the new run (or dbt Cloud's native rerun) and follow it to the end.
+    """Start the new run `request` asks for and follow it to the end.
 
     `after_trigger` is called with the new run as soon as it exists (work to do while waiting).
     """
-    strategy = settings.strategy
+    strategy, plan = settings.strategy, request.plan
     with log.group("Trigger"):
-        if marker is None:
+        if request.kind == "native":
             data = client.rerun(settings.job_id)
         else:
-            data, warning = trigger.trigger_run(client, settings.job_id, body, marker.render())
+            data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
             if warning:
                 log.warning(warning)
         new = run_from_json(data)
@@ -298,25 +268,58 @@ def trigger_and_wait(
     if after_trigger:
         after_trigger(new)
     if not settings.wait:
-        return Outcome(new.status_name, f"run #{new.id} started", 0, previous, plan, new, strategy)
+        return Outcome(
+            status=new.status_name,
+            headline=f"run #{new.id} started",
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+        )
     try:
         with log.group(f"Wait for run {new.id}"):
             new, timed_out = wait_for(client, new, settings, log, stop)
     except ApiError as exc:
         log.error(f"lost track of run {new.id}: {exc}", title="dbt-cloud-restart")
-        return Outcome(new.status_name, f"run #{new.id} started; {exc}", 1, previous, plan, new, strategy)
+        return Outcome(
+            status=new.status_name,
+            headline=f"run #{new.id} started; {exc}",
+            exit_code=1,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+        )
     except Interrupted:
         detail = _cancel(client, new, log) if settings.cancel_on_timeout else f"Run #{new.id} was left running."
         log.error(f"the workflow was cancelled while run {new.id} was {new.status_name}. {detail}", title="Cancelled")
-        return Outcome("cancelled", f"interrupted; {detail}", stop.exit_code, previous, plan, new, strategy, (detail,))
+        return Outcome(
+            status="cancelled",
+            headline=f"interrupted; {detail}",
+            exit_code=stop.exit_code,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+            details=(detail,),
+        )
     if timed_out:
         details: tuple[str, ...] = ()
         if settings.cancel_on_timeout:
             details = (_cancel(client, new, log),)
         log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
-        return Outcome("timeout", f"run #{new.id} timed out", 1, previous, plan, new, strategy, details)
+        return Outcome(
+            status="timeout",
+            headline=f"run #{new.id} timed out",
+            exit_code=1,
+            previous=previous,
+            plan=plan,
+            new_run=new,
+            strategy=strategy,
+            details=details,
+        )
     try:
-        final = run_from_json(client.get_run(new.id))
+        final = client.get_run(new.id)
     except ApiError as exc:  # the run is over: report it as last seen
         log.warning(f"could not read the finished run {new.id} again: {exc}")
         final = new
@@ -326,12 +329,19 @@ def trigger_and_wait(
         reason = f": {final.status_message}" if final.status_message else ""
         log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
     code = _exit_for(status, settings)
-    return Outcome(status, f"run #{final.id} {status}", code, previous, plan, final, strategy, new_results=results)
+    return Outcome(
+        status=status,
+        headline=f"run #{final.id} {status}",
+        exit_code=code,
+        previous=previous,
+        plan=plan,
+        new_run=final,
+        strategy=strategy,
+        new_results=results,
+    )
 
 
-def wait_while_busy(
-    client: DbtCloud, settings: Settings, log: actions.Log, stop: Stop
-) -> tuple[str, list[dict[str, Any]]]:
+def wait_while_busy(client: Cloud, settings: Settings, log: actions.Log, stop: Stop) -> tuple[str, list[Run]]:
     """The job's recent runs, and '' when none is active, else what to say about the active one.
 
     With `if-job-running: wait` it polls until the job is idle or `timeout` passes.
@@ -339,12 +349,11 @@ def wait_while_busy(
     started = time.monotonic()
     while True:
         recent = client.recent_runs(settings.job_id)
-        active = [r for r in recent if r.get("status") in ACTIVE]
+        active = [r for r in recent if r.status in ACTIVE]
         if not active:
             return "", recent
         first = active[-1]  # the oldest active run: the one the job is busy with
-        state = str(first.get("status_humanized") or "active").lower()
-        busy = f"run {first.get('id')} of job {settings.job_id} is {state}"
+        busy = f"run {first.id} of job {settings.job_id} is {first.status_name}"
         if settings.if_job_running != "wait":
             return busy, recent
         if time.monotonic() - started >= settings.timeout:
@@ -355,106 +364,107 @@ def wait_while_busy(
 
 def restart(
     settings: Settings,
-    client: DbtCloud,
+    client: Cloud,
     log: actions.Log,
     context: Context,
     stop: Stop,
     reporter: Reporter | None = None,
+    connect: Callable[[], followup.ArtifactReader] | None = None,
 ) -> Outcome:
-    """Find the previous run, plan, trigger, wait; return the outcome (raises on hard errors)."""
+    """Find the previous run, read what the decision needs, decide (`restart.decide`), then carry it out.
+
+    Returns the outcome; raises on hard errors (`execute` turns them into failed outcomes). `connect`
+    makes the second client that reads the dropped steps' results while the new run runs.
+    """
     with log.group("Find the run to restart"):
         busy, recent = wait_while_busy(client, settings, log, stop)
         previous = find_previous_run(client, settings, recent)
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
-    if busy:
-        message = f"{busy}: not starting another run of the job"
-        if settings.if_job_running == "fail":
-            log.error(message, title="dbt-cloud-restart")
-            return Outcome("error", message, 1, previous)
-        log.warning(message)
-        return Outcome("skipped", message, 0, previous)
-    earlier = 0
-    if previous.status != SUCCESS:
-        retried = already_retried(previous, recent)
-        if retried:
-            log.warning(retried, title="Loop guard")
-            return Outcome("skipped", retried, 0, previous)
-        earlier, refusal = check_attempts(settings, previous, recent)
+    gate = decide.gate(settings, previous, recent, busy)
+    if isinstance(gate, decide.Finished):
+        _say(log, gate.say)
+        return gate.outcome
+    marker = next_marker(previous.id, previous.cause, gate.earlier)
+    cause = with_marker(settings.cause or decide.default_cause(previous, context), marker)
+    route = decide.route(settings, previous)
+    if route == "full":
+        decision = decide.full_run(settings, previous, cause, marker.render())
+    elif route == "native":
+        refusal = decide.native_refusal(previous)
         if refusal:
-            log.warning(refusal, title="Loop guard")
-            return Outcome("skipped", refusal, 0, previous)
-    marker = next_marker(previous.id, previous.cause, earlier)
-    cause = with_marker(settings.cause or default_cause(previous, context), marker)
-    if previous.status == SUCCESS:
-        mode = settings.if_previous_succeeded
-        if mode == "skip":
-            log.notice(f"run {previous.id} succeeded: nothing to restart")
-            return Outcome("skipped", f"run #{previous.id} succeeded; nothing to restart", 0, previous)
-        if mode == "fail":
-            message = f"run {previous.id} succeeded and if-previous-succeeded is `fail`"
-            log.error(message, title="dbt-cloud-restart")
-            return Outcome("error", message, 1, previous)
-        if settings.dry_run:
-            return Outcome("planned", f"would run job {settings.job_id} in full", 0, previous)
-        if not _delay(settings, log, stop):
-            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
-        body = {"cause": cause, **settings.payload}
-        return trigger_and_wait(client, settings, log, stop, previous, None, body, marker, reporter)
+            raise RestartError(refusal, previous)
+        decision = decide.native_rerun(settings, previous, native_plan(client, previous, log))
+    else:
+        with log.group("Plan"):
+            plan = plan_restart(client, previous, log, settings.rebuild)
+            _log_plan(log, plan)
+        decision = decide.select_rerun(settings, previous, plan, cause, marker.render())
+    if isinstance(decision, decide.Finished):
+        _say(log, decision.say)
+        outcome = decision.outcome
+        if decision.follow_up and outcome.plan is not None:
+            reader = followup.DroppedReader(settings, previous, outcome.plan, connect)
+            return followup.conclude(settings, log, outcome, reader)
+        return outcome
+    _say(log, decision.say)
+    return carry_out(client, settings, log, stop, previous, decision, reporter, connect)
 
-    if settings.strategy == "native":
-        if previous.can_retry is False:
-            reason = previous.retry_not_supported_reason or "unknown"
-            why = RETRY_REASONS.get(reason, reason)
-            if previous.timed_out:  # dbt Cloud cancels a timed-out run, and will not rerun a cancelled one
-                why += ": it was cancelled by its job's timeout; strategy `select` restarts it"
-            raise RestartError(f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})", previous)
-        native = native_plan(client, previous, log)
-        if settings.dry_run:
-            message = f"would ask dbt Cloud to rerun job {settings.job_id}"
-            return Outcome("planned", message, 0, previous, strategy="native", details=native)
-        if not _delay(settings, log, stop):
-            return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous)
-        outcome = trigger_and_wait(client, settings, log, stop, previous, None, {}, None, reporter)
-        return replace(outcome, details=(*native, *outcome.details))
 
-    with log.group("Plan"):
-        plan = plan_restart(client, previous, log, settings.rebuild)
-        for step in plan.steps:
-            arrow = f"\n    -> {step.new_command}" if step.new_command else ""
-            log.info(f"{step.action:>6}: {step.command}{arrow}")
-            if step.batches:
-                log.info(f"    ({step.reason})")
-        failures = [f for step in plan.steps for f in step.failures]
-        if failures:
-            with log.untrusted():
-                for failure in failures:
-                    log.info(f"  {failure.status}: {failure.unique_id}: {' '.join(failure.message.split())[:500]}")
-        for warning in plan.warnings:
-            log.warning(warning)
-    if not plan.steps_override:
-        log.warning(f"run {previous.id} failed outside its commands; there is nothing to rerun")
-        return Outcome("skipped", "nothing to rerun", 0, previous, plan)
-    classified: tuple[transient.Failure, ...] = ()
-    if settings.restart_on == "transient":
-        patterns = transient.compile_patterns(settings.transient_patterns or transient.DEFAULT_PATTERNS)
-        classified = tuple(transient.failures(plan, previous, patterns))
-        persistent = next((f for f in classified if not f.transient), None)
-        if persistent is not None or not classified:
-            why = f"{persistent.where} failed persistently: {persistent.reason}" if persistent else "no failure found"
-            message = f"not restarting run {previous.id} (restart-on: transient): {why}"
-            # Remote text goes in as escaped data of one notice line: it cannot start a command.
-            log.notice(message + (f" ({' '.join(persistent.message.split())[:300]})" if persistent else ""))
-            return Outcome("skipped", message, 0, previous, plan, classified=classified)
-        log.info(f"all {len(classified)} failure(s) look transient: restarting")
-    reader = followup.DroppedReader(settings, previous, plan)  # what the restart saves, read after the trigger
-    if settings.dry_run:
-        planned = Outcome("planned", f"{len(plan.steps_override)} step(s) planned, not triggered", 0, previous, plan)
-        return followup.conclude(settings, log, planned, reader)
+def carry_out(
+    client: Cloud,
+    settings: Settings,
+    log: actions.Log,
+    stop: Stop,
+    previous: Run,
+    request: TriggerRequest,
+    reporter: Reporter | None = None,
+    connect: Callable[[], followup.ArtifactReader] | None = None,
+) -> Outcome:
+    """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
+    reader = None
+    if request.follow_up and request.plan:
+        reader = followup.DroppedReader(settings, previous, request.plan, connect)
     if not _delay(settings, log, stop):
-        return Outcome("cancelled", "cancelled before triggering", stop.exit_code, previous, plan)
-    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    outcome = trigger_and_wait(client, settings, log, stop, previous, plan, body, marker, reporter, reader.start)
-    return followup.conclude(settings, log, replace(outcome, classified=classified), reader)
+        return Outcome(
+            status="cancelled",
+            headline="cancelled before triggering",
+            strategy=settings.strategy,
+            exit_code=stop.exit_code,
+            previous=previous,
+            plan=request.plan,
+        )
+    after = reader.start if reader else None
+    outcome = trigger_and_wait(client, settings, log, stop, previous, request, reporter, after)
+    if request.details:
+        outcome = replace(outcome, details=(*request.details, *outcome.details))
+    if reader is None:
+        return outcome
+    return followup.conclude(settings, log, replace(outcome, classified=request.classified), reader)
+
+
+def _say(log: actions.Log, lines: tuple[decide.Say, ...]) -> None:
+    """Log what a decision says."""
+    for line in lines:
+        if line.level == "info":
+            log.info(line.text)
+        else:
+            {"error": log.error, "warning": log.warning, "notice": log.notice}[line.level](line.text, line.title)
+
+
+def _log_plan(log: actions.Log, plan: Plan) -> None:
+    """The plan, step by step, with the failures (remote text, fenced) and the plan's warnings."""
+    for step in plan.steps:
+        arrow = f"\n    -> {step.new_command}" if step.new_command else ""
+        log.info(f"{step.action:>6}: {step.command}{arrow}")
+        if step.batches:
+            log.info(f"    ({step.reason})")
+    failures = [f for step in plan.steps for f in step.failures]
+    if failures:
+        with log.untrusted():
+            for failure in failures:
+                log.info(f"  {failure.status}: {failure.unique_id}: {' '.join(failure.message.split())[:500]}")
+    for warning in plan.warnings:
+        log.warning(warning)
 
 
 def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
@@ -486,20 +496,12 @@ def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
     return replace(outcome, issue_url=issue_url)
 
 
-def skip_for_event(context: Context) -> str:
-    """Why the triggering event means there is nothing to restart ('' when there is)."""
-    if context.event_name == "workflow_run" and context.triggering_conclusion != "failure":
-        conclusion = context.triggering_conclusion or "unknown"
-        return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
-    return ""
-
-
 def execute(
     settings: Settings,
     log: actions.Log,
     env: Mapping[str, str],
     stop: Stop | None = None,
-    client: DbtCloud | None = None,
+    client: Cloud | None = None,
 ) -> Outcome:
     """`restart()` with a client (made from `settings` unless given), every expected failure a failed `Outcome`."""
     stop = stop or Stop()
@@ -507,7 +509,7 @@ def execute(
     why = skip_for_event(context)
     if why:
         log.notice(f"{why}: nothing to restart")
-        return Outcome("skipped", why, 0)
+        return Outcome(status="skipped", headline=why, strategy=settings.strategy)
     reporter = None
     if settings.report != "none":
         reporter = Reporter(
@@ -524,11 +526,22 @@ def execute(
         outcome = restart(settings, client, log, context, stop, reporter)
     except Interrupted:
         log.error("the workflow was cancelled before a run was started", title="Cancelled")
-        return Outcome("cancelled", "cancelled before triggering", stop.exit_code)
+        return Outcome(
+            status="cancelled",
+            headline="cancelled before triggering",
+            strategy=settings.strategy,
+            exit_code=stop.exit_code,
+        )
     except (ApiError, RestartError, RecordError) as exc:
         message = actions.redact(str(exc), settings.token)
         log.error(message, title="dbt-cloud-restart")
-        return Outcome("error", message, 1, getattr(exc, "previous", None))
+        return Outcome(
+            status="error",
+            headline=message,
+            strategy=settings.strategy,
+            exit_code=1,
+            previous=getattr(exc, "previous", None),
+        )
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
@@ -554,11 +567,11 @@ def execute_all(
         buffer = io.StringIO()
         job_log = actions.Log(actions=log.actions, stream=buffer, debug_enabled=log.debug_enabled)
         try:
-            outcome = execute(single(settings, job_id, run_id), job_log, env, stop)
+            outcome = execute(for_job(settings, job_id, run_id), job_log, env, stop)
         except Exception as exc:  # one job's bad state never stops the others
             message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
             job_log.error(message, title="dbt-cloud-restart")
-            outcome = Outcome("error", message, 1)
+            outcome = Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1)
         with printing:
             log.info(f"==== job {job_id}: {outcome.status} ====")
             log.stream.write(buffer.getvalue())

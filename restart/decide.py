@@ -1,0 +1,236 @@
+"""What to do with the run to restart, decided over data alone: no API call, no clock, no log.
+
+The executor (`restart.orchestrate.restart`) reads the facts (the previous run, the job's recent runs,
+the plan or dbt Cloud's own rerun plan), asks these functions, and carries out the answer: a
+`Finished` outcome (with what to log), or a `TriggerRequest` saying what to start. Every function
+here is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from restart import transient
+from restart.cause import count_restarts, failure_behind
+from restart.github import Context
+from restart.outcome import Outcome
+from restart.plan import Plan
+from restart.records import SUCCESS, Run
+from restart.settings import Settings
+
+RETRY_REASONS = {
+    "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
+    "RETRY_UNSUPPORTED_VERSION": "the run's dbt version does not support dbt retry",
+    "RETRY_NOT_LATEST_RUN": "it is not the job's latest run",
+    "RETRY_NOT_FAILED_RUN": "it did not fail",
+    "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
+}
+MAX_FAILURE_IN_NOTICE = 300  # characters of a persistent failure's message in the `restart-on: transient` notice
+
+Level = Literal["info", "notice", "warning", "error"]
+# What the new run is: the plan's steps (select), the job as it is (full: the previous run succeeded and
+# `if-previous-succeeded: run`), or dbt Cloud's own rerun from failure (native).
+Kind = Literal["select", "full", "native"]
+
+
+@dataclass(frozen=True)
+class Say:
+    """One line for the log: its level, its text and (for annotations) a title."""
+
+    level: Level
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """The restart ends here, without a trigger."""
+
+    outcome: Outcome
+    say: tuple[Say, ...] = ()
+    follow_up: bool = False  # a planned restart (dry run): still read what it would save (`followup.conclude`)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggerRequest:
+    """A run to start, and what to send for it."""
+
+    kind: Kind
+    body: Mapping[str, Any]  # the POST body (cause, steps_override, payload); empty for `native`
+    marker: str  # the rendered cause marker the trigger protocol looks for; '' for `native` (no cause sent)
+    plan: Plan | None = None
+    details: tuple[str, ...] = ()  # for the summary: what dbt Cloud said its rerun will run
+    classified: tuple[transient.Failure, ...] = ()
+    say: tuple[Say, ...] = ()
+
+    @property
+    def follow_up(self) -> bool:
+        """Whether the new run is checked against the plan and the work avoided is read."""
+        return self.kind == "select"
+
+
+@dataclass(frozen=True)
+class Proceed:
+    """Nothing stops the restart; `earlier` restarts of the same failure were already made."""
+
+    earlier: int
+
+
+Decision = Finished | TriggerRequest
+
+
+def default_cause(run: Run, context: Context) -> str:
+    cause = f"Restart of run #{run.id} from its point of failure"
+    if context.triggering_url:
+        return f"{cause} after failed workflow run {context.triggering_url}"
+    return cause + (f" by {context.run_url}" if context.run_url else "")
+
+
+def skip_for_event(context: Context) -> str:
+    """Why the triggering event means there is nothing to restart ('' when there is)."""
+    if context.event_name == "workflow_run" and context.triggering_conclusion != "failure":
+        conclusion = context.triggering_conclusion or "unknown"
+        return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
+    return ""
+
+
+def retries_and_causes(previous: Run, recent: list[Run]) -> tuple[dict[int, int], dict[int, str]]:
+    """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
+    retrying: dict[int, int] = {}
+    causes: dict[int, str] = {}
+    for run in recent:
+        causes[run.id] = run.cause
+        if run.retrying_run_id is not None:
+            retrying[run.id] = run.retrying_run_id
+    if previous.retrying_run_id is not None:
+        retrying[previous.id] = previous.retrying_run_id
+    return retrying, causes
+
+
+def check_attempts(settings: Settings, previous: Run, recent: list[Run]) -> tuple[int, str]:
+    """(earlier restarts of the same failure among the job's recent runs, '' or why not restart again)."""
+    if settings.max_attempts == 0:
+        return 0, ""
+    retrying, causes = retries_and_causes(previous, recent)
+    original = failure_behind(previous.id, previous.cause, retrying, causes)
+    earlier = count_restarts(original, retrying, causes)
+    if earlier >= settings.max_attempts:
+        return earlier, (
+            f"run {original} has already been restarted {earlier} time(s) (max-attempts {settings.max_attempts}); "
+            "not restarting it again"
+        )
+    return earlier, ""
+
+
+def already_retried(previous: Run, recent: list[Run]) -> str:
+    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
+    later = [r for r in recent if r.retrying_run_id == previous.id]
+    if not later:
+        return ""
+    run = later[0]  # the newest
+    return (
+        f"run {previous.id} was already rerun from failure by run {run.id} ({run.status_name}); "
+        f"restart run {run.id} instead if it failed"
+    )
+
+
+def _finished(settings: Settings, status: str, headline: str, say: Say, code: int = 0, **fields: Any) -> Finished:
+    outcome = Outcome(status=status, headline=headline, strategy=settings.strategy, exit_code=code, **fields)
+    return Finished(outcome=outcome, say=(say,))
+
+
+def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Finished | Proceed:
+    """Whether anything stops the restart before planning: a busy job, the loop guard, a run that succeeded."""
+    if busy:
+        message = f"{busy}: not starting another run of the job"
+        if settings.if_job_running == "fail":
+            return _finished(
+                settings, "error", message, Say("error", message, "dbt-cloud-restart"), 1, previous=previous
+            )
+        return _finished(settings, "skipped", message, Say("warning", message), previous=previous)
+    if previous.status == SUCCESS:
+        mode = settings.if_previous_succeeded
+        if mode == "skip":
+            say = Say("notice", f"run {previous.id} succeeded: nothing to restart")
+            return _finished(
+                settings, "skipped", f"run #{previous.id} succeeded; nothing to restart", say, previous=previous
+            )
+        if mode == "fail":
+            message = f"run {previous.id} succeeded and if-previous-succeeded is `fail`"
+            return _finished(
+                settings, "error", message, Say("error", message, "dbt-cloud-restart"), 1, previous=previous
+            )
+        return Proceed(0)
+    retried = already_retried(previous, recent)
+    if retried:
+        return _finished(settings, "skipped", retried, Say("warning", retried, "Loop guard"), previous=previous)
+    earlier, refusal = check_attempts(settings, previous, recent)
+    if refusal:
+        return _finished(settings, "skipped", refusal, Say("warning", refusal, "Loop guard"), previous=previous)
+    return Proceed(earlier)
+
+
+def route(settings: Settings, previous: Run) -> Kind:
+    """Which kind of new run the restart starts (once `gate` let it through)."""
+    if previous.status == SUCCESS:
+        return "full"
+    return "native" if settings.strategy == "native" else "select"
+
+
+def full_run(settings: Settings, previous: Run, cause: str, marker: str) -> Decision:
+    """The previous run succeeded and `if-previous-succeeded: run`: the job again, as it is."""
+    if settings.dry_run:
+        headline = f"would run job {settings.job_id} in full"
+        return Finished(
+            outcome=Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous)
+        )
+    return TriggerRequest(kind="full", body={"cause": cause, **settings.payload}, marker=marker)
+
+
+def native_refusal(previous: Run) -> str:
+    """'' or why dbt Cloud will not rerun `previous` from failure (it says so in `can_retry`)."""
+    if previous.can_retry is not False:
+        return ""
+    reason = previous.retry_not_supported_reason or "unknown"
+    why = RETRY_REASONS.get(reason, reason)
+    if previous.timed_out:  # dbt Cloud cancels a timed-out run, and will not rerun a cancelled one
+        why += ": it was cancelled by its job's timeout; strategy `select` restarts it"
+    return f"dbt Cloud cannot rerun run {previous.id} from failure ({reason}: {why})"
+
+
+def native_rerun(settings: Settings, previous: Run, native: tuple[str, ...]) -> Decision:
+    """dbt Cloud's rerun from failure (`native`, not refused); `native` is what it said it will run."""
+    if settings.dry_run:
+        headline = f"would ask dbt Cloud to rerun job {settings.job_id}"
+        planned = Outcome(status="planned", headline=headline, strategy="native", previous=previous, details=native)
+        return Finished(outcome=planned)
+    return TriggerRequest(kind="native", body={}, marker="", details=native)
+
+
+def select_rerun(settings: Settings, previous: Run, plan: Plan, cause: str, marker: str) -> Decision:
+    """The plan's steps (`select`): nothing to rerun, failures not all transient, a dry run, or the trigger."""
+    if not plan.steps_override:
+        nothing = Say("warning", f"run {previous.id} failed outside its commands; there is nothing to rerun")
+        return _finished(settings, "skipped", "nothing to rerun", nothing, previous=previous, plan=plan)
+    classified: tuple[transient.Failure, ...] = ()
+    say: tuple[Say, ...] = ()
+    if settings.restart_on == "transient":
+        compiled = transient.compile_patterns(settings.transient_patterns or transient.DEFAULT_PATTERNS)
+        classified = tuple(transient.failures(plan, previous, compiled))
+        persistent = next((f for f in classified if not f.transient), None)
+        if persistent is not None or not classified:
+            why = f"{persistent.where} failed persistently: {persistent.reason}" if persistent else "no failure found"
+            message = f"not restarting run {previous.id} (restart-on: transient): {why}"
+            # Remote text goes in as escaped data of one notice line: it cannot start a command.
+            shown = f" ({' '.join(persistent.message.split())[:MAX_FAILURE_IN_NOTICE]})" if persistent else ""
+            notice = Say("notice", message + shown)
+            return _finished(settings, "skipped", message, notice, previous=previous, plan=plan, classified=classified)
+        say = (Say("info", f"all {len(classified)} failure(s) look transient: restarting"),)
+    if settings.dry_run:
+        headline = f"{len(plan.steps_override)} step(s) planned, not triggered"
+        planned = Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous, plan=plan)
+        return Finished(outcome=planned, say=say, follow_up=True)
+    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
+    return TriggerRequest(kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say)

@@ -1,0 +1,241 @@
+"""The restart's branches, decided (`restart.decide`) and carried out (`restart.orchestrate`) against an
+in-memory dbt Cloud (`tests.fake_cloud`): no dbt, no HTTP, no waiting.
+
+The same branches run end to end, through dbt and the local dbt Cloud, in tests/test_restart_end_to_end.py,
+tests/test_faults.py, tests/test_heal.py, tests/test_field_notes.py and tests/test_verified_restart.py.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+from typing import Any
+
+import pytest
+
+from restart import actions, decide, settings, summary
+from restart.github import Context
+from restart.orchestrate import RestartError, Stop, execute, restart
+from restart.outcome import Outcome
+from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
+from tests.fake_cloud import FakeCloud, run_json
+
+BASE = {"dbt-cloud-token": "tok", "account-id": "1", "job-id": "7", "poll-interval": "1", "verify": "off"}
+V6 = "https://schemas.getdbt.com/dbt/run-results/v6.json"
+SETUP = [(1, "Clone git repository", SUCCESS), (2, "Create profile from connection DuckDB", SUCCESS)]
+BUILD = (3, "Invoke dbt with `dbt build`")
+
+
+class FakeStop(Stop):
+    """A stop that never waits: it counts the pauses, and is requested after `cancel_after` of them."""
+
+    def __init__(self, cancel_after: int | None = None) -> None:
+        super().__init__()
+        self.pauses: list[float] = []
+        self.cancel_after = cancel_after
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        if self.cancel_after is not None and len(self.pauses) >= self.cancel_after:
+            self.signum = signal.SIGTERM
+            self.event.set()
+
+
+def failed_build(run_id: int = 100, message: str = "Database Error: syntax error", **fields: Any) -> FakeCloud:
+    """A job whose latest run failed in its one `dbt build`: model a errored, b was skipped."""
+    job = {"id": 7, "name": "nightly", "execute_steps": ["dbt build"]}
+    run = run_json(run_id, ERROR, steps=[*SETUP, (*BUILD, ERROR)], job=job, **fields)
+    results = {
+        "metadata": {"dbt_schema_version": V6, "dbt_version": "1.11.2"},
+        "results": [
+            {"unique_id": "model.shop.a", "status": "error", "message": message},
+            {"unique_id": "model.shop.b", "status": "skipped", "message": None},
+            {"unique_id": "model.shop.c", "status": "success", "message": None},
+        ],
+        "args": {"which": "build"},
+    }
+    return FakeCloud(runs=[run], artifacts={(run_id, "run_results.json", 3): results})
+
+
+def run_restart(cloud: FakeCloud, stop: Stop | None = None, **inputs: str) -> Outcome:
+    config = settings.parse({**BASE, **{k.replace("_", "-"): v for k, v in inputs.items()}})
+    log = actions.Log(actions=False, stream=io.StringIO())
+    return restart(config, cloud, log, Context(), stop or FakeStop(), connect=lambda: cloud)
+
+
+def posts(cloud: FakeCloud) -> list[str]:
+    return [call for call in cloud.calls_made if call in ("trigger", "rerun") or call.startswith("cancel")]
+
+
+def test_an_outcome_before_the_trigger_names_the_native_strategy() -> None:
+    cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
+    outcome = run_restart(cloud, strategy="native")
+    assert (outcome.status, outcome.strategy) == ("skipped", "native")
+    assert "Strategy: `native`" in summary.summary(outcome)
+
+
+@pytest.mark.parametrize(("mode", "status", "code"), [("skip", "skipped", 0), ("fail", "error", 1)])
+def test_a_previous_run_that_succeeded_is_not_restarted(mode: str, status: str, code: int) -> None:
+    cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
+    outcome = run_restart(cloud, if_previous_succeeded=mode)
+    assert (outcome.status, outcome.exit_code, outcome.previous and outcome.previous.id) == (status, code, 100)
+    assert posts(cloud) == []
+
+
+def test_a_previous_run_that_succeeded_runs_the_job_in_full_when_asked() -> None:
+    cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
+    outcome = run_restart(cloud, if_previous_succeeded="run", payload='{"git_branch": "main"}')
+    assert posts(cloud) == ["trigger"] and outcome.status == "success" and outcome.plan is None
+    [body] = cloud.triggered
+    assert "steps_override" not in body and body["git_branch"] == "main"
+    assert "[dbt-cloud-restart run=100 attempt=1 " in body["cause"]
+
+
+def test_a_full_run_dry_run_triggers_nothing() -> None:
+    cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
+    outcome = run_restart(cloud, if_previous_succeeded="run", dry_run="true")
+    assert (outcome.status, outcome.headline, posts(cloud)) == ("planned", "would run job 7 in full", [])
+
+
+@pytest.mark.parametrize(("mode", "status", "code"), [("skip", "skipped", 0), ("fail", "error", 1)])
+def test_a_busy_job_is_left_alone(mode: str, status: str, code: int) -> None:
+    cloud = failed_build()
+    cloud.runs.insert(0, run_json(101, RUNNING, status_humanized="Running"))
+    outcome = run_restart(cloud, if_job_running=mode)
+    assert (outcome.status, outcome.exit_code, posts(cloud)) == (status, code, [])
+    assert outcome.headline == "run 101 of job 7 is running: not starting another run of the job"
+
+
+def test_a_busy_job_is_waited_for_then_restarted() -> None:
+    cloud = failed_build()
+    busy = run_json(101, RUNNING)
+    cloud.runs.insert(0, busy)
+    stop = FakeStop()
+    original = cloud.recent_runs
+
+    def recent_runs(job_id: int, limit: int = 25) -> list[Run]:
+        found = original(job_id, limit)
+        busy["status"] = ERROR  # it finishes once it has been seen running (and is the one restarted)
+        return found
+
+    cloud.recent_runs = recent_runs  # type: ignore[method-assign]
+    cloud.artifacts[(101, "run_results.json", 3)] = cloud.artifacts[(100, "run_results.json", 3)]
+    busy.update(run_steps=cloud.runs[1]["run_steps"], job=cloud.runs[1]["job"])
+    outcome = run_restart(cloud, stop, if_job_running="wait")
+    assert stop.pauses == [1.0] and posts(cloud) == ["trigger"]
+    assert outcome.status == "success" and outcome.previous and outcome.previous.id == 101
+
+
+def test_the_loop_guard_stops_a_failure_restarted_max_attempts_times() -> None:
+    marker = "[dbt-cloud-restart run=100 attempt={} id=0123abcd]"
+    cloud = failed_build(103, cause=marker.format(3))
+    cloud.runs += [run_json(i, ERROR, cause=marker.format(i - 100)) for i in (102, 101)] + [run_json(100, ERROR)]
+    outcome = run_restart(cloud, max_attempts="3")
+    assert (outcome.status, posts(cloud)) == ("skipped", [])
+    assert outcome.headline.startswith("run 100 has already been restarted 3 time(s) (max-attempts 3)")
+
+
+def test_a_run_dbt_cloud_already_reran_is_not_restarted() -> None:
+    cloud = failed_build()
+    cloud.runs.insert(0, run_json(101, ERROR, retrying_run_id=100, status_humanized="Error"))
+    outcome = run_restart(cloud, run_id="100")
+    assert (outcome.status, posts(cloud)) == ("skipped", [])
+    assert (
+        outcome.headline
+        == "run 100 was already rerun from failure by run 101 (error); restart run 101 instead if it failed"
+    )
+
+
+def test_native_is_refused_when_dbt_cloud_cannot_rerun() -> None:
+    cloud = failed_build(can_retry=False, retry_not_supported_reason="RETRY_NOT_LATEST_RUN")
+    with pytest.raises(RestartError, match=r"RETRY_NOT_LATEST_RUN: it is not the job's latest run"):
+        run_restart(cloud, strategy="native")
+    config = settings.parse({**BASE, "strategy": "native"})
+    outcome = execute(config, actions.Log(actions=False, stream=io.StringIO()), {}, FakeStop(), client=cloud)
+    assert (outcome.status, outcome.exit_code, outcome.strategy, posts(cloud)) == ("error", 1, "native", [])
+
+
+def test_native_dry_run_says_what_dbt_cloud_would_run() -> None:
+    cloud = failed_build(can_retry=True)
+    cloud.details = RetryDetails("dbt build", ("dbt docs generate",))
+    outcome = run_restart(cloud, strategy="native", dry_run="true")
+    assert (outcome.status, outcome.strategy, posts(cloud)) == ("planned", "native", [])
+    assert outcome.details == ("dbt Cloud's rerun: dbt retry (of the failed step: dbt build), then dbt docs generate",)
+
+
+def test_native_asks_dbt_cloud_to_rerun() -> None:
+    cloud = failed_build(can_retry=True)
+    cloud.details = RetryDetails("dbt build", ())
+    outcome = run_restart(cloud, strategy="native")
+    assert posts(cloud) == ["rerun"] and cloud.triggered == []
+    assert (outcome.status, outcome.strategy, outcome.plan) == ("success", "native", None)
+    assert outcome.details == ("dbt Cloud's rerun: dbt retry (of the failed step: dbt build)",)
+
+
+def test_select_triggers_the_plans_steps_and_follows_the_new_run() -> None:
+    cloud = failed_build()
+    outcome = run_restart(cloud)
+    assert posts(cloud) == ["trigger"]
+    [body] = cloud.triggered
+    assert outcome.plan and body["steps_override"] == outcome.plan.steps_override
+    assert outcome.plan.rerun_nodes == ["model.shop.a", "model.shop.b"]
+    assert body["steps_override"][0].startswith("dbt build --select ")
+    assert (outcome.status, outcome.exit_code, outcome.strategy) == ("success", 0, "select")
+    assert outcome.new_run and outcome.new_run.id == 101 and outcome.avoided is not None
+
+
+def test_a_persistent_failure_is_not_restarted_with_restart_on_transient() -> None:
+    outcome = run_restart(failed_build(), restart_on="transient")
+    assert outcome.status == "skipped" and "failed persistently" in outcome.headline
+    assert [f.transient for f in outcome.classified] == [False]
+
+
+def test_transient_failures_are_restarted_with_restart_on_transient() -> None:
+    cloud = failed_build(message="could not connect to server: connection refused")
+    outcome = run_restart(cloud, restart_on="transient")
+    assert posts(cloud) == ["trigger"] and [f.transient for f in outcome.classified] == [True]
+
+
+def test_dry_run_plans_without_triggering() -> None:
+    cloud = failed_build()
+    outcome = run_restart(cloud, dry_run="true")
+    assert (outcome.status, outcome.headline, posts(cloud)) == ("planned", "1 step(s) planned, not triggered", [])
+    assert outcome.plan and outcome.plan.rerun_nodes == ["model.shop.a", "model.shop.b"]
+    assert outcome.avoided is not None  # what the restart would save is still read
+
+
+def test_a_failure_outside_the_commands_leaves_nothing_to_rerun() -> None:
+    cloud = FakeCloud(runs=[run_json(100, ERROR, steps=[(1, "Clone git repository", ERROR), (*BUILD, SUCCESS)])])
+    outcome = run_restart(cloud)
+    assert (outcome.status, outcome.headline, posts(cloud)) == ("skipped", "nothing to rerun", [])
+
+
+def test_a_cancel_during_the_delay_triggers_nothing() -> None:
+    cloud = failed_build()
+    outcome = run_restart(cloud, FakeStop(cancel_after=1), delay="30")
+    assert (outcome.status, outcome.exit_code, posts(cloud)) == ("cancelled", 128 + signal.SIGTERM, [])
+    assert outcome.plan is not None
+
+
+def test_the_decision_alone_needs_no_client() -> None:
+    config = settings.parse({**BASE, "dry-run": "true"})
+    run = run_from_json(failed_build().runs[0])
+    assert decide.route(config, run) == "select"
+    assert decide.gate(config, run, [], "") == decide.Proceed(0)
+    full = decide.full_run(settings.parse(BASE), run, "cause", "[m]")
+    assert full == decide.TriggerRequest(kind="full", body={"cause": "cause"}, marker="[m]")
+
+
+def test_what_a_restart_saves_is_read_from_the_dropped_steps() -> None:
+    seeded = run_json(100, ERROR, steps=[*SETUP, (3, "Invoke dbt with `dbt seed`", SUCCESS), (4, BUILD[1], ERROR)])
+    seeded["job"] = {"id": 7, "name": "nightly", "execute_steps": ["dbt seed", "dbt build"]}
+    cloud = failed_build()
+    build = cloud.artifacts.pop((100, "run_results.json", 3))
+    seed = {"unique_id": "seed.shop.s", "status": "success", "message": None, "execution_time": 12.5}
+    seeds = {**build, "args": {"which": "seed"}, "results": [seed]}
+    cloud.runs[0] = seeded
+    cloud.artifacts.update({(100, "run_results.json", 3): seeds, (100, "run_results.json", 4): build})
+    outcome = run_restart(cloud)
+    assert outcome.plan and [step.action for step in outcome.plan.steps] == ["skip", "narrow"]
+    assert outcome.avoided and outcome.avoided.nodes == 2 and outcome.avoided.seconds == 12.5
+    assert "get_artifact 100 run_results.json 3" in cloud.calls_made
