@@ -294,7 +294,7 @@ def group_selectors(
     def executed(uids: set[str]) -> frozenset[str]:
         return frozenset(uid for uid in uids if uid in manifest.nodes and executes_node(manifest.nodes[uid], executes))
 
-    def runs(matched: set[str]) -> tuple[frozenset[str], frozenset[str]] | None:
+    def reach_of(matched: set[str]) -> tuple[frozenset[str], frozenset[str]] | None:
         """What a selector matching `matched` may and surely executes; None when it matches something unmodelled."""
         if any(uid not in manifest.nodes and every[uid].resource_type != ResourceType.SOURCE for uid in matched):
             return None
@@ -321,14 +321,14 @@ def group_selectors(
                     packages.setdefault(group, set()).add(member.package_name)
     found: dict[Selector, frozenset[str]] = {}
     for selector, matched in bases.items():
-        reached = runs(matched)
+        reached = reach_of(matched)
         if reached is not None and reached[1] and reached[0] <= wanted:
             found[selector] = reached[1]
             continue
         for package in sorted(packages[selector]):  # the same group within one package
             if not _SAFE_TAG.match(package):
                 continue
-            reached = runs({uid for uid in matched if every[uid].package_name == package})
+            reached = reach_of({uid for uid in matched if every[uid].package_name == package})
             if reached is not None and reached[1] and reached[0] <= wanted:
                 found[selector.intersect(Criterion(Method.PACKAGE, package))] = reached[1]
     return found
@@ -376,7 +376,8 @@ def compact(
         for part in parent.split(".")[1:]
     }
 
-    def runs(uid: str) -> bool:
+    def command_executes(uid: str) -> bool:
+        """Whether the step's command would execute `uid` when it is selected."""
         node = manifest.nodes.get(uid)
         return node is not None and executes_node(node, executes)
 
@@ -389,7 +390,7 @@ def compact(
             continue
         if name.value.split(".")[0] in hidden:
             continue  # `name+` would also follow a source (or another unlisted node) of that name
-        reach = {d for d in below.get(uid, set()) if runs(d)}
+        reach = {d for d in below.get(uid, set()) if command_executes(d)}
         if reach and reach <= wanted:
             options[selector.with_children()] = frozenset(reach | {uid})
     planner_empty = executes is not None and bool(executes & TESTS) and pulls_in_tests(ids, manifest)
