@@ -10,32 +10,16 @@ import io
 from typing import Any
 
 from restart import actions
-from restart.orchestrate import Stop, wait_for
+from restart.orchestrate import wait_for
 from restart.records import Run, run_from_json
 from restart.settings import parse
+from tests.factories import Clock, FakeStop
 
 RUN_SECONDS = 3600.0
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class _Stop(Stop):
-    def __init__(self, clock: _Clock) -> None:
-        super().__init__()
-        self.clock = clock
-
-    def sleep(self, seconds: float) -> None:
-        self.clock.now += seconds
-
-
 class _Client:
-    def __init__(self, clock: _Clock) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.times: list[float] = []
 
@@ -46,7 +30,7 @@ class _Client:
 
 
 def poll_times(interval: float) -> list[float]:
-    clock = _Clock()
+    clock = Clock()
     client = _Client(clock)
     settings = parse(
         {
@@ -59,7 +43,7 @@ def poll_times(interval: float) -> list[float]:
     )
     log = actions.Log(actions=False, stream=io.StringIO())
     start = run_from_json({"id": 1, "job_definition_id": 1, "status": 1})
-    wait_for(client, start, settings, log, _Stop(clock), clock=clock)  # type: ignore[arg-type]
+    wait_for(client, start, settings, log, FakeStop(clock), clock=clock)  # type: ignore[arg-type]
     return client.times
 
 

@@ -11,7 +11,7 @@ from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults, pa
 from restart.dbt_vocabulary import DONE, RETRYABLE
 from restart.engines import continued_on_error, on_run_start_failed, stale_children, version_at_least
 from restart.plan import StepArtifacts, StepPlan, make_plan, manifest_needed
-from tests.test_plan import make_run
+from tests.factories import make_run
 
 HOOK = "operation.shop.shop-on-run-start-0"
 

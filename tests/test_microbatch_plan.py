@@ -30,7 +30,7 @@ from restart.plan import Plan, StepArtifacts, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step
 from restart.summary import _step_cell
 from restart.verify import verify
-from tests.test_plan import SETUP, make_run
+from tests.factories import SETUP, make_run
 
 EVENTS = "model.shop.mb_events"
 SESSIONS = "model.shop.mb_sessions"

@@ -1,49 +1,9 @@
 """The pure planner on hand-made runs: alignment of steps to commands and per-step decisions."""
 
-from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults
+from restart.artifacts import Manifest, NodeResult, RunResults
 from restart.plan import StepArtifacts, align, make_plan, needs_artifacts
-from restart.records import CANCELLED, ERROR, SUCCESS, Job, Run, Step
-
-SETUP = ["Clone git repository", "Create profile from connection Snowflake", "Invoke dbt with `dbt deps`"]
-
-
-def make_run(
-    commands: list[str],
-    statuses: list[int],
-    *,
-    status: int = ERROR,
-    override: list[str] | None = None,
-    docs: bool = False,
-    freshness: bool = False,
-    extra_before: list[tuple[str, int]] = (),  # type: ignore[assignment]
-) -> Run:
-    names = [(n, SUCCESS) for n in SETUP] + list(extra_before)
-    names += [(f"Invoke dbt with `{c}`", s) for c, s in zip(override or commands, statuses, strict=False)]
-    steps = tuple(Step(i + 1, n, s) for i, (n, s) in enumerate(names))
-    job = Job(7, "nightly", tuple(commands), docs, freshness)
-    return Run(
-        id=100,
-        job_id=7,
-        status=status,
-        href="",
-        status_message="",
-        duration="",
-        finished_at="",
-        cause="",
-        steps_override=tuple(override) if override else None,
-        steps=steps,
-        job=job,
-        can_retry=None,
-        retry_not_supported_reason=None,
-    )
-
-
-DBT_VERSION = "1.11.2"  # the engine that writes these results (file: selectors match stems from 1.6)
-
-
-def results(which: str, nodes: dict[str, str], **args: object) -> RunResults:
-    found = tuple(NodeResult(u, s, f"{s} in {u}") for u, s in nodes.items())
-    return RunResults(found, {"which": which, **args}, dbt_version=DBT_VERSION)
+from restart.records import CANCELLED, ERROR, SUCCESS, Step
+from tests.factories import DBT_VERSION, make_run, node, results
 
 
 def test_setup_steps_are_never_commands() -> None:
@@ -151,12 +111,6 @@ def test_hooks_are_not_selected() -> None:
     run = make_run(["dbt run"], [ERROR])
     nodes = {"operation.shop.shop-on-run-end-0": "error", "model.shop.m": "error"}
     assert make_plan(run, {4: StepArtifacts(results("run", nodes))}).rerun_nodes == ["model.shop.m"]
-
-
-def node(uid: str, fqn: list[str], versioned: bool = False, depends: tuple[str, ...] = ()) -> ManifestNode:
-    kind, package = uid.split(".")[:2]
-    name = fqn[-2] if versioned else fqn[-1]
-    return ManifestNode(uid, kind, package, name, tuple(fqn), versioned, depends)
 
 
 def test_manifest_gives_short_exact_selectors_and_no_indirect_tests() -> None:

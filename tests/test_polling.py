@@ -9,28 +9,10 @@ import pytest
 
 from restart import actions
 from restart.api import ApiError
-from restart.orchestrate import Stop, wait_for
+from restart.orchestrate import wait_for
 from restart.records import Run, run_from_json
 from restart.settings import parse
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeStop(Stop):
-    def __init__(self, clock: Clock) -> None:
-        super().__init__()
-        self.clock = clock
-        self.pauses: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.clock.now += seconds
+from tests.factories import Clock, FakeStop
 
 
 class Client:

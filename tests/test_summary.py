@@ -16,26 +16,22 @@ from restart.artifacts import NodeResult
 from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
+from tests.factories import run_record
 
 FAILED = "model.shop.stg_orders"
 SKIPPED = ("model.shop.orders", "model.shop.customers", "test.shop.not_null_orders_id.1a2b")
 
 
 def make_run(run_id: int, status: int, href: str = "", steps: tuple[Step, ...] = ()) -> Run:
-    return Run(
+    return run_record(
         id=run_id,
-        job_id=7,
         status=status,
         href=href or f"https://cloud.getdbt.com/deploy/1/projects/2/runs/{run_id}/",
-        status_message="",
         duration="2m 3s",
         finished_at="2026-11-24 03:12:00",
         cause="Scheduled",
-        steps_override=None,
         steps=steps,
         job=Job(7, "nightly", ("dbt seed", "dbt build", "dbt docs generate"), False, False),
-        can_retry=None,
-        retry_not_supported_reason=None,
     )
 
 

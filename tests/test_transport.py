@@ -12,6 +12,7 @@ import requests
 from restart import trigger
 from restart.api import DbtCloud
 from restart.transport import RATE_LIMIT_WAIT, ApiError, Unreachable, classify
+from tests.factories import Clock
 
 TOKEN = "s3cret-token-value"
 
@@ -41,19 +42,6 @@ class Session:
 
     def close(self) -> None:
         pass
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
 
 
 def client(session: Session, clock: Clock) -> DbtCloud:

@@ -16,7 +16,7 @@ from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step, run_from_json, step_seconds
 from restart.verify import Verdict, complaint, headline, verify
-from tests.test_plan import SETUP, make_run
+from tests.factories import SETUP, make_run
 
 COMMANDS = ["dbt seed", "dbt run --select staging+", "dbt test"]
 FAILED_RESULTS = RunResults(
