@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from restart import commands as cmds
 from restart.artifacts import BatchResults, NodeResult
-from restart.dbt_vocabulary import EXECUTES_TESTS, Status
+from restart.dbt_vocabulary import EXECUTES_TESTS, Rebuild, Status
 from restart.engines import Engine
 from restart.selection import select_nodes
 from restart.selector import render
@@ -251,7 +251,7 @@ def started_batches(log: str) -> dict[str, list[str]]:
 
 
 def split_step(
-    item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: str, *, run_version: str = ""
+    item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: Rebuild, *, run_version: str = ""
 ) -> list[StepPlan]:
     """A narrowed step as its microbatch steps (one per window of failed batches) then the rest of it.
 

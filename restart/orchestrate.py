@@ -22,6 +22,7 @@ from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
+from restart.dbt_vocabulary import REBUILD_FAILED, Rebuild
 from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Context, Reporter, read_context
 from restart.outcome import Outcome
@@ -85,7 +86,12 @@ def find_previous_run(client: Cloud, settings: Settings, recent: list[Run]) -> R
 
 
 def read_artifacts(
-    client: Cloud, run: Run, step: int, command: DbtCommand, log: actions.Log | None = None, rebuild: str = "failed"
+    client: Cloud,
+    run: Run,
+    step: int,
+    command: DbtCommand,
+    log: actions.Log | None = None,
+    rebuild: Rebuild = REBUILD_FAILED,
 ) -> StepArtifacts:
     """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable."""
     try:
@@ -124,7 +130,7 @@ def read_new_results(client: Cloud, run: Run, log: actions.Log) -> dict[int, lis
     return found
 
 
-def plan_restart(client: Cloud, run: Run, log: actions.Log | None = None, rebuild: str = "failed") -> Plan:
+def plan_restart(client: Cloud, run: Run, log: actions.Log | None = None, rebuild: Rebuild = REBUILD_FAILED) -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
     found = {

@@ -22,6 +22,7 @@ from restart.dbt_vocabulary import (
     TEST_PREFIX,
     WITH_TEST_PARENTS,
     IndirectSelection,
+    Rebuild,
     ResourceType,
     Status,
 )
@@ -251,7 +252,7 @@ COMPACT_FROM = 20  # rerun nodes from which the manifest is read to compact the 
 
 
 def manifest_needed(
-    results: RunResults, command: cmds.DbtCommand, rebuild: str = REBUILD_FAILED, run_version: str = ""
+    results: RunResults, command: cmds.DbtCommand, rebuild: Rebuild = REBUILD_FAILED, run_version: str = ""
 ) -> str:
     """Why narrowing this step needs its `manifest.json` ('' when run_results.json suffices).
 
@@ -357,7 +358,9 @@ def _with_test_parents(
     return [p for p in test_parents(failures, manifest) if p not in chosen], ""
 
 
-def _stale(results: RunResults, manifest: Manifest | None, rebuild: str, chosen: list[str]) -> tuple[list[str], str]:
+def _stale(
+    results: RunResults, manifest: Manifest | None, rebuild: Rebuild, chosen: list[str]
+) -> tuple[list[str], str]:
     """(nodes that ran on a failed model's stale data, a warning for the summary) under on_error: continue.
 
     `rebuild: with-test-parents` rebuilds them (the caller adds them); otherwise the warning says they are not.
@@ -503,7 +506,7 @@ def _plan_failed(
     item: CommandStep,
     found: StepArtifacts,
     *,
-    rebuild: str = REBUILD_FAILED,
+    rebuild: Rebuild = REBUILD_FAILED,
     run_version: str = "",
     handled: frozenset[str] = frozenset(),
 ) -> StepPlan:
@@ -606,7 +609,7 @@ def _plan_failed(
     )
 
 
-def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: str = REBUILD_FAILED) -> Plan:
+def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebuild = REBUILD_FAILED) -> Plan:
     """Decide, command by command, what the restart runs.
 
     - a command that succeeded is dropped;

@@ -8,7 +8,7 @@ import pytest
 
 from restart import commands
 from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults, parse_run_results
-from restart.dbt_vocabulary import DONE, RETRYABLE
+from restart.dbt_vocabulary import DONE, RETRYABLE, Rebuild
 from restart.engines import continued_on_error, on_run_start_failed, stale_children, version_at_least
 from restart.plan import StepArtifacts, StepPlan, make_plan, manifest_needed
 from tests.factories import make_run
@@ -51,7 +51,7 @@ CONTINUED = {
 }
 
 
-def plan(found: RunResults, manifest: Manifest | None = MANIFEST, *, rebuild: str = "failed") -> StepPlan:
+def plan(found: RunResults, manifest: Manifest | None = MANIFEST, *, rebuild: Rebuild = "failed") -> StepPlan:
     run = make_run(["dbt build"], [20])
     return make_plan(run, {4: StepArtifacts(found, manifest)}, rebuild=rebuild).steps[0]
 

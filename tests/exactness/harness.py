@@ -30,6 +30,7 @@ from typing import Any
 
 from restart import commands as cmds
 from restart.artifacts import parse_manifest, parse_run_results
+from restart.dbt_vocabulary import Rebuild
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
 from tests.engines import DBT_1_11, ENGINES
@@ -284,7 +285,7 @@ def single_step_run(command: str, status: int = ERROR, message: str = "") -> Run
     )
 
 
-def plan_step(step: StepRun, *, manifest: bool = True, message: str = "", rebuild: str = "failed") -> StepPlan:
+def plan_step(step: StepRun, *, manifest: bool = True, message: str = "", rebuild: Rebuild = "failed") -> StepPlan:
     """The planner's decision for this failed step, from its own artifacts."""
     found = StepArtifacts(
         parse_run_results(step.run_results) if step.run_results is not None else None,
