@@ -72,6 +72,12 @@ def node(uid: str, fqn: list[str], versioned: bool = False, depends: tuple[str, 
     return ManifestNode(uid, kind, package, name, tuple(fqn), versioned, depends)
 
 
+def node_of(uid: str, *parents: str) -> ManifestNode:
+    """A manifest node read off its unique_id (`model.shop.orders`: fqn `shop.orders`, `models/orders.sql`)."""
+    kind, package, name = uid.split(".")[:3]
+    return ManifestNode(uid, kind, package, name, (package, name), False, parents, path=f"models/{name}.sql")
+
+
 class Clock:
     """A monotonic clock that only moves when something sleeps on it."""
 

@@ -12,17 +12,13 @@ from restart.dbt_vocabulary import DONE, RETRYABLE, Rebuild
 from restart.engines import continued_on_error, on_run_start_failed, stale_children, version_at_least
 from restart.plan import StepArtifacts, StepPlan, make_plan, manifest_needed
 from tests.factories import make_run
+from tests.factories import node_of as node
 
 HOOK = "operation.shop.shop-on-run-start-0"
 
 
 def results(nodes: dict[str, str], version: str = "1.12.6", which: str = "build") -> RunResults:
     return RunResults(tuple(NodeResult(u, s, "") for u, s in nodes.items()), {"which": which}, 6, version)
-
-
-def node(uid: str, *parents: str) -> ManifestNode:
-    kind, package, name = uid.split(".")[:3]
-    return ManifestNode(uid, kind, package, name, (package, name), False, parents, path=f"models/{name}.sql")
 
 
 # stg -> mid (ephemeral) -> mart -> test on mart; stg has a test; other is unrelated.
