@@ -85,6 +85,11 @@ class Raw:
 
     content: bytes
     content_type: str = "application/json"
+    status: int = 200
+
+
+# The real API answers a missing artifact with a bare 404, no JSON envelope (field notes).
+MISSING_ARTIFACT = Raw(b"<h1>Not Found</h1>", "text/html", 404)
 
 
 @dataclass(frozen=True)
@@ -280,7 +285,7 @@ class Api:
                 raise ApiError(400, f"JSON parse error - {request.body_error}")
             result = handler(request, **params)
             if isinstance(result, Raw):
-                return 200, result
+                return result.status, result
             if isinstance(result, Page):
                 return 200, envelope(200, result.data, extra=result.extra)
             return 200, envelope(200, result)
@@ -377,14 +382,12 @@ class Api:
         for key in ((found.id, index, name), (found.id, None, name)):
             if key in self.artifact_overrides:
                 content = self.artifact_overrides[key]
-                if content is None:
-                    raise ApiError(404, NOT_FOUND)
-                return Raw(content)
+                return MISSING_ARTIFACT if content is None else Raw(content)
         with self.engine.lock:
             steps = [step for step in found.steps if index is None or step.index == index]
             files: list[Path] = [step.artifacts[name] for step in steps if name in step.artifacts]
         if not files:
-            raise ApiError(404, NOT_FOUND)
+            return MISSING_ARTIFACT
         return Raw(files[-1].read_bytes())
 
     def cancel_run(self, request: Request, run: str) -> Any:
