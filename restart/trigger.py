@@ -18,7 +18,11 @@ RECONCILE_CHECKS = 3  # looks at the job's runs for a trigger whose answer was l
 
 
 class TriggerClient(Protocol):
-    """What the protocol needs of the client."""
+    """What the protocol needs of the client.
+
+    Runs stay the API's JSON here, unlike elsewhere: a run that carries the marker must be seen even
+    when it lacks a field a `Run` record needs, or the protocol would POST again beside it.
+    """
 
     @property
     def retry(self) -> RetryPolicy: ...
