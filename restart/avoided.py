@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from restart import commands as cmds
 from restart.artifacts import RunResults
 from restart.dbt_vocabulary import EXECUTES, HOOK
+from restart.engines import Engine
 from restart.microbatch import batch_steps, batches_avoided
 from restart.plan import Plan, StepPlan, results_belong_to
 from restart.records import Run
@@ -73,7 +74,11 @@ def avoided(plan: Plan, previous: Run, dropped: Mapping[int, RunResults | None])
         assert index is not None  # a dropped step ran
         command = to_read.get(index)
         results = dropped.get(index) if command is not None else None
-        if results is not None and command is not None and not results_belong_to(results, command):
+        if (
+            results is not None
+            and command is not None
+            and not results_belong_to(results, command, Engine.of(results.dbt_version, previous.dbt_version))
+        ):
             results = None  # the API answered with another step's run_results.json
         done = [r for r in results.results if not r.unique_id.startswith(HOOK)] if results else []
         if command is not None and results is None:

@@ -225,12 +225,14 @@ def results_belong_to(results: RunResults, command: cmds.DbtCommand, engine: Eng
     """Whether run_results.json was written by this command (the API may ignore `step`).
 
     dbt v2 (Fusion) records only the command (`which`/`command`), never the selection: its results
-    are checked on what it records.
+    are checked on what it records. `engine` defaults to the one run_results.json names.
     """
+    if engine is None:
+        engine = Engine.of(results.dbt_version)
     args = results.args
     if (args.get("which") or args.get("command")) != _which(command):
         return False
-    if engine is not None and engine.fusion and not any(key in args for key in SELECTION_ARGS):
+    if engine.fusion and not any(key in args for key in SELECTION_ARGS):
         return True
     same_select = _words(args.get("select") or args.get("models")) == _words(command.option_values(cmds.INCLUDE_FLAGS))
     same_exclude = _words(args.get("exclude")) == _words(command.option_values(frozenset({"--exclude"})))
@@ -415,7 +417,7 @@ def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
     return str(recorded or (written[-1] if written else IndirectSelection.EAGER)).lower()
 
 
-def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: bool) -> StepPlan:
+def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: bool, run_version: str) -> StepPlan:
     """The step a cancelled run stopped mid-way: rerun as written (its results list only what finished)."""
     assert item.step is not None
     why = "the job's timeout" if timed_out else "the run's cancellation"
@@ -423,7 +425,7 @@ def _plan_interrupted(item: CommandStep, found: StepArtifacts, *, timed_out: boo
     failures: tuple[NodeResult, ...] = ()
     if results is not None:
         try:
-            if results_belong_to(results, cmds.parse(item.command)):
+            if results_belong_to(results, cmds.parse(item.command), Engine.of(results.dbt_version, run_version)):
                 failures = tuple(r for r in results.results if r.status in FAILED)
         except cmds.CommandParseError:
             pass
@@ -636,7 +638,7 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebu
             planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
         elif stopped and item.step.index == last_invoked:
             found = artifacts.get(item.step.index, StepArtifacts())
-            planned.append(_plan_interrupted(item, found, timed_out=run.timed_out))
+            planned.append(_plan_interrupted(item, found, timed_out=run.timed_out, run_version=run.dbt_version))
         elif item.step.status == ERROR:
             found = artifacts.get(item.step.index, StepArtifacts())
             narrowed = _plan_failed(item, found, rebuild=rebuild, run_version=run.dbt_version)

@@ -19,12 +19,15 @@ from hypothesis import strategies as st
 
 from restart import commands
 from restart.artifacts import parse_manifest, parse_run_results
+from restart.avoided import avoided
 from restart.engines import Engine, parse_version
 from restart.plan import StepArtifacts, make_plan, manifest_needed, results_belong_to
+from restart.records import CANCELLED, ERROR, SUCCESS
 from restart.selection import selects, selects_nothing
 from restart.selector import Selector
 from tests.emulator.fusion import FusionMode, rewrite_manifest, rewrite_run_results
 from tests.exactness.harness import single_step_run
+from tests.factories import make_run
 
 
 @pytest.mark.parametrize(
@@ -467,3 +470,24 @@ def test_real_old_dbt_artifacts_narrow_to_selectors_that_version_resolves(versio
         assert without.sent == by_name and "no `--indirect-selection empty`" in without.warning
     else:
         assert without.sent == by_name + " --indirect-selection empty"
+
+
+def test_fusion_results_are_recognised_wherever_a_step_s_results_are_checked() -> None:
+    """Every reader of a step's results (not only the narrowing) takes Fusion's `args`, which record no
+    selection, for the step's own: a dropped step's nodes count as work avoided, and a timed-out step
+    still lists what failed in it."""
+    seeded = parse_run_results(fusion_run_results({"seed.shop.raw_orders": "success"}, which="seed"))
+    previous = make_run(["dbt seed --select raw_orders", "dbt build"], [SUCCESS, ERROR])
+    plan = make_plan(previous, {})
+    saved = avoided(plan, previous, {4: seeded})
+    assert (saved.nodes, saved.unknown_steps) == (1, ())
+
+    results = parse_run_results(fusion_run_results(FUSION_FAILURE))
+    timed_out = replace(
+        make_run(["dbt build --select staging+"], [ERROR]),
+        status=CANCELLED,
+        status_message="This run timed out after running for 1 day, which exceeded the configured timeout",
+    )
+    [step] = make_plan(timed_out, {4: StepArtifacts(results)}).steps
+    assert step.action == "rerun" and step.reason.startswith("timed out")
+    assert [f.unique_id for f in step.failures] == ["model.shop.stg_orders"]
