@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from restart.artifacts import Manifest, RunResults
 from restart.dbt_vocabulary import ERRORED_KINDS, FAILED, HOOK, RAN, UNIT_TEST_PREFIX, Status
+from restart.selection import descendants_of
 
 Version = tuple[int, int, int]
 
@@ -139,18 +140,8 @@ def stale_children(results: RunResults, manifest: Manifest) -> list[str]:
     ran on the stale relation (tests of the failed model included), and `dbt retry` does not rerun them.
     Unit tests are never stale: `dbt build` runs them on fixtures before their model, whatever `on_error`.
     """
-    children: dict[str, list[str]] = {}
-    for uid, node in manifest.nodes.items():
-        for parent in node.depends_on:
-            children.setdefault(parent, []).append(uid)
     roots = [r.unique_id for r in results.results if r.status in FAILED and r.unique_id.startswith(ERRORED_KINDS)]
-    seen, queue = set(roots), list(roots)
-    while queue:
-        for child in children.get(queue.pop(), ()):
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
-    stale = seen - set(roots)
+    stale = descendants_of(manifest, roots)  # a failed root below another did not run: RAN leaves it out
     return [
         r.unique_id
         for r in results.results

@@ -13,15 +13,7 @@ from collections.abc import Iterable
 
 from restart.artifacts import Manifest, RunResults
 from restart.dbt_vocabulary import Status
-from restart.selection import executes_node
-
-
-def _children(manifest: Manifest) -> dict[str, list[str]]:
-    children: dict[str, list[str]] = {}
-    for uid, node in manifest.nodes.items():
-        for parent in node.depends_on:
-            children.setdefault(parent, []).append(uid)
-    return children
+from restart.selection import descendants_of, executes_node
 
 
 def held_back(
@@ -31,14 +23,7 @@ def held_back(
 
     Ephemeral models (and anything else the command does not execute) are never held back.
     """
-    children = _children(manifest)
-    below: set[str] = set()
-    queue = list(failed)
-    while queue:
-        for child in children.get(queue.pop(), ()):
-            if child not in below:
-                below.add(child)
-                queue.append(child)
+    below = descendants_of(manifest, failed)
     return [
         r.unique_id
         for r in results.results

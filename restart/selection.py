@@ -209,6 +209,22 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
     )
 
 
+def descendants_of(manifest: Manifest, roots: Iterable[str]) -> set[str]:
+    """Every node below any of `roots` in the manifest's graph (a root only when it is below another)."""
+    children: dict[str, list[str]] = {}
+    for uid, node in manifest.nodes.items():
+        for parent in node.depends_on:
+            children.setdefault(parent, []).append(uid)
+    below: set[str] = set()
+    queue = list(roots)
+    while queue:
+        for child in children.get(queue.pop(), ()):
+            if child not in below:
+                below.add(child)
+                queue.append(child)
+    return below
+
+
 def descendants(manifest: Manifest) -> dict[str, set[str]]:
     """Each node's descendants in the manifest's graph (what `node+` adds to it).
 
