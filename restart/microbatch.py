@@ -16,7 +16,7 @@ every batch, or recorded no `batch_results`, reruns with the rest, as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -311,20 +311,3 @@ def split_step(
 def batch_steps(steps: Sequence[StepPlan]) -> list[BatchStep]:
     """The steps of a plan that rebuild failed batches."""
     return [s.batches for s in steps if s.batches is not None]
-
-
-def planned_batches(steps: Sequence[StepPlan]) -> tuple[ModelBatches, ...]:
-    """Each partly failed model of a plan once: what `batches_rebuilt` checks."""
-    models = {m.unique_id: m for step in batch_steps(steps) for m in step.models}
-    return tuple(models.values())
-
-
-def new_batch_results(results: Iterable[NodeResult]) -> dict[str, BatchResults]:
-    """The new run's `batch_results` per model, joined over its steps (a model may be in several)."""
-    joined: dict[str, BatchResults] = {}
-    for result in results:
-        if result.batch_results is not None:
-            before = joined.get(result.unique_id, BatchResults())
-            found = result.batch_results
-            joined[result.unique_id] = BatchResults(before.successful + found.successful, before.failed + found.failed)
-    return joined

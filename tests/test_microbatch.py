@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from restart.artifacts import parse_run_results
-from restart.microbatch import ModelBatches, batches_rebuilt, new_batch_results, parse_time, started_batches
+from restart.microbatch import ModelBatches, batches_rebuilt, parse_time, started_batches
 from tests.emulator import SUCCESS, LocalDbtCloud
 from tests.runner import ActionResult, inputs, run_action
 
@@ -70,12 +70,12 @@ def test_a_backfill_failing_on_one_batch_rebuilds_that_batch_only(
 
 
 def test_the_restart_rebuilt_every_failed_batch(cloud: LocalDbtCloud, backfill: tuple[ActionResult, int]) -> None:
-    _, new_run = backfill
-    first = parse_run_results(cloud.artifact(new_run, 4))  # the new run's first command step
-    new = new_batch_results(first.results)
+    result, new_run = backfill
+    assert result.outputs["verified"] == "true"  # the action's own check, batch for batch
+    [events] = [r for r in parse_run_results(cloud.artifact(new_run, 4)).results if r.unique_id.endswith("mb_events")]
     failed = (parse_time("2026-11-03T00:00:00+00:00"), parse_time("2026-11-04T00:00:00+00:00"))
     planned = [ModelBatches("model.shop.mb_events", (), (failed,))]
-    assert batches_rebuilt(planned, new) == {}
+    assert batches_rebuilt(planned, {events.unique_id: events.batch_results}) == {}
     assert batches_rebuilt(planned, {}) == {"model.shop.mb_events": (failed,)}
 
 

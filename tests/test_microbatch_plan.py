@@ -21,9 +21,7 @@ from restart.microbatch import (
     failed_batches_rebuilt,
     flag_value,
     from_result,
-    new_batch_results,
     plan_windows,
-    planned_batches,
     started_batches,
 )
 from restart.plan import Plan, StepArtifacts, make_plan
@@ -253,15 +251,22 @@ def test_batch_steps_lists_the_batch_steps_of_a_plan() -> None:
     assert [type(s) for s in steps] == [BatchStep] and steps[0].unique_ids == (EVENTS,)
 
 
-def test_verification_joins_a_models_batches_over_the_new_runs_steps() -> None:
+def test_each_batch_step_is_verified_on_its_own_window() -> None:
+    """Failed batches 2026-11-02 and -04: two steps, each checked for the batch it was planned to rebuild."""
     found = StepArtifacts(RunResults((partial(EVENTS, [2, 4]),), {"which": "build"}, dbt_version=DBT_VERSION))
     plan = make_plan(make_run([BACKFILL], [ERROR]), {4: found})
-    planned = planned_batches(plan.steps)
-    assert [m.unique_id for m in planned] == [EVENTS]
-    first = NodeResult(EVENTS, "success", "", BatchResults((day(2),), ()))
-    second = NodeResult(EVENTS, "success", "", BatchResults((day(4),), ()))
-    assert batches_rebuilt(planned, new_batch_results([first])) == {EVENTS: (window(4, 5),)}
-    assert batches_rebuilt(planned, new_batch_results([first, second, NodeResult("model.shop.x", "success")])) == {}
+    assert [s.batches.window for s in plan.steps if s.batches] == [window(2, 3), window(4, 5)]
+    new = new_run_of(plan)
+    first = len(SETUP) + 1
+
+    def ran(*batches: BatchResults) -> dict[int, list[NodeResult]]:
+        return {first + i: [NodeResult(EVENTS, "success", batch_results=b)] for i, b in enumerate(batches)}
+
+    assert verify(plan, new, ran(BatchResults((day(2),), ()), BatchResults((day(4),), ()))).verified
+    verdict = verify(plan, new, ran(BatchResults((day(2),), ()), BatchResults((), (day(4),))))
+    assert [(p.unique_id, p.problem) for p in verdict.problems] == [
+        (EVENTS, "1 failed batch(es) not rebuilt (2026-11-04)")
+    ]
 
 
 def test_the_unit_tests_a_cut_short_build_never_recorded_stay_in_the_rest_of_the_step() -> None:
