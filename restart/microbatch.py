@@ -15,7 +15,6 @@ every batch, or recorded no `batch_results`, reruns with the rest, as before.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -45,8 +44,6 @@ SIZES = (
 # sample mode (1.10+) replaces the event-time window with the sample's.
 WHOLE_WINDOW_FLAGS = ("--full-refresh", "--sample")
 MAX_LISTED = 5  # failed batches named in a description
-# dbt's log line for each batch it starts: "Batch 1 of 4 START batch 2026-11-03 of main.mb_events ...".
-BATCH_START = re.compile(r"Batch \d+ of \d+ START batch (\S+) of (\S+)")
 
 
 def parse_time(text: str) -> datetime:
@@ -239,15 +236,6 @@ def batches_avoided(steps: Sequence[BatchStep]) -> int:
         for model in step.models:
             windows.setdefault(model.unique_id, []).append(step.window)
     return sum(1 for uid, m in models.items() for w in m.successful if not _covered(w, windows[uid]))
-
-
-def started_batches(log: str) -> dict[str, list[str]]:
-    """Batches dbt started, per relation, from its log (`batch_results.successful` of a `dbt retry` also
-    lists the earlier run's batches: the log says what ran)."""
-    started: dict[str, list[str]] = {}
-    for label, relation in BATCH_START.findall(log):
-        started.setdefault(relation, []).append(label)
-    return started
 
 
 def split_step(

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from restart.artifacts import parse_manifest, parse_run_results
-from restart.microbatch import batch_steps, batches_avoided, started_batches
+from restart.microbatch import batch_steps, batches_avoided
 from restart.plan import StepArtifacts, make_plan
-from tests.exactness.harness import DbtProject, single_step_run
+from tests.exactness.harness import DbtProject, single_step_run, started_batches
 
 PROJECT = Path(__file__).parent / "dbt_project"
 BACKFILL = "dbt build --select tag:microbatch --event-time-start 2026-11-01 --event-time-end 2026-11-05"

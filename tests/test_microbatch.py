@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from restart.artifacts import parse_run_results
-from restart.microbatch import ModelBatches, batches_rebuilt, parse_time, started_batches
+from restart.microbatch import ModelBatches, batches_rebuilt, parse_time
 from tests.emulator import SUCCESS, LocalDbtCloud
+from tests.exactness.harness import started_batches
 from tests.runner import ActionResult, inputs, run_action
 
 VARS = "--vars '{microbatch: true}'"

@@ -22,12 +22,12 @@ from restart.microbatch import (
     flag_value,
     from_result,
     plan_windows,
-    started_batches,
 )
 from restart.plan import Plan, StepArtifacts, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step
 from restart.summary import _step_cell
 from restart.verify import verify
+from tests.exactness.harness import started_batches
 from tests.factories import SETUP, make_run
 
 EVENTS = "model.shop.mb_events"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -317,3 +318,16 @@ def sent_selection(project: DbtProject, planned: StepPlan) -> set[str]:
     """The nodes the command the planner sends would run."""
     assert planned.sent is not None
     return project.ls(planned.sent)
+
+
+# dbt's log line for each batch it starts: "Batch 1 of 4 START batch 2026-11-03 of main.mb_events ...".
+BATCH_START = re.compile(r"Batch \d+ of \d+ START batch (\S+) of (\S+)")
+
+
+def started_batches(log: str) -> dict[str, list[str]]:
+    """Batches dbt started, per relation, from its log (`batch_results.successful` of a `dbt retry` also
+    lists the earlier run's batches: the log says what ran)."""
+    started: dict[str, list[str]] = {}
+    for label, relation in BATCH_START.findall(log):
+        started.setdefault(relation, []).append(label)
+    return started
