@@ -50,6 +50,11 @@ def run_id_of(run: dict[str, Any]) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
+def _retried(run: dict[str, Any]) -> int | None:
+    """The run `run` reruns from failure (its `retrying_run_id`), as a number."""
+    return run_id_of({"id": run.get("retrying_run_id")})
+
+
 class DbtCloud:
     """The endpoints this action uses, for one account."""
 
@@ -150,6 +155,11 @@ class DbtCloud:
             trigger = run.get("trigger") or {}
             if isinstance(trigger, dict) and text in str(trigger.get("cause") or ""):
                 found.append(run)
+        return sorted(found, key=lambda run: run_id_of(run) or 0)
+
+    def runs_retrying(self, job_id: int, run_id: int) -> list[dict[str, Any]]:
+        """The job's recent runs that rerun run `run_id` from failure (`retrying_run_id`), oldest first."""
+        found = [run for run in self._recent(job_id, limit=10) if _retried(run) == run_id]
         return sorted(found, key=lambda run: run_id_of(run) or 0)
 
     def get_artifact_bytes(self, run_id: int, path: str, step: int | None = None) -> bytes | None:

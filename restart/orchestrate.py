@@ -261,12 +261,29 @@ def trigger_and_wait(
     """
     strategy, plan = settings.strategy, request.plan
     with log.group("Trigger"):
-        if request.kind == "native":
-            data = client.rerun(settings.job_id)
-        else:
-            data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
-            if warning:
-                log.warning(warning)
+        try:
+            if request.kind == "native":
+                data, warning = trigger.rerun_run(client, settings.job_id, previous.id)
+            else:
+                data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
+        except trigger.TriggerUnknown as exc:
+            message = actions.redact(str(exc), settings.token)
+            log.error(message, title="Trigger answer lost")
+            return Outcome(
+                status="error",
+                headline=f"a run of job {settings.job_id} may have started: look for {exc.look_for}",
+                exit_code=1,
+                previous=previous,
+                plan=plan,
+                strategy=strategy,
+                details=(
+                    f"The answer to the trigger was lost and dbt Cloud could not say whether it started a run:"
+                    f" look in job {settings.job_id} for {exc.look_for}.",
+                    "Nothing was sent twice: follow or cancel that run in dbt Cloud before restarting again.",
+                ),
+            )
+        if warning:
+            log.warning(warning)
         new = run_from_json(data)
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
         if reporter:

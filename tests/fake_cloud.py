@@ -81,6 +81,10 @@ class FakeCloud:
         self.calls_made.append("runs_with_cause")
         return [r for r in reversed(self.runs) if text in str(r["trigger"].get("cause"))]
 
+    def runs_retrying(self, job_id: int, run_id: int) -> list[dict[str, Any]]:
+        self.calls_made.append("runs_retrying")
+        return [r for r in reversed(self.runs) if r.get("retrying_run_id") == run_id]
+
     def retry_details(self, run_id: int) -> RetryDetails:
         self.calls_made.append("retry_details")
         if self.details is None:
@@ -101,7 +105,11 @@ class FakeCloud:
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         self.calls_made.append("rerun")
-        return self._start(job_id, "rerun", None)
+        latest = next((r for r in self.runs if r["job_definition_id"] == job_id and r["status"] in FINISHED), None)
+        run = self._start(job_id, "rerun", None)
+        if latest is not None:  # dbt Cloud's rerun names the run it retries
+            self.runs[0]["retrying_run_id"] = run["retrying_run_id"] = latest["id"]
+        return run
 
     def cancel_run(self, run_id: int) -> dict[str, Any]:
         self.calls_made.append(f"cancel_run {run_id}")

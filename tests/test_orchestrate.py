@@ -18,6 +18,7 @@ from restart.github import Context
 from restart.orchestrate import RestartError, Stop, execute, restart
 from restart.outcome import Outcome
 from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
+from restart.transport import ApiError
 from tests.fake_cloud import FakeCloud, run_json
 
 BASE = {"dbt-cloud-token": "tok", "account-id": "1", "job-id": "7", "poll-interval": "1", "verify": "off"}
@@ -239,3 +240,68 @@ def test_what_a_restart_saves_is_read_from_the_dropped_steps() -> None:
     assert outcome.plan and [step.action for step in outcome.plan.steps] == ["skip", "narrow"]
     assert outcome.avoided and outcome.avoided.nodes == 2 and outcome.avoided.seconds == 12.5
     assert "get_artifact 100 run_results.json 3" in cloud.calls_made
+
+
+class LosingCloud(FakeCloud):
+    """dbt Cloud starting the run but losing the answer (HTTP 502); then the runs cannot be listed when
+    `listing_fails`."""
+
+    listing_fails = False
+
+    def trigger(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        super().trigger(job_id, body)
+        raise ApiError("dbt Cloud failed a new run of job 7 (HTTP 502)", 502)
+
+    def rerun(self, job_id: int) -> dict[str, Any]:
+        super().rerun(job_id)
+        raise ApiError("dbt Cloud failed a rerun of job 7 (HTTP 502)", 502)
+
+    def runs_with_cause(self, job_id: int, text: str) -> list[dict[str, Any]]:
+        if self.listing_fails:
+            self.calls_made.append("runs_with_cause")
+            raise ApiError("dbt Cloud failed on recent runs of job 7 (HTTP 500)", 500)
+        return super().runs_with_cause(job_id, text)
+
+    def runs_retrying(self, job_id: int, run_id: int) -> list[dict[str, Any]]:
+        if self.listing_fails:
+            self.calls_made.append("runs_retrying")
+            raise ApiError("dbt Cloud failed on recent runs of job 7 (HTTP 500)", 500)
+        return super().runs_retrying(job_id, run_id)
+
+
+def lost_and_unlisted(**fields: Any) -> LosingCloud:
+    failed = failed_build(**fields)
+    cloud = LosingCloud(runs=failed.runs, artifacts=failed.artifacts, details=failed.details)
+    cloud.listing_fails = True
+    return cloud
+
+
+def test_a_lost_trigger_whose_search_fails_tells_the_user_a_run_may_exist() -> None:
+    cloud = lost_and_unlisted()
+    stream = io.StringIO()
+    outcome = execute(settings.parse(BASE), actions.Log(actions=False, stream=stream), {}, FakeStop(), client=cloud)
+    assert posts(cloud) == ["trigger"]  # never a second POST
+    assert (outcome.status, outcome.exit_code) == ("error", 1)
+    assert outcome.previous and outcome.previous.id == 100 and outcome.plan is not None
+    marker = cloud.triggered[0]["cause"][cloud.triggered[0]["cause"].index("[dbt-cloud-restart") :]
+    assert f"may have started: look for a run whose cause carries {marker}" in outcome.headline
+    shown = summary.summary(outcome)
+    assert "look in job 7 for a run whose cause carries" in shown and "Nothing was sent twice" in shown
+    assert "look in job 7 for a run whose cause carries" in stream.getvalue()
+
+
+def test_a_lost_native_rerun_answer_adopts_the_rerun_it_started() -> None:
+    failed = failed_build(can_retry=True)
+    cloud = LosingCloud(runs=failed.runs, artifacts=failed.artifacts, details=RetryDetails("dbt build", ()))
+    outcome = run_restart(cloud, strategy="native")
+    assert posts(cloud) == ["rerun"] and "runs_retrying" in cloud.calls_made
+    assert outcome.status == "success" and outcome.new_run and outcome.new_run.id == 101
+
+
+def test_a_lost_native_rerun_answer_with_no_listing_keeps_the_story_and_never_resends() -> None:
+    cloud = lost_and_unlisted(can_retry=True)
+    cloud.details = RetryDetails("dbt build", ())
+    outcome = run_restart(cloud, strategy="native")
+    assert posts(cloud) == ["rerun"]
+    assert (outcome.status, outcome.exit_code) == ("error", 1) and outcome.previous
+    assert "look for a run retrying run 100 (retrying_run_id 100)" in outcome.headline

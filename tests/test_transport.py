@@ -154,3 +154,9 @@ def test_endpoints_answer_with_records_and_leave_out_runs_they_cannot_read() -> 
     listed = [{**RUN, "trigger": {"cause": "nightly"}, "retrying_run_id": 9}, {"id": "x"}, "not a run", {"status": 3}]
     recent = client(Session(response(200, listed)), Clock()).recent_runs(5)
     assert [(r.id, r.cause, r.retrying_run_id) for r in recent] == [(RUN["id"], "nightly", 9)]
+
+
+def test_the_runs_retrying_a_run_are_found_by_retrying_run_id_oldest_first() -> None:
+    listed = [{"id": 12, "retrying_run_id": "9"}, {"id": 11, "retrying_run_id": 9}, {"id": 10}, {**RUN}]
+    found = client(Session(response(200, listed)), Clock()).runs_retrying(5, 9)
+    assert [run["id"] for run in found] == [11, 12]
