@@ -180,8 +180,13 @@ class Stop:
         return 128 + (self.signum or signal.SIGTERM)
 
     def sleep(self, seconds: float) -> None:
-        if self.event.wait(seconds):
+        """Wait `seconds`; raises `Interrupted` as soon as a stop is requested."""
+        if self.wait(seconds):
             raise Interrupted(self.signum)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds`; whether a stop was requested (the only part a test replaces: time)."""
+        return self.event.wait(seconds)
 
 
 class Interrupted(Exception):
@@ -494,7 +499,10 @@ def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
     """Wait `delay` seconds before triggering; False when the workflow was cancelled meanwhile."""
     if settings.delay:
         log.info(f"waiting {settings.delay:g}s before triggering (delay)")
-        stop.sleep(settings.delay)
+        try:
+            stop.sleep(settings.delay)
+        except Interrupted:
+            return False
     return not stop.requested
 
 

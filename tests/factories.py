@@ -6,6 +6,7 @@ made here once.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from restart.artifacts import ManifestNode, NodeResult, RunResults
@@ -94,15 +95,24 @@ class Clock:
 
 
 class FakeStop(Stop):
-    """A cancellation that never comes: its sleeps move `clock` instead of waiting."""
+    """The real `Stop` whose waits move `clock` instead of taking time; it differs in nothing else.
 
-    def __init__(self, clock: Clock) -> None:
+    With `cancel_after`, the runner's SIGTERM arrives during that many-th wait (which then raises
+    `Interrupted`, as the real one does).
+    """
+
+    def __init__(self, clock: Clock | None = None, cancel_after: int | None = None) -> None:
         super().__init__()
-        self.clock = clock
+        self.clock = clock or Clock()
+        self.cancel_after = cancel_after
 
     @property
     def pauses(self) -> list[float]:
         return self.clock.pauses
 
-    def sleep(self, seconds: float) -> None:
+    def wait(self, seconds: float) -> bool:
         self.clock.sleep(seconds)
+        if self.cancel_after is not None and len(self.pauses) >= self.cancel_after:
+            self.signum = signal.SIGTERM
+            self.event.set()
+        return self.requested

@@ -13,33 +13,19 @@ from typing import Any
 
 import pytest
 
-from restart import actions, decide, settings, summary
+from restart import actions, decide, outputs, settings, summary
 from restart.github import Context
-from restart.orchestrate import RestartError, Stop, execute, restart
+from restart.orchestrate import Interrupted, RestartError, Stop, execute, restart
 from restart.outcome import Outcome
 from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
 from restart.transport import ApiError
+from tests.factories import FakeStop
 from tests.fake_cloud import FakeCloud, run_json
 
 BASE = {"dbt-cloud-token": "tok", "account-id": "1", "job-id": "7", "poll-interval": "1", "verify": "off"}
 V6 = "https://schemas.getdbt.com/dbt/run-results/v6.json"
 SETUP = [(1, "Clone git repository", SUCCESS), (2, "Create profile from connection DuckDB", SUCCESS)]
 BUILD = (3, "Invoke dbt with `dbt build`")
-
-
-class FakeStop(Stop):
-    """A stop that never waits: it counts the pauses, and is requested after `cancel_after` of them."""
-
-    def __init__(self, cancel_after: int | None = None) -> None:
-        super().__init__()
-        self.pauses: list[float] = []
-        self.cancel_after = cancel_after
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        if self.cancel_after is not None and len(self.pauses) >= self.cancel_after:
-            self.signum = signal.SIGTERM
-            self.event.set()
 
 
 def failed_build(run_id: int = 100, message: str = "Database Error: syntax error", **fields: Any) -> FakeCloud:
@@ -211,11 +197,21 @@ def test_a_failure_outside_the_commands_leaves_nothing_to_rerun() -> None:
     assert (outcome.status, outcome.headline, posts(cloud)) == ("skipped", "nothing to rerun", [])
 
 
-def test_a_cancel_during_the_delay_triggers_nothing() -> None:
+def test_a_cancel_during_the_delay_triggers_nothing_and_keeps_the_story() -> None:
     cloud = failed_build()
-    outcome = run_restart(cloud, FakeStop(cancel_after=1), delay="30")
+    stop = FakeStop(cancel_after=1)
+    config = settings.parse({**BASE, "delay": "30"})
+    outcome = execute(config, actions.Log(actions=False, stream=io.StringIO()), {}, stop, client=cloud)
     assert (outcome.status, outcome.exit_code, posts(cloud)) == ("cancelled", 128 + signal.SIGTERM, [])
-    assert outcome.plan is not None
+    assert stop.pauses == [30.0] and outcome.headline == "cancelled before triggering"
+    assert outputs.outputs_of(outcome)["previous-run-id"] == "100"
+    assert outcome.plan and outcome.plan.rerun_nodes == ["model.shop.a", "model.shop.b"]
+    assert "dbt build --select" in summary.summary(outcome)
+
+
+def test_the_fake_stop_raises_as_the_real_one_does() -> None:
+    with pytest.raises(Interrupted):
+        FakeStop(cancel_after=1).sleep(5)
 
 
 def test_the_decision_alone_needs_no_client() -> None:
