@@ -62,6 +62,43 @@ def _check_short(word: str) -> None:
             return
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option as written: `--select=a` is (`--select`, `a`); `-xsa` is `-x`, then (`-s`, `a`)."""
+
+    index: int  # the token it is written in
+    flag: str  # as written: `--select`, `-s`, `--fail-fast`, `-x`
+    value: str | None = None  # a value attached to it (`=a`, or the rest of a short group)
+
+    @property
+    def long(self) -> str:
+        """The long spelling of a short option (`-x` -> `--fail-fast`), else the flag itself."""
+        return SHORT_FLAGS.get(self.flag[1:], self.flag) if len(self.flag) == 2 else self.flag
+
+
+def _read_options(tokens: tuple[Token, ...], start: int) -> list[Option]:
+    """The options among `tokens[start:]`, read the one way every question about the command uses.
+
+    A short group ends at the first letter that takes a value: the rest of the word is that value, as
+    click reads it (`-sstaff` is `--select staff`, never `-s -s -t -a -f -f`).
+    """
+    found = []
+    for index in range(start, len(tokens)):
+        word = tokens[index].value
+        if word.startswith("--"):
+            flag, eq, inline = word.partition("=")
+            found.append(Option(index, flag, inline if eq else None))
+        elif _is_short_group(word):
+            for position, letter in enumerate(word[1:], start=1):
+                if letter not in SHORT_FLAGS:
+                    break
+                if letter in SHORT_WITH_VALUE:
+                    found.append(Option(index, "-" + letter, word[position + 1 :] or None))
+                    break
+                found.append(Option(index, "-" + letter))
+    return found
+
+
 class CommandParseError(ValueError):
     """The command line is not one this tool can narrow safely."""
 
@@ -94,24 +131,16 @@ class DbtCommand:
 
     def has_flag(self, flag: str) -> bool:
         """Whether `flag` is given, before or after the sub-command (`-x` counts as `--fail-fast`)."""
-        shorts = {short for short, long in SHORT_FLAGS.items() if long == flag}
-        for token in self.tokens[1:]:
-            word = token.value
-            if word == flag or word.startswith(flag + "="):
-                return True
-            if word.startswith("-") and not word.startswith("--") and any(c in shorts for c in word[1:]):
-                return True
-        return False
+        return any(flag in (option.flag, option.long) for option in _read_options(self.tokens, 1))
 
     @property
     def fail_fast(self) -> bool:
         """Whether the command stops at its first failure (the last of `--fail-fast/-x/--no-fail-fast`)."""
         state = False
-        for token in self.tokens[self.name_end :]:
-            word = token.value
-            if word == "--fail-fast" or (_is_short_group(word) and "x" in word):
+        for option in _read_options(self.tokens, self.name_end):
+            if option.long == "--fail-fast":
                 state = True
-            elif word == "--no-fail-fast":
+            elif option.long == "--no-fail-fast":
                 state = False
         return state
 
@@ -120,24 +149,15 @@ class DbtCommand:
 
         Like dbt's multi-value options, `--select=a b` and `-sa b` take `b` as well.
         """
-        found = []
-        i = self.name_end
-        while i < len(self.tokens):
-            word = self.tokens[i].value
-            flag, eq, inline = word.partition("=")
-            values: list[str] = []
-            if word.startswith("--") and flag in flags:
-                values = [inline] if eq else []
-            elif _is_short_group(word) and word[:2] in flags and len(word) > 2:
-                values = [word[2:]]  # click reads `-sa` as `-s a` (and `-s=a` as `-s =a`)
-            elif word not in flags:
-                i += 1
+        found: list[tuple[int, int, list[str]]] = []
+        for option in _read_options(self.tokens, self.name_end):
+            if option.flag not in flags or (found and option.index < found[-1][1]):
                 continue
-            j = i + 1
+            j = option.index + 1
             while j < len(self.tokens) and not self.tokens[j].value.startswith("-"):
                 j += 1
-            found.append((i, j, values + [t.value for t in self.tokens[i + 1 : j]]))
-            i = j
+            values = [] if option.value is None else [option.value]
+            found.append((option.index, j, values + [t.value for t in self.tokens[option.index + 1 : j]]))
         return found
 
     def without(self, flags: frozenset[str]) -> str:

@@ -90,3 +90,27 @@ def test_narrowing_only_removes_the_selection(flags: list[str], selected: list[s
     parsed = commands.parse(line)
     result = shlex.split(parsed.narrowed(["n1", "n2"], indirect_empty=False))
     assert result == ["dbt", "build", "--threads", "4", *others, "--select", "n1", "n2"]
+
+
+@pytest.mark.parametrize(
+    ("command", "selected", "full_refresh", "fail_fast"),
+    [
+        ("dbt run -sstaff", ["staff"], False, False),
+        ("dbt build -sxyz_model", ["xyz_model"], False, False),
+        ("dbt build -mfx", ["fx"], False, False),
+        ("dbt run -ttarget_fx -s a", ["a"], False, False),
+        ("dbt build -fx -sa", ["a"], True, True),
+        ("dbt build -xf", [], True, True),
+        ("dbt build -s a -x", ["a"], False, True),
+    ],
+)
+def test_one_reading_of_a_short_option_group_answers_every_question(
+    command: str, selected: list[str], full_refresh: bool, fail_fast: bool
+) -> None:
+    """A short group ends at its first letter that takes a value: the rest is that value, for every
+    question (`-sstaff` selects `staff`; it has no `-f` and no `-x`)."""
+    parsed = commands.parse(command)
+    assert parsed.option_values(commands.INCLUDE_FLAGS) == selected
+    assert parsed.has_flag("--full-refresh") is full_refresh
+    assert parsed.fail_fast is fail_fast
+    assert parsed.has_flag("--fail-fast") is fail_fast
