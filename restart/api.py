@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from restart.records import RecordError, RetryDetails, Run, retry_details_from_json, run_from_json
+from restart.records import RecordError, RetryDetails, Run, as_id, retry_details_from_json, run_from_json, run_id_of
 from restart.transport import (
     RATE_LIMIT_WAIT,
     TRANSIENT_STATUSES,
@@ -40,19 +40,9 @@ __all__ = [
 ]
 
 
-def run_id_of(run: dict[str, Any]) -> int | None:
-    """A run's id as a number, whether the API gave it as a number or a string (None when neither)."""
-    value = run.get("id")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
 def _retried(run: dict[str, Any]) -> int | None:
     """The run `run` reruns from failure (its `retrying_run_id`), as a number."""
-    return run_id_of({"id": run.get("retrying_run_id")})
+    return as_id(run.get("retrying_run_id"))
 
 
 class DbtCloud:

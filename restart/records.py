@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 FINISHED = frozenset({SUCCESS, ERROR, CANCELLED})
@@ -20,6 +20,9 @@ STATUS_NAMES = {
 }
 SKIPPED_STEP = "skipped"  # a step's `status_humanized` when a failure stopped the run before it (code unknown)
 TIMED_OUT = "timed out"  # in the `status_message` of a run its job's timeout cancelled
+
+
+T = TypeVar("T")
 
 
 class RecordError(ValueError):
@@ -97,14 +100,46 @@ class Run:
         return self.job.execute_steps if self.job else ()
 
 
+def as_id(value: Any) -> int | None:
+    """A number given as a number or in ASCII digits (`int()` also reads Arabic-Indic digits); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def run_id_of(run: dict[str, Any]) -> int | None:
+    """A run's id as a number, from the API's JSON (None when it has none)."""
+    return as_id(run.get("id"))
+
+
 def _int(data: dict[str, Any], key: str, what: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise RecordError(f"{what} has no integer {key!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise RecordError(f"{what} has a non-integer {key!r}: {value!r}") from None
+    number = as_id(value)
+    if number is None:
+        raise RecordError(f"{what} has a non-integer {key!r}: {value!r}")
+    return number
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """`value` when it is a JSON object, {} when absent; anything else is a `RecordError`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(f"{what} is not a JSON object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    """`value` when it is a JSON list, [] when absent; anything else is a `RecordError`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(f"{what} is not a JSON list")
+    return value
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -153,7 +188,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
     """A `Run` from the API's run object (with `trigger`, `job` and `run_steps` when included)."""
     if not isinstance(data, dict):
         raise RecordError("the run is not a JSON object")
-    trigger = data.get("trigger") or {}
+    trigger = _object(data.get("trigger"), "the run's trigger")
     job = data.get("job")
     steps = tuple(
         sorted(
@@ -166,7 +201,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
                     seconds=step_seconds(s),
                     humanized=str(s.get("status_humanized") or ""),
                 )
-                for s in data.get("run_steps") or ()
+                for s in (_object(step, "a run step") for step in _list(data.get("run_steps"), "the run's steps"))
             ),
             key=lambda s: s.index,
         )
@@ -184,20 +219,16 @@ def run_from_json(data: dict[str, Any]) -> Run:
         steps_override=_strings(trigger.get("steps_override")),
         steps=steps,
         job=job_from_json(job) if isinstance(job, dict) else None,
-        can_retry=data.get("can_retry"),
-        retry_not_supported_reason=data.get("retry_not_supported_reason"),
-        retrying_run_id=_optional_int(data.get("retrying_run_id")),
+        can_retry=_optional(data.get("can_retry"), bool),
+        retry_not_supported_reason=_optional(data.get("retry_not_supported_reason"), str),
+        retrying_run_id=as_id(data.get("retrying_run_id")),
         dbt_version=str(data.get("dbt_version") or ""),
     )
 
 
-def _optional_int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+def _optional(value: Any, kind: type[T]) -> T | None:
+    """An optional field of type `kind`; a value of another type is unknown (None), never stored as it is."""
+    return value if isinstance(value, kind) else None
 
 
 @dataclass(frozen=True)

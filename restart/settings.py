@@ -105,6 +105,11 @@ class Settings:
     status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
 
+def is_number(raw: str) -> bool:
+    """Whether `raw` is a whole number in ASCII digits (`str.isdigit` also takes `²` and Arabic-Indic digits)."""
+    return raw.isascii() and raw.isdigit()
+
+
 def _text(values: Mapping[str, str], name: str) -> str:
     return (values.get(name) or "").strip()
 
@@ -115,7 +120,7 @@ def _positive_int(values: Mapping[str, str], name: str, *, required: bool = True
         if required:
             raise InputError(name, "is required (a dbt Cloud numeric id)")
         return None
-    if not raw.isdigit() or int(raw) <= 0:
+    if not is_number(raw) or int(raw) <= 0:
         raise InputError(name, f"must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -130,7 +135,7 @@ def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[in
     ids = []
     for part in re.split(r"[,\n]", raw):
         part = part.strip()
-        if not part.isdigit() or int(part) <= 0:
+        if not is_number(part) or int(part) <= 0:
             raise InputError(name, f"must be a positive integer (or a comma-separated list), got {part[:40]!r}")
         ids.append(int(part))
     return ids
@@ -146,7 +151,7 @@ def _count(values: Mapping[str, str], name: str, default: int) -> int:
     raw = _text(values, name)
     if not raw:
         return default
-    if not raw.isdigit():
+    if not is_number(raw):
         raise InputError(name, f"must be a whole number (0 for no limit), got {raw[:40]!r}")
     return int(raw)
 
@@ -167,6 +172,8 @@ def _seconds(values: Mapping[str, str], name: str, default: float, *, allow_zero
     if not raw:
         return default
     try:
+        if not raw.isascii() or "_" in raw:
+            raise ValueError(raw)  # float() reads other scripts' digits and `1_0`; an input is ASCII digits
         number = float(raw)
     except ValueError:
         raise InputError(name, f"must be a number of seconds, got {raw[:40]!r}") from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from restart.api import run_id_of
+from restart.records import run_id_of
 from restart.transport import ApiError, RetryPolicy, maybe_processed
 
 RECONCILE_CHECKS = 3  # looks at the job's runs for a trigger whose answer was lost

@@ -63,6 +63,8 @@ def test_no_sub_command_means_restart_and_the_sub_command_may_come_last() -> Non
         (["--job"], {}, "unrecognized arguments: --job"),  # no abbreviations: scripts stay stable
         (["--account-id", "1", "--job-id", "2"], {}, "--token (or DBT_CLOUD_SERVICE_TOKEN) is required"),
         (["--job-id", "abc"], {"DBT_CLOUD_SERVICE_TOKEN": "t", "DBT_CLOUD_ACCOUNT_ID": "1"}, "--job-id (or "),
+        (["--job-id", "²"], {"DBT_CLOUD_SERVICE_TOKEN": "t", "DBT_CLOUD_ACCOUNT_ID": "1"}, "--job-id (or "),
+        (["--job-id", "2"], {"DBT_CLOUD_SERVICE_TOKEN": "t", "DBT_CLOUD_ACCOUNT_ID": "\u0661"}, "--account-id (or "),
         (
             ["--wait", "maybe"],
             {"DBT_CLOUD_SERVICE_TOKEN": "t", "DBT_CLOUD_ACCOUNT_ID": "1", "DBT_CLOUD_JOB_ID": "2"},
