@@ -26,7 +26,16 @@ from restart.dbt_vocabulary import REBUILD_FAILED, Rebuild
 from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Context, Reporter, read_context
 from restart.outcome import Outcome
-from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
+from restart.plan import (
+    Plan,
+    StepArtifacts,
+    align,
+    interrupted_step,
+    make_plan,
+    manifest_needed,
+    needs_artifacts,
+    step_command,
+)
 from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
 
@@ -92,8 +101,13 @@ def read_artifacts(
     command: DbtCommand,
     log: actions.Log | None = None,
     rebuild: Rebuild = REBUILD_FAILED,
+    *,
+    results_only: bool = False,
 ) -> StepArtifacts:
-    """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable."""
+    """One failed step's run_results.json (and, when needed, manifest.json) or why they are unusable.
+
+    `results_only`: the step reruns as written whatever its results say (a cancelled run stopped it).
+    """
     try:
         document = client.get_artifact(run.id, "run_results.json", step)
         if document is None:
@@ -101,7 +115,7 @@ def read_artifacts(
         results = parse_run_results(document)
     except (ApiError, ArtifactError) as exc:
         return StepArtifacts(problem=str(exc))
-    reason = manifest_needed(results, command, rebuild, run.dbt_version)
+    reason = "" if results_only else manifest_needed(results, command, rebuild, run.dbt_version)
     if log is not None:
         log.debug(f"step {step}: " + (f"reading manifest.json ({reason})" if reason else "manifest.json not needed"))
     if not reason:
@@ -109,9 +123,14 @@ def read_artifacts(
     manifest: Manifest | None = None
     try:  # read from its bytes, shedding each node's code and columns as it goes
         raw = client.get_artifact_bytes(run.id, "manifest.json", step)
-        manifest = load_manifest(raw) if raw is not None else None
-    except (ApiError, ArtifactError):
-        manifest = None
+        if raw is None:
+            problem = "it is missing"
+        else:
+            manifest = load_manifest(raw)
+    except (ApiError, ArtifactError) as exc:
+        problem = str(exc)
+    if manifest is None and log is not None:
+        log.debug(f"step {step}: manifest.json could not be read: {problem}")
     return StepArtifacts(run_results=results, manifest=manifest)
 
 
@@ -133,8 +152,9 @@ def read_new_results(client: Cloud, run: Run, log: actions.Log) -> dict[int, lis
 def plan_restart(client: Cloud, run: Run, log: actions.Log | None = None, rebuild: Rebuild = REBUILD_FAILED) -> Plan:
     """Read the failed steps' artifacts and plan the restart."""
     paired, _ = align(run)
+    stopped = interrupted_step(run, paired)
     found = {
-        step: read_artifacts(client, run, step, command, log, rebuild)
+        step: read_artifacts(client, run, step, command, log, rebuild, results_only=step == stopped)
         for step, command in needs_artifacts(paired).items()
     }
     return make_plan(run, found, rebuild=rebuild)

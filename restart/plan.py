@@ -190,6 +190,18 @@ def align(run: Run) -> tuple[list[CommandStep], list[str]]:
     return paired, notes
 
 
+def interrupted_step(run: Run, paired: list[CommandStep]) -> int | None:
+    """The step a cancelled run stopped mid-way (None when the run was not cancelled).
+
+    A cancelled run (its job's timeout, a user, the scheduler) stopped its last invoked step, whatever
+    status dbt Cloud gave that step: only the nodes that finished are in its results, and it reruns as
+    written (so its manifest.json is never needed).
+    """
+    if not (run.status == CANCELLED or run.timed_out):
+        return None
+    return max((p.step.index for p in paired if p.step is not None and not p.step.skipped), default=None)
+
+
 def needs_artifacts(paired: list[CommandStep]) -> dict[int, cmds.DbtCommand]:
     """The failed steps whose node results could narrow their command: step index -> command."""
     wanted = {}
@@ -592,12 +604,15 @@ def _plan_failed(
             "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
         )
     warning = "; ".join(warnings)
+    skipped = sum(r.status == Status.SKIPPED for r in nodes) + len(unrecorded)
+    warned = sum(r.status == Status.WARN for r in nodes)  # rerun under --warn-error
     return StepPlan(
         item.command,
         item.step.index,
         "narrow",
-        f"failed: {len(failures)} node(s) failed, {len(unique_ids) - len(failures) - len(rebuilt)} more were skipped"
+        f"failed: {len(failures)} node(s) failed, {skipped} more were skipped"
         + (f" or never started ({len(unrecorded)} unit test(s) --fail-fast left unrecorded)" if unrecorded else "")
+        + (f"; {warned} warned (--warn-error)" if warned else "")
         + (f"; {len(added)} model(s) rebuilt because their data tests failed" if added else "")
         + (f"; {len(rebuilt)} node(s) rebuilt that ran on a failed model's stale data" if rebuilt else ""),
         new_command=command.narrowed(render(selectors), indirect_empty=indirect),
@@ -621,22 +636,20 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebu
     - a command never reached (no step, or a step dbt Cloud lists as "Skipped") reruns as it was.
     """
     paired, notes = align(run)
-    # A cancelled run (its job's timeout, a user, the scheduler) stopped its last invoked step mid-way,
-    # whatever status dbt Cloud gave that step: only the nodes that finished are in its results.
     stopped = run.status == CANCELLED or run.timed_out
+    interrupted = interrupted_step(run, paired)
     never = (
         f"never ran: the run {'timed out' if run.timed_out else 'was cancelled'} before it"
         if stopped
         else ("never ran: an earlier step failed")
     )
-    last_invoked = max((p.step.index for p in paired if p.step is not None and not p.step.skipped), default=None)
     planned = []
     for item in paired:
         if item.step is None or item.step.skipped:
             planned.append(_rerun(item, never))
         elif item.step.status == SUCCESS:
             planned.append(StepPlan(item.command, item.step.index, "skip", "succeeded"))
-        elif stopped and item.step.index == last_invoked:
+        elif item.step.index == interrupted:
             found = artifacts.get(item.step.index, StepArtifacts())
             planned.append(_plan_interrupted(item, found, timed_out=run.timed_out, run_version=run.dbt_version))
         elif item.step.status == ERROR:

@@ -17,7 +17,7 @@ from restart import actions, decide, outputs, settings, summary
 from restart.github import Context
 from restart.orchestrate import Interrupted, RestartError, Stop, execute, restart
 from restart.outcome import Outcome
-from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
+from restart.records import CANCELLED, ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
 from restart.transport import ApiError
 from tests.factories import FakeStop
 from tests.fake_cloud import FakeCloud, run_json
@@ -301,3 +301,39 @@ def test_a_lost_native_rerun_answer_with_no_listing_keeps_the_story_and_never_re
     assert posts(cloud) == ["rerun"]
     assert (outcome.status, outcome.exit_code) == ("error", 1) and outcome.previous
     assert "look for a run retrying run 100 (retrying_run_id 100)" in outcome.headline
+
+
+def many_results(run_id: int = 100) -> dict[str, Any]:
+    """A build's run_results.json with one error and 24 skipped models (enough to want manifest.json)."""
+    nodes: list[dict[str, Any]] = [{"unique_id": "model.shop.a", "status": "error", "message": "boom"}]
+    nodes += [{"unique_id": f"model.shop.m{i}", "status": "skipped", "message": None} for i in range(24)]
+    return {
+        "metadata": {"dbt_schema_version": V6, "dbt_version": "1.11.2"},
+        "results": nodes,
+        "args": {"which": "build"},
+    }
+
+
+def test_a_timed_out_run_s_interrupted_step_reads_no_manifest() -> None:
+    job = {"id": 7, "name": "nightly", "execute_steps": ["dbt build"]}
+    run = run_json(
+        100, CANCELLED, steps=[*SETUP, (*BUILD, ERROR)], job=job, status_message="Job run timed out after 3600s"
+    )
+    cloud = FakeCloud(runs=[run], artifacts={(100, "run_results.json", 3): many_results()})
+    outcome = run_restart(cloud, dry_run="true")
+    assert outcome.plan and [step.action for step in outcome.plan.steps] == ["rerun"]
+    assert not [call for call in cloud.calls_made if "manifest.json" in call]
+
+
+def test_a_manifest_that_cannot_be_read_says_why_in_the_debug_log() -> None:
+    cloud = failed_build()
+    cloud.artifacts[(100, "run_results.json", 3)] = many_results()
+
+    def refuse(run_id: int, path: str, step: int | None = None) -> bytes | None:
+        raise ApiError(f"dbt Cloud denied access to {path} of run {run_id} step {step} (HTTP 403)", 403)
+
+    cloud.get_artifact_bytes = refuse  # type: ignore[method-assign]
+    stream = io.StringIO()
+    config = settings.parse({**BASE, "dry-run": "true"})
+    restart(config, cloud, actions.Log(actions=True, stream=stream, debug_enabled=True), Context(), FakeStop())
+    assert "::debug::step 3: manifest.json could not be read: dbt Cloud denied access" in stream.getvalue()

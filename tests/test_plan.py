@@ -279,3 +279,25 @@ def test_the_job_s_lint_step_is_told_apart_from_a_lint_command_of_the_user() -> 
     paired, notes = align(run)
     assert [(p.command, p.step.index if p.step else None) for p in paired] == [(lint, 5), ("dbt build", 6)]
     assert notes == []
+
+
+def test_the_narrowed_reason_counts_only_skipped_nodes_as_skipped() -> None:
+    strict = make_run(["dbt build --warn-error"], [ERROR])
+    nodes = {"test.shop.t.1": "warn", "model.shop.m": "error", "model.shop.n": "skipped"}
+    [step] = make_plan(strict, {4: StepArtifacts(results("build", nodes))}).steps
+    assert step.reason == "failed: 1 node(s) failed, 1 more were skipped; 1 warned (--warn-error)"
+
+    build = make_run(["dbt build"], [ERROR])
+    manifest = Manifest(
+        {
+            "model.shop.m": node("model.shop.m", ["shop", "m"]),
+            "test.shop.t.1": node("test.shop.t.1", ["shop", "t"], depends=("model.shop.m",)),
+        }
+    )
+    found = StepArtifacts(results("build", {"test.shop.t.1": "fail", "model.shop.m": "success"}), manifest)
+    [step] = make_plan(build, {4: found}, rebuild="with-test-parents").steps
+    assert step.nodes == ("test.shop.t.1", "model.shop.m")
+    assert (
+        step.reason
+        == "failed: 1 node(s) failed, 0 more were skipped; 1 model(s) rebuilt because their data tests failed"
+    )
