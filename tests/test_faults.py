@@ -149,6 +149,38 @@ def test_a_lost_trigger_answer_never_starts_two_runs(
     assert ("adopted run" in result.log) == adopted
 
 
+def test_a_lost_native_rerun_answer_adopts_the_rerun_and_never_sends_it_twice(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
+    cloud.add_http_fault("POST", rf"/jobs/{job_id}/rerun/$", when="after", status=502, body=HTML)
+
+    result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
+
+    assert result.exit_code == 0, result.log
+    [created] = new_runs(cloud, job_id, run_id)
+    assert cloud.run(created)["retrying_run_id"] == run_id
+    assert result.outputs["run-id"] == str(created) and "adopted run" in result.log
+
+
+def test_a_lost_trigger_answer_whose_search_fails_names_the_run_to_look_for(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_orders"], environment_id=2)
+    cloud.add_http_fault("POST", rf"/jobs/{job_id}/run/$", when="after", drop=True)
+    cloud.add_http_fault("GET", r"/runs/$", query=r"(^|&)limit=10(&|$)", status=404, times=1)
+
+    result = run_action(tmp_path, inputs(cloud, job_id))
+
+    assert result.exit_code == 1
+    assert len(new_runs(cloud, job_id, run_id)) == 1  # started, never sent twice
+    [error] = result.errors()
+    assert "was lost" in error and f"look in job {job_id} for a run whose cause carries [dbt-cloud-restart" in error
+    assert (result.outputs["status"], result.outputs["previous-run-id"]) == ("error", str(run_id))
+    assert f"may have started: look for a run whose cause carries &#91;dbt-cloud-restart run={run_id}" in result.summary
+    assert "Nothing was sent twice" in result.summary
+
+
 @pytest.mark.parametrize("cancel_refused", [False, True], ids=["cancelled", "cancel-refused"])
 def test_a_run_hidden_at_first_is_kept_and_the_second_trigger_s_run_cancelled(
     cloud: LocalDbtCloud, tmp_path: Path, cancel_refused: bool
