@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, github, settings, summary
-from restart.orchestrate import Stop, execute_all
+from restart.orchestrate import execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
+from restart.signals import Stop
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
 INPUTS = [

@@ -8,13 +8,11 @@ It talks to dbt Cloud through the `Cloud` protocol (`restart.api.DbtCloud`, or a
 from __future__ import annotations
 
 import io
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from types import FrameType
 from typing import Any, Protocol
 
 from restart import actions, decide, followup, trigger
@@ -38,6 +36,7 @@ from restart.plan import (
 )
 from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
+from restart.signals import Interrupted, Stop
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 MAX_PARALLEL_JOBS = 8
@@ -174,43 +173,6 @@ def native_plan(client: Cloud, run: Run, log: actions.Log) -> tuple[str, ...]:
         line = f"dbt Cloud's rerun: dbt retry (of the failed step: {details.failed_step}){rest}"
         log.info(line)
         return (line,)
-
-
-class Stop:
-    """A cancellation request (SIGTERM/SIGINT from the runner), checked between polls."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum = 0
-
-    def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signum
-        self.event.set()
-
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set()
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGTERM)
-
-    def sleep(self, seconds: float) -> None:
-        """Wait `seconds`; raises `Interrupted` as soon as a stop is requested."""
-        if self.wait(seconds):
-            raise Interrupted(self.signum)
-
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds`; whether a stop was requested (the only part a test replaces: time)."""
-        return self.event.wait(seconds)
-
-
-class Interrupted(Exception):
-    """The workflow was cancelled while the action waited."""
 
 
 def wait_for(

@@ -10,8 +10,8 @@ import signal
 from typing import Any
 
 from restart.artifacts import ManifestNode, NodeResult, RunResults
-from restart.orchestrate import Stop
 from restart.records import ERROR, SUCCESS, Job, Run, Step
+from restart.signals import Stop
 
 # The steps dbt Cloud runs before a job's commands.
 SETUP = ["Clone git repository", "Create profile from connection Snowflake", "Invoke dbt with `dbt deps`"]

@@ -17,8 +17,9 @@ import pytest
 
 from restart import actions
 from restart.api import DbtCloud
-from restart.orchestrate import Stop, execute
+from restart.orchestrate import execute
 from restart.settings import parse
+from restart.signals import Stop
 from tests.emulator import CANCELLED, ERROR, LocalDbtCloud
 from tests.runner import inputs, run_action
 

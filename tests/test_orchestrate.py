@@ -15,9 +15,10 @@ import pytest
 
 from restart import actions, decide, outputs, settings, summary
 from restart.github import Context
-from restart.orchestrate import Interrupted, RestartError, Stop, execute, restart
+from restart.orchestrate import RestartError, execute, restart
 from restart.outcome import Outcome
 from restart.records import CANCELLED, ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
+from restart.signals import Interrupted, Stop
 from restart.transport import ApiError
 from tests.factories import FakeStop
 from tests.fake_cloud import FakeCloud, run_json
