@@ -1,6 +1,6 @@
 """Polling cost: status requests per minute while waiting for a long run, with a fake clock.
 
-`restart.orchestrate.wait_for` starts at poll-interval and grows the pause by a quarter per unchanged poll
+`restart.poll.wait_for` starts at poll-interval and grows the pause by a quarter per unchanged poll
 up to 30 s; a fixed interval is the comparison. The run is queued for 20 s then runs for an hour.
 """
 
@@ -10,7 +10,7 @@ import io
 from typing import Any
 
 from restart import actions
-from restart.orchestrate import wait_for
+from restart.poll import wait_for
 from restart.records import Run, run_from_json
 from restart.settings import parse
 from tests.factories import Clock, FakeStop

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -34,13 +33,13 @@ from restart.plan import (
     needs_artifacts,
     step_command,
 )
-from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
+from restart.poll import wait_for, wait_while_busy
+from restart.records import RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
 from restart.signals import Interrupted, Stop
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 MAX_PARALLEL_JOBS = 8
-POLL_CAP = 30.0  # seconds: the longest pause between two status checks
 
 
 class Cloud(trigger.TriggerClient, Protocol):
@@ -175,50 +174,6 @@ def native_plan(client: Cloud, run: Run, log: actions.Log) -> tuple[str, ...]:
         return (line,)
 
 
-def wait_for(
-    client: Cloud,
-    run: Run,
-    settings: Settings,
-    log: actions.Log,
-    stop: Stop,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-) -> tuple[Run, bool]:
-    """Poll until the run completes or `timeout` passes; (latest run, timed out).
-
-    The interval starts at `poll-interval` and grows by a quarter after every poll that saw no change,
-    up to `POLL_CAP` (or `poll-interval` when larger); a status change brings it back down. A poll that
-    fails for a reason that passes (rate limit, 5xx, no answer) is not the end: polling goes on, backing
-    off, until `timeout`.
-    """
-    started = clock()
-    last = None
-    interval = settings.poll_interval
-    unread = 0  # polls in a row that could not read the run
-    while True:
-        elapsed = clock() - started
-        if run.status != last:
-            last = run.status
-            interval = settings.poll_interval
-            log.info(f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] run {run.id}: {run.status_name}")
-        else:
-            interval = min(interval * 1.25, max(POLL_CAP, settings.poll_interval))
-        if run.is_complete:
-            return run, False
-        if elapsed >= settings.timeout:
-            return run, True
-        stop.sleep(min(interval, max(settings.timeout - elapsed, 0.0)))
-        try:
-            run = client.get_run(run.id, include=())
-            unread = 0
-        except ApiError as exc:
-            if not exc.transient:
-                raise
-            unread += 1
-            say = log.warning if unread == 1 else log.info
-            say(f"could not read run {run.id} ({exc}); still waiting for it")
-
-
 def _exit_for(status: str, settings: Settings) -> int:
     return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
 
@@ -349,27 +304,6 @@ def trigger_and_wait(
         strategy=strategy,
         new_results=results,
     )
-
-
-def wait_while_busy(client: Cloud, settings: Settings, log: actions.Log, stop: Stop) -> tuple[str, list[Run]]:
-    """The job's recent runs, and '' when none is active, else what to say about the active one.
-
-    With `if-job-running: wait` it polls until the job is idle or `timeout` passes.
-    """
-    started = time.monotonic()
-    while True:
-        recent = client.recent_runs(settings.job_id)
-        active = [r for r in recent if r.status in ACTIVE]
-        if not active:
-            return "", recent
-        first = active[-1]  # the oldest active run: the one the job is busy with
-        busy = f"run {first.id} of job {settings.job_id} is {first.status_name}"
-        if settings.if_job_running != "wait":
-            return busy, recent
-        if time.monotonic() - started >= settings.timeout:
-            return f"{busy} after waiting {settings.timeout:g}s", recent
-        log.info(f"{busy}; waiting for it to finish")
-        stop.sleep(settings.poll_interval)
 
 
 def restart(

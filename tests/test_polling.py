@@ -9,7 +9,7 @@ import pytest
 
 from restart import actions
 from restart.api import ApiError
-from restart.orchestrate import wait_for
+from restart.poll import wait_for, wait_while_busy
 from restart.records import Run, run_from_json
 from restart.settings import parse
 from tests.factories import Clock, FakeStop
@@ -94,3 +94,37 @@ def test_a_poll_refused_for_good_ends_the_wait() -> None:
     start = run_from_json({"id": 7, "job_definition_id": 1, "status": 3})
     with pytest.raises(ApiError):
         wait_for(Flaky(clock, 100, 600, status=401), start, settings(), out, FakeStop(clock), clock=clock)  # type: ignore[arg-type]
+
+
+class BusyJob:
+    """A job whose run 9 stays running until `idle_at` seconds on `clock`."""
+
+    def __init__(self, clock: Clock, idle_at: float) -> None:
+        self.clock, self.idle_at = clock, idle_at
+
+    def get_run(self, run_id: int, include: Any = ()) -> Run:
+        raise AssertionError("not asked while waiting for a busy job")
+
+    def recent_runs(self, job_id: int, limit: int = 25) -> list[Run]:
+        status = 20 if self.clock.now >= self.idle_at else 3
+        return [run_from_json({"id": 9, "job_definition_id": job_id, "status": status})]
+
+
+@pytest.mark.parametrize(
+    ("idle_at", "busy", "waited"),
+    [
+        (25.0, "", 30.0),
+        (10_000.0, "run 9 of job 1 is running after waiting 60s", 60.0),
+    ],
+)
+def test_a_busy_job_is_waited_for_up_to_the_timeout(idle_at: float, busy: str, waited: float) -> None:
+    clock = Clock()
+    out = actions.Log(actions=False, stream=io.StringIO())
+    found, recent = wait_while_busy(
+        BusyJob(clock, idle_at),
+        settings(**{"timeout": "60", "poll-interval": "10", "if-job-running": "wait"}),
+        out,
+        FakeStop(clock),
+        clock=clock,
+    )
+    assert (found, clock.now, [r.id for r in recent]) == (busy, waited, [9])
