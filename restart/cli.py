@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, github, settings, summary
-from restart.orchestrate import execute_all
+from restart.jobs import execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
 from restart.signals import Stop

@@ -7,10 +7,7 @@ It talks to dbt Cloud through the `Cloud` protocol (`restart.api.DbtCloud`, or a
 
 from __future__ import annotations
 
-import io
-import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -35,11 +32,10 @@ from restart.plan import (
 )
 from restart.poll import wait_for, wait_while_busy
 from restart.records import RecordError, RetryDetails, Run, run_from_json
-from restart.settings import Settings, for_job
+from restart.settings import Settings
 from restart.signals import Interrupted, Stop
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
-MAX_PARALLEL_JOBS = 8
 
 
 class Cloud(trigger.TriggerClient, Protocol):
@@ -496,35 +492,3 @@ def execute(
         link = f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}"
         outcome = replace(outcome, details=(link, *outcome.details))
     return _report(reporter, outcome) if reporter else outcome
-
-
-def execute_all(
-    settings: Settings, log: actions.Log, env: Mapping[str, str], stop: Stop | None = None
-) -> list[tuple[int, Outcome]]:
-    """Every job of the step, restarted independently and in parallel; (job id, outcome) in input order.
-
-    Each job logs into its own buffer, printed whole when the job is done, so lines do not mix.
-    """
-    stop = stop or Stop()
-    if len(settings.job_ids) <= 1:
-        return [(settings.job_id, execute(settings, log, env, stop))]
-    printing = threading.Lock()
-
-    def one(job_id: int, run_id: int | None) -> Outcome:
-        buffer = io.StringIO()
-        job_log = actions.Log(actions=log.actions, stream=buffer, debug_enabled=log.debug_enabled)
-        try:
-            outcome = execute(for_job(settings, job_id, run_id), job_log, env, stop)
-        except Exception as exc:  # one job's bad state never stops the others
-            message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
-            job_log.error(message, title="dbt-cloud-restart")
-            outcome = Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1)
-        with printing:
-            log.info(f"==== job {job_id}: {outcome.status} ====")
-            log.stream.write(buffer.getvalue())
-            log.stream.flush()
-        return outcome
-
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(settings.job_ids))) as pool:
-        futures = [pool.submit(one, job, run) for job, run in zip(settings.job_ids, settings.run_ids, strict=True)]
-        return [(job, future.result()) for job, future in zip(settings.job_ids, futures, strict=True)]
