@@ -69,6 +69,13 @@ class Log:
     def notice(self, message: str, title: str = "") -> None:
         self._command("notice", message, title)
 
+    def say(self, level: str, message: str, title: str = "") -> None:
+        """`message` at `level`: `info` (a plain line), `notice`, `warning` or `error` (annotations)."""
+        if level == "info":
+            self.info(message)
+        else:
+            self._command(level, message, title)
+
     def debug(self, message: str) -> None:
         if self.actions:
             self.stream.write(f"::debug::{escape_data(message)}\n")

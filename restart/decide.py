@@ -9,8 +9,8 @@ here is pure.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, assert_never
 
 from restart import transient
 from restart.cause import count_restarts, failure_behind
@@ -19,6 +19,7 @@ from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import SUCCESS, Run
 from restart.settings import Settings
+from restart.verify import Verdict, complaint
 
 RETRY_REASONS = {
     "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
@@ -234,3 +235,149 @@ def select_rerun(settings: Settings, previous: Run, plan: Plan, cause: str, mark
         return Finished(outcome=planned, say=say, follow_up=True)
     body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
     return TriggerRequest(kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say)
+
+
+# -- after the trigger ------------------------------------------------------------------------------
+
+FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
+# How waiting for the new run ended: not waited for (`wait: false`), lost track of (its status could not
+# be read), interrupted (the workflow was cancelled), timed out (`timeout`), or finished.
+Ending = Literal["not-waited", "lost", "interrupted", "timed-out", "finished"]
+ReportState = Literal["pending", "success", "failure"]
+
+
+def exit_for(settings: Settings, status: str) -> int:
+    """The step's exit code for a new run that ended `status`."""
+    return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
+
+
+def after_wait(
+    settings: Settings,
+    previous: Run,
+    request: TriggerRequest,
+    new_run: Run,
+    ending: Ending,
+    *,
+    detail: str = "",
+    signal_exit: int = 0,
+) -> Finished:
+    """What the wait's `ending` means for the restart: its outcome, and what to log.
+
+    `detail` is the error that lost track of the run (`lost`), or what became of it (`interrupted`,
+    `timed-out`: cancelled, left running); `signal_exit` is the exit code a cancel asks for.
+    """
+    id_, status = new_run.id, new_run.status_name
+    fields: dict[str, Any] = {
+        "previous": previous,
+        "plan": request.plan,
+        "new_run": new_run,
+        "strategy": settings.strategy,
+        "classified": request.classified,
+        "details": request.details,
+    }
+    match ending:
+        case "not-waited":
+            return Finished(outcome=Outcome(status=status, headline=f"run #{id_} started", **fields))
+        case "lost":
+            say = Say("error", f"lost track of run {id_}: {detail}", "dbt-cloud-restart")
+            outcome = Outcome(status=status, headline=f"run #{id_} started; {detail}", exit_code=1, **fields)
+            return Finished(outcome=outcome, say=(say,))
+        case "interrupted":
+            fields["details"] = (*request.details, detail)
+            say = Say("error", f"the workflow was cancelled while run {id_} was {status}. {detail}", "Cancelled")
+            outcome = Outcome(
+                status="cancelled", headline=f"interrupted; {detail}", exit_code=signal_exit, interrupted=True, **fields
+            )
+            return Finished(outcome=outcome, say=(say,))
+        case "timed-out":
+            fields["details"] = (*request.details, *((detail,) if detail else ()))
+            say = Say("error", f"run {id_} did not finish within {settings.timeout:g}s", "Timeout")
+            return Finished(
+                outcome=Outcome(status="timeout", headline=f"run #{id_} timed out", exit_code=1, **fields), say=(say,)
+            )
+        case "finished":
+            says: tuple[Say, ...] = ()
+            if status != "success":
+                reason = f": {new_run.status_message}" if new_run.status_message else ""
+                says = (Say("error", f"run {id_} ended {status}{reason}", "dbt Cloud run failed"),)
+            code = exit_for(settings, status)
+            return Finished(
+                outcome=Outcome(status=status, headline=f"run #{id_} {status}", exit_code=code, **fields), say=says
+            )
+        case _:
+            assert_never(ending)
+
+
+def trigger_unknown(
+    settings: Settings, previous: Run, request: TriggerRequest, look_for: str, message: str
+) -> Finished:
+    """The trigger's answer was lost and nothing could say whether it started a run (`message` says why)."""
+    headline = f"a run of job {settings.job_id} may have started: look for {look_for}"
+    details = (
+        *request.details,
+        f"The answer to the trigger was lost and dbt Cloud could not say whether it started a run:"
+        f" look in job {settings.job_id} for {look_for}.",
+        "Nothing was sent twice: follow or cancel that run in dbt Cloud before restarting again.",
+    )
+    outcome = Outcome(
+        status="error",
+        headline=headline,
+        exit_code=1,
+        previous=previous,
+        plan=request.plan,
+        strategy=settings.strategy,
+        details=details,
+    )
+    return Finished(outcome=outcome, say=(Say("error", message, "Trigger answer lost"),))
+
+
+def cancelled_before_trigger(settings: Settings, previous: Run | None, plan: Plan | None, signal_exit: int) -> Finished:
+    """The workflow was cancelled before a run was started: nothing triggered; what was found is kept."""
+    outcome = Outcome(
+        status="cancelled",
+        headline="cancelled before triggering",
+        strategy=settings.strategy,
+        exit_code=signal_exit,
+        previous=previous,
+        plan=plan,
+        interrupted=True,
+    )
+    say = Say("error", "the workflow was cancelled before a run was started", "Cancelled")
+    return Finished(outcome=outcome, say=(say,))
+
+
+def report_state(outcome: Outcome) -> ReportState | None:
+    """The commit status a restart that started a run ends with (None when it started none).
+
+    A success that was not verified fails; a run still going (`wait: false`) is pending.
+    """
+    if outcome.new_run is None:
+        return None
+    if outcome.status in FAILED_STATES or outcome.exit_code != 0:
+        return "failure"
+    return "success" if outcome.status == "success" else "pending"
+
+
+def judge(settings: Settings, outcome: Outcome, verdict: Verdict) -> Finished:
+    """The outcome with the verdict on its new run; a success that left planned work undone fails the
+    step (`verify: fail`) or warns (`verify: warn`)."""
+    new = outcome.new_run
+    assert new is not None
+    outcome = replace(outcome, verdict=verdict)
+    says = [
+        Say("warning", f"the node results of step {step.new_index} of run {new.id} could not be read: not verified")
+        for step in verdict.unknown
+    ]
+    if verdict.unplanned:
+        shown = ", ".join(verdict.unplanned[:5]) + (" ..." if len(verdict.unplanned) > 5 else "")
+        says.append(
+            Say("warning", f"run {new.id} also ran {len(verdict.unplanned)} node(s) that were not planned: {shown}")
+        )
+    why = complaint(verdict, new.id) if new.status == SUCCESS else ""
+    if not why:
+        return Finished(outcome=outcome, say=tuple(says))
+    if settings.verify == "warn":
+        return Finished(outcome=outcome, say=(*says, Say("warning", why, "Not verified")))
+    says.append(Say("error", why + "; set verify: warn to let such a restart pass", "Restart not verified"))
+    failed = replace(outcome, exit_code=max(outcome.exit_code, 1), headline=f"{outcome.headline}, not verified")
+    return Finished(outcome=failed, say=tuple(says))

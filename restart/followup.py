@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from restart import actions
+from restart import actions, decide
 from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, RunResults, parse_run_results
 from restart.avoided import avoided, dropped_to_read
 from restart.outcome import Outcome
 from restart.plan import Plan
-from restart.records import SUCCESS, Run
+from restart.records import Run
 from restart.settings import Settings
-from restart.verify import complaint, verify
+from restart.verify import verify
 
 READ_WAIT = 120.0  # seconds the end of a restart waits for the dropped steps' results still being read
 
@@ -85,30 +85,17 @@ class DroppedReader:
 
 
 def conclude(settings: Settings, log: actions.Log, outcome: Outcome, reader: DroppedReader) -> Outcome:
-    """The outcome with the work avoided and, when the new run was waited for, the verdict on it.
-
-    A new run that succeeded but left planned nodes unrun fails the step (`verify: fail`) or warns.
-    """
+    """The outcome with the work avoided and, when the new run was waited for, the verdict on it
+    (`decide.judge` says whether it fails the step)."""
     plan, previous = outcome.plan, outcome.previous
     if plan is None or previous is None:
         return outcome
-    interrupted = outcome.exit_code > 1  # SIGTERM/SIGINT: the runner kills the container seconds later
-    outcome = replace(outcome, avoided=avoided(plan, previous, reader.result(log, 0.0 if interrupted else READ_WAIT)))
+    waited = 0.0 if outcome.interrupted else READ_WAIT  # the runner kills the container seconds after a cancel
+    outcome = replace(outcome, avoided=avoided(plan, previous, reader.result(log, waited)))
     new = outcome.new_run
     if settings.verify == "off" or new is None or outcome.new_results is None or not new.is_complete:
         return outcome
-    verdict = verify(plan, new, outcome.new_results)
-    outcome = replace(outcome, verdict=verdict)
-    for step in verdict.unknown:
-        log.warning(f"the node results of step {step.new_index} of run {new.id} could not be read: not verified")
-    if verdict.unplanned:
-        shown = ", ".join(verdict.unplanned[:5]) + (" ..." if len(verdict.unplanned) > 5 else "")
-        log.warning(f"run {new.id} also ran {len(verdict.unplanned)} node(s) that were not planned: {shown}")
-    why = complaint(verdict, new.id) if new.status == SUCCESS else ""
-    if not why:
-        return outcome
-    if settings.verify == "warn":
-        log.warning(why, title="Not verified")
-        return outcome
-    log.error(why + "; set verify: warn to let such a restart pass", title="Restart not verified")
-    return replace(outcome, exit_code=max(outcome.exit_code, 1), headline=f"{outcome.headline}, not verified")
+    judged = decide.judge(settings, outcome, verify(plan, new, outcome.new_results))
+    for line in judged.say:
+        log.say(line.level, line.text, line.title)
+    return judged.outcome

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from restart import actions, decide, followup, trigger
 from restart.api import ApiError, DbtCloud
@@ -34,8 +34,6 @@ from restart.poll import wait_for, wait_while_busy
 from restart.records import RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings
 from restart.signals import Interrupted, Stop
-
-FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
 
 
 class Cloud(trigger.TriggerClient, Protocol):
@@ -170,10 +168,6 @@ def native_plan(client: Cloud, run: Run, log: actions.Log) -> tuple[str, ...]:
         return (line,)
 
 
-def _exit_for(status: str, settings: Settings) -> int:
-    return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
-
-
 def _cancel(client: Cloud, run: Run, log: actions.Log) -> str:
     try:
         client.cancel_run(run.id)
@@ -183,7 +177,42 @@ def _cancel(client: Cloud, run: Run, log: actions.Log) -> str:
     return f"Run #{run.id} was cancelled."
 
 
-def trigger_and_wait(
+def _trigger(client: Cloud, settings: Settings, log: actions.Log, previous: Run, request: TriggerRequest) -> Run:
+    """Start the new run `request` asks for, never twice (`restart.trigger`); raises `TriggerUnknown`."""
+    with log.group("Trigger"):
+        if request.kind == "native":
+            data, warning = trigger.rerun_run(client, settings.job_id, previous.id)
+        else:
+            data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
+        if warning:
+            log.warning(warning)
+        new = run_from_json(data)
+        log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
+    return new
+
+
+def _wait(client: Cloud, settings: Settings, log: actions.Log, stop: Stop, new: Run) -> tuple[Run, decide.Ending, str]:
+    """Follow the new run to its end: (the run as last seen, how the wait ended, its detail)."""
+    if not settings.wait:
+        return new, "not-waited", ""
+    try:
+        with log.group(f"Wait for run {new.id}"):
+            new, timed_out = wait_for(client, new, settings, log, stop)
+    except ApiError as exc:
+        return new, "lost", str(exc)
+    except Interrupted:
+        detail = _cancel(client, new, log) if settings.cancel_on_timeout else f"Run #{new.id} was left running."
+        return new, "interrupted", detail
+    if timed_out:
+        return new, "timed-out", _cancel(client, new, log) if settings.cancel_on_timeout else ""
+    try:
+        return client.get_run(new.id), "finished", ""
+    except ApiError as exc:  # the run is over: report it as last seen
+        log.warning(f"could not read the finished run {new.id} again: {exc}")
+        return new, "finished", ""
+
+
+def carry_out(
     client: Cloud,
     settings: Settings,
     log: actions.Log,
@@ -191,115 +220,35 @@ def trigger_and_wait(
     previous: Run,
     request: TriggerRequest,
     reporter: Reporter | None = None,
-    after_trigger: Callable[[Run], None] | None = None,
+    connect: Callable[[], followup.ArtifactReader] | None = None,
 ) -> Outcome:
-    """Start the new run `request` asks for and follow it to the end.
+    """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
+    reader = None
+    if request.follow_up and request.plan:
+        reader = followup.DroppedReader(settings, previous, request.plan, connect)
+    if not _delay(settings, log, stop):
+        return _said(log, decide.cancelled_before_trigger(settings, previous, request.plan, stop.exit_code))
+    try:
+        new = _trigger(client, settings, log, previous, request)
+    except trigger.TriggerUnknown as exc:
+        message = actions.redact(str(exc), settings.token)
+        return _said(log, decide.trigger_unknown(settings, previous, request, exc.look_for, message))
+    if reporter:
+        reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
+    if reader:
+        reader.start()
+    new, ending, detail = _wait(client, settings, log, stop, new)
+    ended = decide.after_wait(settings, previous, request, new, ending, detail=detail, signal_exit=stop.exit_code)
+    outcome = _said(log, ended)
+    if ending == "finished" and new.is_complete:
+        outcome = replace(outcome, new_results=read_new_results(client, new, log))
+    return outcome if reader is None else followup.conclude(settings, log, outcome, reader)
 
-    `after_trigger` is called with the new run as soon as it exists (work to do while waiting).
-    """
-    strategy, plan = settings.strategy, request.plan
-    with log.group("Trigger"):
-        try:
-            if request.kind == "native":
-                data, warning = trigger.rerun_run(client, settings.job_id, previous.id)
-            else:
-                data, warning = trigger.trigger_run(client, settings.job_id, dict(request.body), request.marker)
-        except trigger.TriggerUnknown as exc:
-            message = actions.redact(str(exc), settings.token)
-            log.error(message, title="Trigger answer lost")
-            return Outcome(
-                status="error",
-                headline=f"a run of job {settings.job_id} may have started: look for {exc.look_for}",
-                exit_code=1,
-                previous=previous,
-                plan=plan,
-                strategy=strategy,
-                details=(
-                    f"The answer to the trigger was lost and dbt Cloud could not say whether it started a run:"
-                    f" look in job {settings.job_id} for {exc.look_for}.",
-                    "Nothing was sent twice: follow or cancel that run in dbt Cloud before restarting again.",
-                ),
-            )
-        if warning:
-            log.warning(warning)
-        new = run_from_json(data)
-        log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
-        if reporter:
-            reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
-    if after_trigger:
-        after_trigger(new)
-    if not settings.wait:
-        return Outcome(
-            status=new.status_name,
-            headline=f"run #{new.id} started",
-            previous=previous,
-            plan=plan,
-            new_run=new,
-            strategy=strategy,
-        )
-    try:
-        with log.group(f"Wait for run {new.id}"):
-            new, timed_out = wait_for(client, new, settings, log, stop)
-    except ApiError as exc:
-        log.error(f"lost track of run {new.id}: {exc}", title="dbt-cloud-restart")
-        return Outcome(
-            status=new.status_name,
-            headline=f"run #{new.id} started; {exc}",
-            exit_code=1,
-            previous=previous,
-            plan=plan,
-            new_run=new,
-            strategy=strategy,
-        )
-    except Interrupted:
-        detail = _cancel(client, new, log) if settings.cancel_on_timeout else f"Run #{new.id} was left running."
-        log.error(f"the workflow was cancelled while run {new.id} was {new.status_name}. {detail}", title="Cancelled")
-        return Outcome(
-            status="cancelled",
-            headline=f"interrupted; {detail}",
-            exit_code=stop.exit_code,
-            previous=previous,
-            plan=plan,
-            new_run=new,
-            strategy=strategy,
-            details=(detail,),
-        )
-    if timed_out:
-        details: tuple[str, ...] = ()
-        if settings.cancel_on_timeout:
-            details = (_cancel(client, new, log),)
-        log.error(f"run {new.id} did not finish within {settings.timeout:g}s", title="Timeout")
-        return Outcome(
-            status="timeout",
-            headline=f"run #{new.id} timed out",
-            exit_code=1,
-            previous=previous,
-            plan=plan,
-            new_run=new,
-            strategy=strategy,
-            details=details,
-        )
-    try:
-        final = client.get_run(new.id)
-    except ApiError as exc:  # the run is over: report it as last seen
-        log.warning(f"could not read the finished run {new.id} again: {exc}")
-        final = new
-    results = read_new_results(client, final, log) if final.is_complete else None
-    status = final.status_name
-    if status != "success":
-        reason = f": {final.status_message}" if final.status_message else ""
-        log.error(f"run {final.id} ended {status}{reason}", title="dbt Cloud run failed")
-    code = _exit_for(status, settings)
-    return Outcome(
-        status=status,
-        headline=f"run #{final.id} {status}",
-        exit_code=code,
-        previous=previous,
-        plan=plan,
-        new_run=final,
-        strategy=strategy,
-        new_results=results,
-    )
+
+def _said(log: actions.Log, finished: decide.Finished) -> Outcome:
+    """Log what a decision says; its outcome."""
+    _say(log, finished.say)
+    return finished.outcome
 
 
 def restart(
@@ -326,19 +275,22 @@ def restart(
         return gate.outcome
     marker = next_marker(previous.id, previous.cause, gate.earlier)
     cause = with_marker(settings.cause or decide.default_cause(previous, context), marker)
-    route = decide.route(settings, previous)
-    if route == "full":
-        decision = decide.full_run(settings, previous, cause, marker.render())
-    elif route == "native":
-        refusal = decide.native_refusal(previous)
-        if refusal:
-            raise RestartError(refusal, previous)
-        decision = decide.native_rerun(settings, previous, native_plan(client, previous, log))
-    else:
-        with log.group("Plan"):
-            plan = plan_restart(client, previous, log, settings.rebuild)
-            _log_plan(log, plan)
-        decision = decide.select_rerun(settings, previous, plan, cause, marker.render())
+    kind = decide.route(settings, previous)
+    match kind:
+        case "full":
+            decision = decide.full_run(settings, previous, cause, marker.render())
+        case "native":
+            refusal = decide.native_refusal(previous)
+            if refusal:
+                raise RestartError(refusal, previous)
+            decision = decide.native_rerun(settings, previous, native_plan(client, previous, log))
+        case "select":
+            with log.group("Plan"):
+                plan = plan_restart(client, previous, log, settings.rebuild)
+                _log_plan(log, plan)
+            decision = decide.select_rerun(settings, previous, plan, cause, marker.render())
+        case _:
+            assert_never(kind)
     if isinstance(decision, decide.Finished):
         _say(log, decision.say)
         outcome = decision.outcome
@@ -350,45 +302,10 @@ def restart(
     return carry_out(client, settings, log, stop, previous, decision, reporter, connect)
 
 
-def carry_out(
-    client: Cloud,
-    settings: Settings,
-    log: actions.Log,
-    stop: Stop,
-    previous: Run,
-    request: TriggerRequest,
-    reporter: Reporter | None = None,
-    connect: Callable[[], followup.ArtifactReader] | None = None,
-) -> Outcome:
-    """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
-    reader = None
-    if request.follow_up and request.plan:
-        reader = followup.DroppedReader(settings, previous, request.plan, connect)
-    if not _delay(settings, log, stop):
-        return Outcome(
-            status="cancelled",
-            headline="cancelled before triggering",
-            strategy=settings.strategy,
-            exit_code=stop.exit_code,
-            previous=previous,
-            plan=request.plan,
-        )
-    after = reader.start if reader else None
-    outcome = trigger_and_wait(client, settings, log, stop, previous, request, reporter, after)
-    if request.details:
-        outcome = replace(outcome, details=(*request.details, *outcome.details))
-    if reader is None:
-        return outcome
-    return followup.conclude(settings, log, replace(outcome, classified=request.classified), reader)
-
-
 def _say(log: actions.Log, lines: tuple[decide.Say, ...]) -> None:
     """Log what a decision says."""
     for line in lines:
-        if line.level == "info":
-            log.info(line.text)
-        else:
-            {"error": log.error, "warning": log.warning, "notice": log.notice}[line.level](line.text, line.title)
+        log.say(line.level, line.text, line.title)
 
 
 def _log_plan(log: actions.Log, plan: Plan) -> None:
@@ -420,14 +337,13 @@ def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
 
 def _report(reporter: Reporter, outcome: Outcome) -> Outcome:
     """Final commit status and incident issue for a restart that started a run."""
-    new = outcome.new_run
-    if new is None:
+    new, state = outcome.new_run, decide.report_state(outcome)
+    if new is None or state is None:
         return outcome
-    failed = outcome.status in FAILED_STATES or outcome.exit_code != 0  # a success not verified fails too
-    state = "failure" if failed else ("success" if outcome.status == "success" else "pending")
     reporter.set_status(state, new.href, f"dbt Cloud run #{new.id}: {outcome.status}")
-    if outcome.status != "success" and not failed:
+    if state == "pending":
         return outcome  # still running (wait: false): nothing to conclude
+    failed = state == "failure"
     previous = outcome.previous
     body = (
         f"Restart of dbt Cloud run [#{previous.id if previous else '?'}]({previous.href if previous else ''}) "
@@ -467,14 +383,8 @@ def execute(
     client = client or DbtCloud(settings.base_url, settings.token, settings.account_id)
     try:
         outcome = restart(settings, client, log, context, stop, reporter)
-    except Interrupted:
-        log.error("the workflow was cancelled before a run was started", title="Cancelled")
-        return Outcome(
-            status="cancelled",
-            headline="cancelled before triggering",
-            strategy=settings.strategy,
-            exit_code=stop.exit_code,
-        )
+    except Interrupted:  # while waiting for a busy job: no previous run yet
+        return _said(log, decide.cancelled_before_trigger(settings, None, None, stop.exit_code))
     except (ApiError, RestartError, RecordError) as exc:
         message = actions.redact(str(exc), settings.token)
         log.error(message, title="dbt-cloud-restart")

@@ -36,6 +36,7 @@ class Outcome:
     classified: tuple[Failure, ...] = ()
     verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
     avoided: Avoided | None = None  # the failed run's work the restart does not redo
+    interrupted: bool = False  # the workflow was cancelled (SIGTERM/SIGINT): the runner ends the container soon
 
     @property
     def restarted(self) -> bool:

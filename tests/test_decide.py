@@ -1,0 +1,164 @@
+"""The pure decisions after the trigger (`restart.decide`): how the wait ended -> the outcome and what to
+log; the commit status; the verify gate. Table-driven, data in and data out: no client, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from restart import decide, settings
+from restart.outcome import Outcome
+from restart.records import CANCELLED, ERROR, RUNNING, SUCCESS
+from restart.verify import verify
+from tests.factories import run_record
+from tests.test_verify import new_run, planned, ran
+
+BASE = {"dbt-cloud-token": "t", "account-id": "1", "job-id": "7"}
+PREVIOUS = run_record(id=100)
+REQUEST = decide.TriggerRequest(kind="select", body={}, marker="[m]", plan=planned(), details=("said",))
+
+
+def config(**inputs: str) -> settings.Settings:
+    return settings.parse({**BASE, **{k.replace("_", "-"): v for k, v in inputs.items()}})
+
+
+@pytest.mark.parametrize(
+    ("ending", "status", "inputs", "detail", "expected"),
+    [
+        ("not-waited", RUNNING, {}, "", ("running", "run #101 started", 0, (), ("said",))),
+        (
+            "lost",
+            RUNNING,
+            {},
+            "HTTP 401",
+            ("running", "run #101 started; HTTP 401", 1, (("error", "lost track of run 101: HTTP 401"),), ("said",)),
+        ),
+        (
+            "interrupted",
+            RUNNING,
+            {},
+            "Run #101 was cancelled.",
+            (
+                "cancelled",
+                "interrupted; Run #101 was cancelled.",
+                143,
+                (("error", "the workflow was cancelled while run 101 was running. Run #101 was cancelled."),),
+                ("said", "Run #101 was cancelled."),
+            ),
+        ),
+        (
+            "timed-out",
+            RUNNING,
+            {"timeout": "60"},
+            "Run #101 was cancelled.",
+            (
+                "timeout",
+                "run #101 timed out",
+                1,
+                (("error", "run 101 did not finish within 60s"),),
+                ("said", "Run #101 was cancelled."),
+            ),
+        ),
+        (
+            "timed-out",
+            RUNNING,
+            {"cancel_on_timeout": "false"},
+            "",
+            ("timeout", "run #101 timed out", 1, None, ("said",)),
+        ),
+        ("finished", SUCCESS, {}, "", ("success", "run #101 success", 0, (), ("said",))),
+        (
+            "finished",
+            ERROR,
+            {},
+            "",
+            ("error", "run #101 error", 1, (("error", "run 101 ended error: Database Error"),), ("said",)),
+        ),
+        ("finished", ERROR, {"fail_on_run_failure": "false"}, "", ("error", "run #101 error", 0, None, ("said",))),
+        ("finished", CANCELLED, {}, "", ("cancelled", "run #101 cancelled", 1, None, ("said",))),
+    ],
+)
+def test_how_the_wait_ended_decides_the_outcome(
+    ending: decide.Ending, status: int, inputs: dict[str, str], detail: str, expected: tuple[Any, ...]
+) -> None:
+    new = run_record(id=101, status=status, status_message="Database Error" if status == ERROR else "")
+    ended = decide.after_wait(config(**inputs), PREVIOUS, REQUEST, new, ending, detail=detail, signal_exit=143)
+    outcome = ended.outcome
+    status_name, headline, code, said, details = expected
+    assert (outcome.status, outcome.headline, outcome.exit_code, outcome.details) == (
+        status_name,
+        headline,
+        code,
+        details,
+    )
+    if said is not None:
+        assert tuple((line.level, line.text) for line in ended.say) == said
+    assert (outcome.previous, outcome.plan, outcome.new_run) == (PREVIOUS, REQUEST.plan, new)
+    assert outcome.interrupted is (ending == "interrupted")
+
+
+def test_a_trigger_that_may_have_started_a_run_names_what_to_look_for() -> None:
+    ended = decide.trigger_unknown(config(), PREVIOUS, REQUEST, "a run whose cause carries [m]", "lost and unlisted")
+    outcome = ended.outcome
+    assert (outcome.status, outcome.exit_code, outcome.new_run) == ("error", 1, None)
+    assert outcome.headline == "a run of job 7 may have started: look for a run whose cause carries [m]"
+    assert outcome.previous == PREVIOUS and outcome.plan == REQUEST.plan
+    assert "look in job 7 for a run whose cause carries [m]" in outcome.details[1]
+    assert [(line.level, line.text) for line in ended.say] == [("error", "lost and unlisted")]
+
+
+def test_a_cancel_before_the_trigger_keeps_what_was_found() -> None:
+    outcome = decide.cancelled_before_trigger(config(), PREVIOUS, REQUEST.plan, 130).outcome
+    assert (outcome.status, outcome.exit_code, outcome.previous, outcome.plan) == (
+        "cancelled",
+        130,
+        PREVIOUS,
+        REQUEST.plan,
+    )
+    assert outcome.interrupted and outcome.new_run is None
+
+
+NEW = run_record(id=101, status=SUCCESS)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [
+        (Outcome(status="skipped", headline="", strategy="select"), None),
+        (Outcome(status="running", headline="", strategy="select", new_run=NEW), "pending"),
+        (Outcome(status="success", headline="", strategy="select", new_run=NEW), "success"),
+        (Outcome(status="success", headline="", strategy="select", new_run=NEW, exit_code=1), "failure"),
+        (Outcome(status="error", headline="", strategy="select", new_run=NEW), "failure"),
+        (Outcome(status="timeout", headline="", strategy="select", new_run=NEW, exit_code=1), "failure"),
+        (Outcome(status="cancelled", headline="", strategy="select", new_run=NEW, exit_code=143), "failure"),
+    ],
+)
+def test_the_commit_status_follows_the_outcome(outcome: Outcome, state: decide.ReportState | None) -> None:
+    assert decide.report_state(outcome) == state
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "headline", "levels"),
+    [("fail", 1, "run #101 success, not verified", ["error"]), ("warn", 0, "run #101 success", ["warning"])],
+)
+def test_a_success_that_left_planned_work_undone_fails_or_warns(
+    mode: str, code: int, headline: str, levels: list[str]
+) -> None:
+    plan = planned()
+    new = new_run(plan, [SUCCESS, SUCCESS])
+    outcome = Outcome(status="success", headline="run #101 success", strategy="select", new_run=new, plan=plan)
+    verdict = verify(plan, new, {4: ran("model.shop.b")})
+    judged = decide.judge(config(verify=mode), outcome, verdict)
+    assert (judged.outcome.exit_code, judged.outcome.headline, judged.outcome.verdict) == (code, headline, verdict)
+    assert [line.level for line in judged.say] == levels and "model.shop.c" in judged.say[-1].text
+
+
+def test_a_run_that_did_the_planned_work_passes_the_gate_silently() -> None:
+    plan = planned()
+    new = new_run(plan, [SUCCESS, SUCCESS])
+    outcome = Outcome(status="success", headline="h", strategy="select", new_run=new, plan=plan)
+    judged = decide.judge(config(), outcome, verify(plan, new, {4: ran("model.shop.c", "model.shop.b")}))
+    assert (judged.outcome, judged.say) == (replace(outcome, verdict=judged.outcome.verdict), ())
+    assert judged.outcome.verdict and judged.outcome.verdict.verified
