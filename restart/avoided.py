@@ -15,7 +15,7 @@ from restart import commands as cmds
 from restart.artifacts import RunResults
 from restart.dbt_vocabulary import EXECUTES, HOOK
 from restart.engines import Engine
-from restart.microbatch import batch_steps, batches_avoided
+from restart.microbatch import batches_avoided
 from restart.plan import Plan, StepPlan, results_belong_to
 from restart.records import Run
 
@@ -88,7 +88,7 @@ def avoided(plan: Plan, previous: Run, dropped: Mapping[int, RunResults | None])
         previous_nodes += len(done)
         took = durations.get(index)
         seconds += took if took is not None else sum(r.execution_time for r in done)
-    batches = batches_avoided(batch_steps(plan.steps))
+    batches = batches_avoided(plan.batch_steps)
     return Avoided(nodes, seconds, tuple(unknown), previous_nodes, partial, batches)
 
 

@@ -7,10 +7,11 @@ A microbatch model builds its event-time window in batches (`batch_size`); when 
 and `lookback`, so a restart on a later day could miss the failed batch, and with the command's own window it
 would rebuild every batch again.
 
-Those flags apply to every microbatch model a command runs, so the partly failed models get steps of their
-own, each building one window of failed batches, before the rest of the step (the nodes they held back,
-their tests, the nodes that failed outright), which keeps the command's own window. A model that failed in
-every batch, or recorded no `batch_results`, reruns with the rest, as before.
+Those flags apply to every microbatch model a command runs, so the planner (`plan.py`) gives the partly
+failed models steps of their own, each building one window of failed batches, before the rest of the step
+(the nodes they held back, their tests, the nodes that failed outright), which keeps the command's own
+window. A model that failed in every batch, or recorded no `batch_results`, reruns with the rest, as before.
+This module is the batch arithmetic (windows, labels, flags, checks); it imports no planner.
 """
 
 from __future__ import annotations
@@ -18,17 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from restart import commands as cmds
 from restart.artifacts import BatchResults, NodeResult
-from restart.dbt_vocabulary import EXECUTES_TESTS, Rebuild, Status
-from restart.engines import Engine
-from restart.selection import select_nodes
-from restart.selector import render
-
-if TYPE_CHECKING:
-    from restart.plan import CommandStep, StepArtifacts, StepPlan
+from restart.dbt_vocabulary import Status
 
 Window = tuple[datetime, datetime]  # [start, end) in UTC
 # Above this many distinct windows of failed batches, one step builds the smallest window covering them all.
@@ -214,10 +207,9 @@ def batches_rebuilt(
     return missing
 
 
-def failed_batches_rebuilt(planned: StepPlan, result: NodeResult) -> str:
-    """A verification check: '' when the new run rebuilt the failed batches this step was planned to,
-    else which it did not (from the model's `batch_results` in the new run)."""
-    step = planned.batches
+def failed_batches_rebuilt(step: BatchStep | None, result: NodeResult) -> str:
+    """A verification check: '' when the new run rebuilt the failed batches `step` was planned to (none
+    when it is None), else which it did not (from the model's `batch_results` in the new run)."""
     model = next((m for m in step.models if m.unique_id == result.unique_id), None) if step else None
     if step is None or model is None:
         return ""
@@ -236,66 +228,3 @@ def batches_avoided(steps: Sequence[BatchStep]) -> int:
         for model in step.models:
             windows.setdefault(model.unique_id, []).append(step.window)
     return sum(1 for uid, m in models.items() for w in m.successful if not _covered(w, windows[uid]))
-
-
-def split_step(
-    item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: Rebuild, *, run_version: str = ""
-) -> list[StepPlan]:
-    """A narrowed step as its microbatch steps (one per window of failed batches) then the rest of it.
-
-    `planned` is returned alone when no model of it partly failed, when the command has one of
-    `WHOLE_WINDOW_FLAGS`, or when the rest of the step, planned
-    without those models, would not rerun every other node of `planned`.
-    """
-    from restart import plan as plans  # plan.py imports this module
-
-    results = found.run_results
-    if planned.action != "narrow" or results is None:
-        return [planned]
-    command = cmds.parse(item.command)
-    models = [m for r in results.results if r.unique_id in planned.nodes and (m := from_result(r)) is not None]
-    if not models or any(command.has_flag(flag) for flag in WHOLE_WINDOW_FLAGS):
-        return [planned]
-    steps = plan_windows(models)
-    engine = Engine.of(results.dbt_version, run_version)
-    failures = {f.unique_id: f for f in planned.failures}
-    where = f"step {planned.step_index}"
-    split: list[StepPlan] = []
-    for step in steps:
-        selection = select_nodes(step.unique_ids, found.manifest, by_file=engine.file_by_stem)
-        narrowed = cmds.parse(
-            command.narrowed(render(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
-        )
-        warning = (
-            f"{where}: {len(selection.inexact)} microbatch model(s) selected by name, resource type and package "
-            "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
-            if selection.inexact
-            else ""
-        )
-        split.append(
-            plans.StepPlan(
-                planned.command,
-                planned.step_index,
-                "narrow",
-                step.describe(len(steps)),
-                new_command=narrowed.with_event_time(flag_value(step.window[0]), flag_value(step.window[1], up=True)),
-                nodes=step.unique_ids,
-                failures=tuple(failures.pop(uid) for uid in step.unique_ids if uid in failures),  # once each
-                warning=warning,
-                graph={uid: planned.graph.get(uid, ()) for uid in step.unique_ids} if planned.graph else {},
-                batches=step,
-            )
-        )
-    done = frozenset(m.unique_id for m in models)
-    if not set(planned.nodes) - done:
-        return split
-    after = plans._plan_failed(item, found, rebuild=rebuild, run_version=run_version, handled=done)
-    if after.action != "narrow" or set(after.nodes) != set(planned.nodes) - done:
-        return [planned]  # the rest alone would not rerun the same nodes (unit tests --fail-fast left unrecorded)
-    graph = {uid: planned.graph.get(uid, ()) for uid in after.nodes} if planned.graph else {}
-    return [*split, replace(after, reason=f"{after.reason}, after the failed batches above", graph=graph)]
-
-
-def batch_steps(steps: Sequence[StepPlan]) -> list[BatchStep]:
-    """The steps of a plan that rebuild failed batches."""
-    return [s.batches for s in steps if s.batches is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from restart import commands as cmds
@@ -99,6 +99,11 @@ class Plan:
     @property
     def rerun_nodes(self) -> list[str]:
         return list(dict.fromkeys(uid for s in self.steps for uid in s.nodes))
+
+    @property
+    def batch_steps(self) -> list[microbatch.BatchStep]:
+        """The steps that rebuild failed batches."""
+        return [s.batches for s in self.steps if s.batches is not None]
 
     @property
     def warnings(self) -> list[str]:
@@ -626,6 +631,66 @@ def _plan_failed(
     )
 
 
+def _split_microbatch_step(
+    item: CommandStep, found: StepArtifacts, planned: StepPlan, rebuild: Rebuild, *, run_version: str = ""
+) -> list[StepPlan]:
+    """A narrowed step as its microbatch steps (one per window of failed batches) then the rest of it.
+
+    `planned` is returned alone when no model of it partly failed, when the command has one of
+    `microbatch.WHOLE_WINDOW_FLAGS`, or when the rest of the step, planned
+    without those models, would not rerun every other node of `planned`.
+    """
+    results = found.run_results
+    if planned.action != "narrow" or results is None:
+        return [planned]
+    command = cmds.parse(item.command)
+    models = [
+        m for r in results.results if r.unique_id in planned.nodes and (m := microbatch.from_result(r)) is not None
+    ]
+    if not models or any(command.has_flag(flag) for flag in microbatch.WHOLE_WINDOW_FLAGS):
+        return [planned]
+    steps = microbatch.plan_windows(models)
+    engine = Engine.of(results.dbt_version, run_version)
+    failures = {f.unique_id: f for f in planned.failures}
+    where = f"step {planned.step_index}"
+    split: list[StepPlan] = []
+    for step in steps:
+        selection = select_nodes(step.unique_ids, found.manifest, by_file=engine.file_by_stem)
+        narrowed = cmds.parse(
+            command.narrowed(render(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
+        )
+        warning = (
+            f"{where}: {len(selection.inexact)} microbatch model(s) selected by name, resource type and package "
+            "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
+            if selection.inexact
+            else ""
+        )
+        split.append(
+            StepPlan(
+                planned.command,
+                planned.step_index,
+                "narrow",
+                step.describe(len(steps)),
+                new_command=narrowed.with_event_time(
+                    microbatch.flag_value(step.window[0]), microbatch.flag_value(step.window[1], up=True)
+                ),
+                nodes=step.unique_ids,
+                failures=tuple(failures.pop(uid) for uid in step.unique_ids if uid in failures),  # once each
+                warning=warning,
+                graph={uid: planned.graph.get(uid, ()) for uid in step.unique_ids} if planned.graph else {},
+                batches=step,
+            )
+        )
+    done = frozenset(m.unique_id for m in models)
+    if not set(planned.nodes) - done:
+        return split
+    after = _plan_failed(item, found, rebuild=rebuild, run_version=run_version, handled=done)
+    if after.action != "narrow" or set(after.nodes) != set(planned.nodes) - done:
+        return [planned]  # the rest alone would not rerun the same nodes (unit tests --fail-fast left unrecorded)
+    graph = {uid: planned.graph.get(uid, ()) for uid in after.nodes} if planned.graph else {}
+    return [*split, replace(after, reason=f"{after.reason}, after the failed batches above", graph=graph)]
+
+
 def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebuild = REBUILD_FAILED) -> Plan:
     """Decide, command by command, what the restart runs.
 
@@ -655,7 +720,7 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebu
         elif item.step.status == ERROR:
             found = artifacts.get(item.step.index, StepArtifacts())
             narrowed = _plan_failed(item, found, rebuild=rebuild, run_version=run.dbt_version)
-            planned.extend(microbatch.split_step(item, found, narrowed, rebuild, run_version=run.dbt_version))
+            planned.extend(_split_microbatch_step(item, found, narrowed, rebuild, run_version=run.dbt_version))
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))

@@ -22,8 +22,14 @@ RAN = frozenset({SUCCESS, ERROR})  # step statuses of a step that ran to its end
 # A per-node check beyond "it ran" (e.g. that every planned batch of a microbatch model ran):
 # (the planned step, the node's result in the new run) -> '' when fine, else what is wrong.
 NodeCheck = Callable[[StepPlan, NodeResult], str]
+
+
+def _batches_rebuilt(planned: StepPlan, result: NodeResult) -> str:
+    return failed_batches_rebuilt(planned.batches, result)
+
+
 # The checks every verification makes: a microbatch step rebuilt the failed batches it was planned to.
-CHECKS: tuple[NodeCheck, ...] = (failed_batches_rebuilt,)
+CHECKS: tuple[NodeCheck, ...] = (_batches_rebuilt,)
 
 
 @dataclass(frozen=True)

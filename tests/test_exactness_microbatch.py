@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from restart.artifacts import parse_manifest, parse_run_results
-from restart.microbatch import batch_steps, batches_avoided
+from restart.microbatch import batches_avoided
 from restart.plan import StepArtifacts, make_plan
 from tests.exactness.harness import DbtProject, single_step_run, started_batches
 
@@ -86,7 +86,7 @@ def test_past_three_windows_one_covering_window_builds_the_batches_in_between_to
     assert covering.batches is not None and covering.batches.covering
     assert covering.batches.redone == 3
     assert "2026-11-02 to 2026-11-09, end excluded, 3 batch(es) that had succeeded rebuilt with them" in covering.reason
-    assert batches_avoided(batch_steps(plan.steps)) == 2  # 2026-11-01 and 2026-11-09
+    assert batches_avoided(plan.batch_steps) == 2  # 2026-11-01 and 2026-11-09
 
     retry_log = shop.next_dir("retry-log")
     shop.retry(step, log=retry_log)

@@ -15,7 +15,6 @@ from restart.microbatch import (
     MAX_WINDOW_STEPS,
     BatchStep,
     ModelBatches,
-    batch_steps,
     batches_avoided,
     batches_rebuilt,
     failed_batches_rebuilt,
@@ -247,7 +246,7 @@ def test_batch_steps_lists_the_batch_steps_of_a_plan() -> None:
         )
     )
     plan = make_plan(make_run([BACKFILL], [ERROR]), {4: found})
-    steps = batch_steps(plan.steps)
+    steps = plan.batch_steps
     assert [type(s) for s in steps] == [BatchStep] and steps[0].unique_ids == (EVENTS,)
 
 
@@ -350,7 +349,7 @@ def test_verification_fails_a_batch_step_whose_failed_batch_did_not_succeed() ->
     assert [(p.unique_id, p.problem) for p in verdict.problems] == [
         (EVENTS, "1 failed batch(es) not rebuilt (2026-11-03)")
     ]
-    assert failed_batches_rebuilt(rest, daily) == ""  # steps without batches are not checked for them
+    assert failed_batches_rebuilt(rest.batches, daily) == ""  # steps without batches are not checked for them
 
 
 def test_the_avoided_work_counts_the_batches_that_had_succeeded() -> None:
