@@ -26,11 +26,6 @@ def read_inputs(names: list[str], env: Mapping[str, str]) -> dict[str, str]:
     return {name: env.get(input_env_name(name), "") for name in names}
 
 
-def redact(text: str, secret: str) -> str:
-    """`text` with `secret` replaced by `***` (a secret too short to be a real token is left alone)."""
-    return text.replace(secret, "***") if len(secret) >= 6 else text
-
-
 def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 

@@ -13,6 +13,7 @@ from restart import __version__, actions, github, settings, summary
 from restart.jobs import execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
+from restart.redaction import redact
 from restart.signals import Stop
 
 # Every input of action.yml, in its order; a test keeps the two in sync.
@@ -123,7 +124,7 @@ def main_action(env: Mapping[str, str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one error line, never the token, outputs written
         token = values.get("dbt-cloud-token", "").strip()
         message = f"unexpected {type(exc).__name__}: {exc}"
-        log.error(actions.redact(message, token), title="dbt-cloud-restart internal error")
+        log.error(redact(message, token), title="dbt-cloud-restart internal error")
         code, outputs = 1, outputs_of(Outcome(status="error", headline="internal error", strategy="", exit_code=1))
     actions.write_outputs(outputs, env)
     return code

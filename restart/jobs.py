@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from restart import actions
 from restart.orchestrate import Cloud, execute
 from restart.outcome import Outcome
+from restart.redaction import redact
 from restart.settings import Settings, for_job
 from restart.signals import Stop
 
@@ -44,7 +45,7 @@ def execute_all(
             job_settings = for_job(settings, job_id, run_id)
             outcome = execute(job_settings, job_log, env, stop, client(job_settings))
         except Exception as exc:  # one job's bad state never stops the others
-            message = actions.redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
+            message = redact(f"job {job_id}: unexpected {type(exc).__name__}: {exc}", settings.token)
             job_log.error(message, title="dbt-cloud-restart")
             outcome = Outcome(status="error", headline=message, strategy=settings.strategy, exit_code=1)
         with printing:

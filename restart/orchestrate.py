@@ -32,6 +32,7 @@ from restart.plan import (
 )
 from restart.poll import wait_for, wait_while_busy
 from restart.records import RecordError, RetryDetails, Run, run_from_json
+from restart.redaction import redact
 from restart.settings import Settings
 from restart.signals import Interrupted, Stop
 
@@ -231,7 +232,7 @@ def carry_out(
     try:
         new = _trigger(client, settings, log, previous, request)
     except trigger.TriggerUnknown as exc:
-        message = actions.redact(str(exc), settings.token)
+        message = redact(str(exc), settings.token)
         return _said(log, decide.trigger_unknown(settings, previous, request, exc.look_for, message))
     if reporter:
         reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
@@ -386,7 +387,7 @@ def execute(
     except Interrupted:  # while waiting for a busy job: no previous run yet
         return _said(log, decide.cancelled_before_trigger(settings, None, None, stop.exit_code))
     except (ApiError, RestartError, RecordError) as exc:
-        message = actions.redact(str(exc), settings.token)
+        message = redact(str(exc), settings.token)
         log.error(message, title="dbt-cloud-restart")
         return Outcome(
             status="error",

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, Protocol
 import requests
 
 from restart import __version__
-from restart.actions import redact
+from restart.redaction import redact
 
 RATE_LIMITED = 429
 TRANSIENT_STATUSES = frozenset({RATE_LIMITED, 500, 502, 503, 504})

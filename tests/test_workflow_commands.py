@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from restart import actions
+from restart.redaction import redact
 from tests.runner import parse_output_file
 
 
@@ -75,3 +76,8 @@ def test_an_unexpected_error_is_still_one_line_and_outputs(tmp_path, monkeypatch
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("::error")]
     assert len(lines) == 1 and "unexpected KeyError" in lines[0] and "secret-token-value" not in lines[0]
     assert parse_output_file(out.read_text())["status"] == "error"
+
+
+def test_a_secret_is_redacted_but_a_too_short_one_is_left_alone() -> None:
+    assert redact("token s3cret-value in the url", "s3cret-value") == "token *** in the url"
+    assert redact("abc in abcdef", "abc") == "abc in abcdef"
