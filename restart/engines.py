@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from restart.artifacts import Manifest, RunResults
 from restart.dbt_vocabulary import ERRORED_KINDS, FAILED, HOOK, RAN, UNIT_TEST_PREFIX, Status
-from restart.selection import descendants_of
+from restart.graph import descendants_of
 
 Version = tuple[int, int, int]
 

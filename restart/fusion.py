@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from restart.artifacts import Manifest, RunResults
 from restart.dbt_vocabulary import Status
-from restart.selection import descendants_of, executes_node
+from restart.graph import descendants_of
+from restart.selection import executes_node
 
 
 def held_back(

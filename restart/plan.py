@@ -28,6 +28,7 @@ from restart.dbt_vocabulary import (
 )
 from restart.engines import Engine, continued_on_error, on_run_start_failed, stale_children
 from restart.fusion import failed_roots, held_back
+from restart.graph import nearest_parents
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import (
     Selection,
@@ -347,9 +348,6 @@ def _never_recorded(results: RunResults, manifest: Manifest | None, command: cmd
     return missing if followed else None
 
 
-GRAPH_WALK = 200  # nodes looked at per rerun node when drawing the failure region
-
-
 def test_parents(failures: tuple[NodeResult, ...], manifest: Manifest) -> list[str]:
     """The models, seeds and snapshots that failed data tests test, in order, each once."""
     parents: list[str] = []
@@ -401,30 +399,6 @@ def _stale(
         f"{len(stale)} node(s) ran on a failed model's stale data (on_error: continue) and, as with dbt retry, "
         f"are not rerun: {shown}; `rebuild: with-test-parents` rebuilds them"
     )
-
-
-def _graph(unique_ids: list[str], manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
-    """Each rerun node's parents among the rerun nodes (for the summary's failure region)."""
-    if manifest is None:
-        return {}
-    wanted = set(unique_ids)
-
-    def nearest(uid: str) -> tuple[str, ...]:
-        """Parents in the set, looking through nodes outside it (an ephemeral model, say)."""
-        found: list[str] = []
-        queue, seen = list(manifest.nodes[uid].depends_on), {uid}
-        while queue and len(seen) < GRAPH_WALK:
-            parent = queue.pop(0)
-            if parent in seen:
-                continue
-            seen.add(parent)
-            if parent in wanted:
-                found.append(parent)
-            elif parent in manifest.nodes:
-                queue.extend(manifest.nodes[parent].depends_on)
-        return tuple(found)
-
-    return {uid: nearest(uid) for uid in unique_ids if uid in manifest.nodes}
 
 
 def _indirect(command: cmds.DbtCommand, results: RunResults) -> str:
@@ -626,7 +600,7 @@ def _plan_failed(
         warning=warning,
         added=tuple(added),
         stale=tuple(stale),
-        graph=_graph(unique_ids, found.manifest),
+        graph=nearest_parents(found.manifest, unique_ids) if found.manifest is not None else {},
         kept=_kept(results, unique_ids),
     )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from restart.artifacts import Manifest, ManifestNode
 from restart.dbt_vocabulary import EPHEMERAL, NAMED_BY_FILE, TEST_PREFIXES, TESTS, ResourceType
 from restart.dbt_vocabulary import IndirectSelection as Indirect
+from restart.graph import descendants
 from restart.selector import Criterion, Method, Selector
 
 
@@ -207,49 +208,6 @@ def pulls_in_tests(unique_ids: Iterable[str], manifest: Manifest | None) -> bool
         node.resource_type in TESTS and uid not in chosen and any(dep in chosen for dep in node.depends_on)
         for uid, node in manifest.nodes.items()
     )
-
-
-def descendants_of(manifest: Manifest, roots: Iterable[str]) -> set[str]:
-    """Every node below any of `roots` in the manifest's graph (a root only when it is below another)."""
-    children: dict[str, list[str]] = {}
-    for uid, node in manifest.nodes.items():
-        for parent in node.depends_on:
-            children.setdefault(parent, []).append(uid)
-    below: set[str] = set()
-    queue = list(roots)
-    while queue:
-        for child in children.get(queue.pop(), ()):
-            if child not in below:
-                below.add(child)
-                queue.append(child)
-    return below
-
-
-def descendants(manifest: Manifest) -> dict[str, set[str]]:
-    """Each node's descendants in the manifest's graph (what `node+` adds to it).
-
-    Iterative (post-order) so that a chain of thousands of models does not hit Python's recursion limit.
-    """
-    children: dict[str, set[str]] = {uid: set() for uid in manifest.nodes}
-    for uid, node in manifest.nodes.items():
-        for parent in node.depends_on:
-            children.setdefault(parent, set()).add(uid)
-    found: dict[str, set[str]] = {}
-    for start in manifest.nodes:
-        stack = [(start, False)]
-        while stack:
-            uid, expanded = stack.pop()
-            if uid in found:
-                continue
-            if expanded:
-                below: set[str] = set()
-                for child in children.get(uid, ()):
-                    below |= {child} | found.get(child, set())
-                found[uid] = below
-                continue
-            stack.append((uid, True))
-            stack.extend((child, False) for child in children.get(uid, ()) if child not in found)
-    return found
 
 
 # Tag and folder names used in group selectors: no glob characters (dbt matches both by pattern), no
