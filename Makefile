@@ -56,6 +56,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_imports.py
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python scripts/pin_base.py --check
 	$(BIN)/zizmor --offline --quiet .github/ action.yml
