@@ -15,7 +15,7 @@ from typing import Any, Literal, assert_never
 from restart import transient
 from restart.cause import count_restarts, failure_behind
 from restart.github import Context
-from restart.outcome import Outcome
+from restart.outcome import Outcome, OutcomeStatus
 from restart.plan import Plan
 from restart.records import SUCCESS, Run
 from restart.settings import Settings
@@ -137,7 +137,9 @@ def already_retried(previous: Run, recent: list[Run]) -> str:
     )
 
 
-def _finished(settings: Settings, status: str, headline: str, say: Say, code: int = 0, **fields: Any) -> Finished:
+def _finished(
+    settings: Settings, status: OutcomeStatus, headline: str, say: Say, code: int = 0, **fields: Any
+) -> Finished:
     outcome = Outcome(status=status, headline=headline, strategy=settings.strategy, exit_code=code, **fields)
     return Finished(outcome=outcome, say=(say,))
 
@@ -239,14 +241,14 @@ def select_rerun(settings: Settings, previous: Run, plan: Plan, cause: str, mark
 
 # -- after the trigger ------------------------------------------------------------------------------
 
-FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
+FAILED_STATES: frozenset[OutcomeStatus] = frozenset({"error", "cancelled", "timeout"})
 # How waiting for the new run ended: not waited for (`wait: false`), lost track of (its status could not
 # be read), interrupted (the workflow was cancelled), timed out (`timeout`), or finished.
 Ending = Literal["not-waited", "lost", "interrupted", "timed-out", "finished"]
 ReportState = Literal["pending", "success", "failure"]
 
 
-def exit_for(settings: Settings, status: str) -> int:
+def exit_for(settings: Settings, status: OutcomeStatus) -> int:
     """The step's exit code for a new run that ended `status`."""
     return 1 if status in FAILED_STATES and settings.fail_on_run_failure else 0
 
@@ -266,7 +268,7 @@ def after_wait(
     `detail` is the error that lost track of the run (`lost`), or what became of it (`interrupted`,
     `timed-out`: cancelled, left running); `signal_exit` is the exit code a cancel asks for.
     """
-    id_, status = new_run.id, new_run.status_name
+    id_, status = new_run.id, new_run.status_known
     fields: dict[str, Any] = {
         "previous": previous,
         "plan": request.plan,

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from restart.artifacts import NodeResult
 from restart.avoided import Avoided
 from restart.plan import Plan
-from restart.records import Run
+from restart.records import Run, StatusName
+from restart.settings import Strategy
 from restart.transient import Failure
 from restart.verify import Verdict
+
+# The `status` output (action.yml lists the same nine): the new run's status, or how the restart ended
+# without one (`skipped`, `planned`, `error`, `cancelled`), or `timeout` when the wait for it timed out.
+OutcomeStatus = StatusName | Literal["skipped", "planned", "timeout"]
+OUTCOME_STATUSES: tuple[OutcomeStatus, ...] = (*get_args(StatusName), "skipped", "planned", "timeout")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,9 +28,9 @@ class Outcome:
     `native`), or '' when the inputs were never read.
     """
 
-    status: str
+    status: OutcomeStatus
     headline: str
-    strategy: str
+    strategy: Strategy | Literal[""]
     exit_code: int = 0
     previous: Run | None = None
     plan: Plan | None = None

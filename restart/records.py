@@ -5,12 +5,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from enum import IntEnum
+from typing import Any, Literal, TypeVar
 
-QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
+
+class RunStatus(IntEnum):
+    """A run's (or a run step's) `status` code in dbt Cloud's API."""
+
+    QUEUED = 1
+    STARTING = 2
+    RUNNING = 3
+    SUCCESS = 10
+    ERROR = 20
+    CANCELLED = 30
+
+
+QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = RunStatus
 FINISHED = frozenset({SUCCESS, ERROR, CANCELLED})
 ACTIVE = frozenset({QUEUED, STARTING, RUNNING})
-STATUS_NAMES = {
+# A status as this tool names it (the `status` output): dbt Cloud's, lower case.
+StatusName = Literal["queued", "starting", "running", "success", "error", "cancelled"]
+STATUS_NAMES: dict[int, StatusName] = {
     QUEUED: "queued",
     STARTING: "starting",
     RUNNING: "running",
@@ -87,6 +102,11 @@ class Run:
     @property
     def status_name(self) -> str:
         return STATUS_NAMES.get(self.status, str(self.status))
+
+    @property
+    def status_known(self) -> StatusName:
+        """The status by name; a code this tool does not know is not finished, so `running`."""
+        return STATUS_NAMES.get(self.status, "running")
 
     @property
     def is_complete(self) -> bool:

@@ -13,7 +13,7 @@ from restart.avoided import headline as avoided_headline
 from restart.dbt_vocabulary import DONE
 from restart.outcome import Outcome
 from restart.plan import Plan, StepPlan, step_command
-from restart.records import Run
+from restart.records import FINISHED, STATUS_NAMES, Run
 from restart.transient import Failure
 from restart.verify import headline as verified_headline
 
@@ -28,7 +28,7 @@ MAX_GRAPHS = 5  # steps with a failure-region graph
 MAX_LABEL = 80
 MAX_RESULT_ROWS = 200  # rows of the new run's per-node results, over all steps
 OK_STATUSES = DONE
-ICONS = {
+ICONS: dict[str, str] = {  # by `OutcomeStatus` (which includes every run status name)
     "success": "✅",
     "error": "❌",
     "cancelled": "🚫",
@@ -38,7 +38,6 @@ ICONS = {
     "queued": "🕒",
     "starting": "🕒",
     "running": "🏃",
-    "failed": "❌",
 }
 
 
@@ -139,7 +138,7 @@ def _previous_cell(step: StepPlan, previous: Run) -> str:
     if step.step_index is None:
         return "not reached"
     found = next((s for s in previous.steps if s.index == step.step_index), None)
-    status = found and {10: "✅ success", 20: "❌ error", 30: "🚫 cancelled"}.get(found.status)
+    status = found and found.status in FINISHED and _status(STATUS_NAMES[found.status])
     if found and found.skipped:
         status = f"{ICONS['skipped']} skipped"
     elif found and previous.timed_out and step.reason.startswith("timed out"):

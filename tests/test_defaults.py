@@ -1,5 +1,5 @@
-"""One source for each input's default: action.yml. The code's defaults (what `settings.parse` picks for an
-empty input, the `Settings` field defaults) and the CLI's help agree with it. Pure.
+"""One source for each fact, action.yml: each input's default (what `settings.parse` picks for an empty
+input, the `Settings` field defaults and the CLI's help agree with it) and the `status` output's values. Pure.
 
 The `docker://` route and the CLI read no action.yml, so they rely on the code's defaults being these.
 """
@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from restart import cli, settings
+from restart import cli, settings, summary
+from restart.outcome import OUTCOME_STATUSES
 from tests.runner import action_metadata
 
 REQUIRED = {"dbt-cloud-token": "t", "account-id": "1", "job-id": "7"}
@@ -64,3 +65,10 @@ def test_the_help_reader_reads_each_way_of_stating_a_default() -> None:
         "a",
         None,
     ]
+
+
+def test_the_outcome_statuses_are_the_status_output_action_yml_lists() -> None:
+    described = action_metadata()["outputs"]["status"]["description"]
+    listed = re.sub(r"\bor\b", ",", described.split(":", 1)[1]).replace(".", "").split(",")
+    assert sorted(OUTCOME_STATUSES) == sorted(word.strip() for word in listed if word.strip())
+    assert set(OUTCOME_STATUSES) == set(summary.ICONS)  # each has its icon, and no icon is for nothing

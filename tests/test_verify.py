@@ -45,7 +45,7 @@ def planned() -> Plan:
 
 
 def new_run(plan: Plan, statuses: list[int], *, status: int = SUCCESS) -> Run:
-    names = [(n, SUCCESS) for n in SETUP]
+    names: list[tuple[str, int]] = [(n, SUCCESS) for n in SETUP]
     names += [(f"Invoke dbt with `{c}`", s) for c, s in zip(plan.steps_override, statuses, strict=False)]
     steps = tuple(Step(i + 1, n, s) for i, (n, s) in enumerate(names))
     return replace(failed_run(), id=101, status=status, steps=steps, steps_override=tuple(plan.steps_override))
