@@ -14,30 +14,12 @@ import requests
 
 from restart.records import RecordError, RetryDetails, Run, as_id, retry_details_from_json, run_from_json, run_id_of
 from restart.transport import (
-    RATE_LIMIT_WAIT,
-    TRANSIENT_STATUSES,
     ApiError,
     NotFound,
     RetryPolicy,
     Session,
     Transport,
-    Unreachable,
-    maybe_processed,
-    retry_after_seconds,
 )
-
-__all__ = [
-    "RATE_LIMIT_WAIT",
-    "TRANSIENT_STATUSES",
-    "ApiError",
-    "DbtCloud",
-    "NotFound",
-    "RetryPolicy",
-    "Unreachable",
-    "maybe_processed",
-    "retry_after_seconds",
-    "run_id_of",
-]
 
 
 def _retried(run: dict[str, Any]) -> int | None:

@@ -93,7 +93,7 @@ TEST_PREFIX: Final = f"{ResourceType.TEST}."
 UNIT_TEST_PREFIX: Final = f"{ResourceType.UNIT_TEST}."  # run on fixtures, before their model
 TEST_PREFIXES: Final = prefix(ResourceType.TEST, ResourceType.UNIT_TEST)
 # Nodes whose error may leave their children on stale data (dbt 1.12+ `on_error: continue`).
-ERRORED_KINDS: Final = prefix(ResourceType.MODEL, ResourceType.SEED, ResourceType.SNAPSHOT)
+ERRORED_KINDS: Final = prefix(*sorted(REBUILT))
 
 
 EPHEMERAL: Final = "ephemeral"  # a model's materialization that dbt inlines and never executes

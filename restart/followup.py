@@ -8,13 +8,14 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from restart import actions, decide
-from restart.api import ApiError, DbtCloud
+from restart.api import DbtCloud
 from restart.artifacts import ArtifactError, RunResults, parse_run_results
 from restart.avoided import avoided, dropped_to_read
 from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import Run
 from restart.settings import Settings
+from restart.transport import ApiError
 from restart.verify import verify
 
 READ_WAIT = 120.0  # seconds the end of a restart waits for the dropped steps' results still being read
@@ -48,8 +49,8 @@ class DroppedReader:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # `found` may still grow when `result` gives up waiting
 
-    def start(self, new_run: Run | None = None) -> None:
-        """Begin reading (a second call does nothing); `new_run` is the run just triggered."""
+    def start(self) -> None:
+        """Begin reading (a second call does nothing); once the new run exists, never before."""
         if self._thread is None and self.wanted:
             self._thread = threading.Thread(target=self._read, name="dbt-cloud-restart-dropped", daemon=True)
             self._thread.start()

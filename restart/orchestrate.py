@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Protocol, assert_never
 
 from restart import actions, decide, followup, trigger
-from restart.api import ApiError, DbtCloud
+from restart.api import DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
@@ -35,6 +35,7 @@ from restart.records import RecordError, RetryDetails, Run, run_from_json
 from restart.redaction import redact
 from restart.settings import Settings
 from restart.signals import Interrupted, Stop
+from restart.transport import ApiError
 
 
 class Cloud(trigger.TriggerClient, Protocol):

@@ -68,7 +68,6 @@ class Job:
     id: int
     name: str
     execute_steps: tuple[str, ...]
-    generate_docs: bool
     run_generate_sources: bool
     run_lint: bool = False
     run_compare_changes: bool = False
@@ -176,7 +175,6 @@ def job_from_json(data: dict[str, Any]) -> Job:
         id=_int(data, "id", "job"),
         name=str(data.get("name") or ""),
         execute_steps=_strings(data.get("execute_steps")) or (),
-        generate_docs=bool(data.get("generate_docs")),
         run_generate_sources=bool(data.get("run_generate_sources") or data.get("generate_sources")),
         run_lint=bool(data.get("run_lint")),
         run_compare_changes=bool(data.get("run_compare_changes")),
@@ -257,11 +255,6 @@ class RetryDetails:
 
     failed_step: str
     skipped_steps: tuple[str, ...]
-
-    @property
-    def commands(self) -> tuple[str, ...]:
-        """The steps the native rerun executes, in order (its failed step through `dbt retry`)."""
-        return (self.failed_step, *self.skipped_steps) if self.failed_step else self.skipped_steps
 
 
 def retry_details_from_json(data: dict[str, Any]) -> RetryDetails:

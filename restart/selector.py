@@ -90,9 +90,6 @@ class Selector:
         """`name+`: these nodes and every node below them."""
         return Selector(self.criteria, children=True)
 
-    def without_children(self) -> Selector:
-        return Selector(self.criteria)
-
     def intersect(self, criterion: Criterion) -> Selector:
         """This intersection narrowed by one more criterion."""
         return Selector((*self.criteria, criterion), self.children)

@@ -31,7 +31,7 @@ def run_record(**fields: Any) -> Run:
         "cause": "",
         "steps_override": None,
         "steps": (),
-        "job": Job(7, "nightly", (), False, False),
+        "job": Job(7, "nightly", (), False),
         "can_retry": None,
         "retry_not_supported_reason": None,
     }
@@ -44,7 +44,6 @@ def make_run(
     *,
     status: int = ERROR,
     override: list[str] | None = None,
-    docs: bool = False,
     freshness: bool = False,
     extra_before: list[tuple[str, int]] | None = None,
 ) -> Run:
@@ -56,7 +55,7 @@ def make_run(
         status=status,
         steps_override=tuple(override) if override else None,
         steps=tuple(Step(i + 1, n, s) for i, (n, s) in enumerate(names)),
-        job=Job(7, "nightly", tuple(commands), docs, freshness),
+        job=Job(7, "nightly", tuple(commands), freshness),
     )
 
 

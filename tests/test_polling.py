@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from restart import actions
-from restart.api import ApiError
 from restart.poll import wait_for, wait_while_busy
 from restart.records import Run, run_from_json
 from restart.settings import parse
+from restart.transport import ApiError
 from tests.factories import Clock, FakeStop
 
 

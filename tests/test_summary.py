@@ -31,7 +31,7 @@ def make_run(run_id: int, status: int, href: str = "", steps: tuple[Step, ...] =
         finished_at="2026-11-24 03:12:00",
         cause="Scheduled",
         steps=steps,
-        job=Job(7, "nightly", ("dbt seed", "dbt build", "dbt docs generate"), False, False),
+        job=Job(7, "nightly", ("dbt seed", "dbt build", "dbt docs generate"), False),
     )
 
 

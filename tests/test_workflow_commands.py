@@ -50,7 +50,7 @@ def test_input_names_keep_hyphens() -> None:
 
 
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
-    from restart.api import RetryPolicy, retry_after_seconds
+    from restart.transport import RetryPolicy, retry_after_seconds
 
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0

@@ -280,7 +280,7 @@ def single_step_run(command: str, status: int = ERROR, message: str = "") -> Run
         cause="",
         steps_override=None,
         steps=steps,
-        job=Job(1, "job", (command,), False, False),
+        job=Job(1, "job", (command,), False),
         can_retry=None,
         retry_not_supported_reason=None,
     )
