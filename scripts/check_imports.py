@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 PURE = frozenset(
     {
         "__init__", "artifacts", "avoided", "cause", "commands", "context", "dbt_vocabulary", "decide",
-        "engines", "fusion", "graph", "microbatch", "outcome", "outputs", "plan", "records", "redaction",
-        "selection", "selector", "settings", "summary", "transient", "verify",
+        "engines", "fusion", "graph", "microbatch", "outcome", "outputs", "overrides", "plan", "records",
+        "redaction", "selection", "selector", "settings", "summary", "transient", "verify", "webhook",
     }
 )  # fmt: skip
 IO = frozenset(
