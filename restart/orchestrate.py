@@ -3,7 +3,7 @@
 `restart()` finds the run to restart, reads what the decision needs (recent runs, artifacts, the plan,
 dbt Cloud's rerun plan), asks `restart.decide`, then delays, triggers (`restart.trigger`), waits
 (`restart.poll`), asks `restart.decide` again what the wait's ending means, follows up and reports.
-Each step is "read, ask, do": no decision is made here. It talks to dbt Cloud through the `Cloud`
+Each stage reads, asks, and does what the answer says. It talks to dbt Cloud through the `Cloud`
 protocol (`restart.api.DbtCloud`, or a fake in tests); several jobs in one step are `restart.jobs`.
 """
 
