@@ -97,6 +97,15 @@ def skip_for_event(context: Context) -> str:
     return ""
 
 
+def previous_problem(settings: Settings, run: Run) -> str:
+    """'' or why `run` cannot be the run to restart: another job's run, or one not finished."""
+    if run.job_id != settings.job_id:
+        return f"run {run.id} belongs to job {run.job_id}, not to job-id {settings.job_id}"
+    if not run.is_complete:
+        return f"run {run.id} is still {run.status_name}: wait for it to finish before restarting"
+    return ""
+
+
 def retries_and_causes(previous: Run, recent: list[Run]) -> tuple[dict[int, int], dict[int, str]]:
     """From the job's recent runs and the previous run: run -> the run it reruns natively, run -> cause."""
     retrying: dict[int, int] = {}

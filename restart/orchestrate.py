@@ -83,10 +83,9 @@ def find_previous_run(client: Cloud, settings: Settings, recent: list[Run]) -> R
         client.get_job(settings.job_id)  # a 404 here says the job itself does not exist
         raise RestartError(f"job {settings.job_id} has no finished run to restart")
     run = client.get_run(run_id)
-    if run.job_id != settings.job_id:
-        raise RestartError(f"run {run_id} belongs to job {run.job_id}, not to job-id {settings.job_id}")
-    if not run.is_complete:
-        raise RestartError(f"run {run_id} is still {run.status_name}: wait for it to finish before restarting")
+    problem = decide.previous_problem(settings, run)
+    if problem:
+        raise RestartError(problem)
     return run
 
 

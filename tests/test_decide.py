@@ -162,3 +162,15 @@ def test_a_run_that_did_the_planned_work_passes_the_gate_silently() -> None:
     judged = decide.judge(config(), outcome, verify(plan, new, {4: ran("model.shop.c", "model.shop.b")}))
     assert (judged.outcome, judged.say) == (replace(outcome, verdict=judged.outcome.verdict), ())
     assert judged.outcome.verdict and judged.outcome.verdict.verified
+
+
+@pytest.mark.parametrize(
+    ("run", "problem"),
+    [
+        (run_record(id=100), ""),
+        (run_record(id=100, job_id=8), "run 100 belongs to job 8, not to job-id 7"),
+        (run_record(id=100, status=RUNNING), "run 100 is still running: wait for it to finish before restarting"),
+    ],
+)
+def test_the_run_to_restart_is_a_finished_run_of_the_job(run: Any, problem: str) -> None:
+    assert decide.previous_problem(config(), run) == problem
