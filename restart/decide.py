@@ -17,7 +17,7 @@ from restart.cause import count_restarts, failure_behind
 from restart.github import Context
 from restart.outcome import Outcome, OutcomeStatus
 from restart.plan import Plan
-from restart.records import SUCCESS, Run
+from restart.records import ACTIVE, SUCCESS, Run
 from restart.settings import Settings
 from restart.verify import Verdict, complaint
 
@@ -153,10 +153,28 @@ def _finished(
     return Finished(outcome=outcome, say=(say,))
 
 
-def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Finished | Proceed:
+@dataclass(frozen=True)
+class Busy:
+    """The job is busy with `run` (its oldest active run); `waited` seconds were spent waiting (None: not waited)."""
+
+    run: Run
+    waited: float | None = None
+
+    def describe(self, job_id: int) -> str:
+        said = f"run {self.run.id} of job {job_id} is {self.run.status_name}"
+        return said if self.waited is None else f"{said} after waiting {self.waited:g}s"
+
+
+def busy_with(recent: list[Run]) -> Run | None:
+    """The run the job is busy with: the oldest of its active runs (`recent` is newest first), or None."""
+    active = [r for r in recent if r.status in ACTIVE]
+    return active[-1] if active else None
+
+
+def gate(settings: Settings, previous: Run, recent: list[Run], busy: Busy | None) -> Finished | Proceed:
     """Whether anything stops the restart before planning: a busy job, the loop guard, a run that succeeded."""
-    if busy:
-        message = f"{busy}: not starting another run of the job"
+    if busy is not None:
+        message = f"{busy.describe(settings.job_id)}: not starting another run of the job"
         if settings.if_job_running == "fail":
             return _finished(
                 settings, "error", message, Say("error", message, "dbt-cloud-restart"), 1, previous=previous

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from restart import actions
-from restart.records import ACTIVE, Run
+from restart.decide import Busy, busy_with
+from restart.records import Run
 from restart.settings import Settings
 from restart.signals import Stop
 from restart.transport import ApiError
@@ -78,22 +79,20 @@ def wait_while_busy(
     stop: Stop,
     *,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[str, list[Run]]:
-    """The job's recent runs, and '' when none is active, else what to say about the active one.
+) -> tuple[Busy | None, list[Run]]:
+    """The job's recent runs, and None when none is active, else the run the job is busy with.
 
     With `if-job-running: wait` it polls until the job is idle or `timeout` passes.
     """
     started = clock()
     while True:
         recent = client.recent_runs(settings.job_id)
-        active = [r for r in recent if r.status in ACTIVE]
-        if not active:
-            return "", recent
-        first = active[-1]  # the oldest active run: the one the job is busy with
-        busy = f"run {first.id} of job {settings.job_id} is {first.status_name}"
+        first = busy_with(recent)
+        if first is None:
+            return None, recent
         if settings.if_job_running != "wait":
-            return busy, recent
+            return Busy(first), recent
         if clock() - started >= settings.timeout:
-            return f"{busy} after waiting {settings.timeout:g}s", recent
-        log.info(f"{busy}; waiting for it to finish")
+            return Busy(first, waited=settings.timeout), recent
+        log.info(f"{Busy(first).describe(settings.job_id)}; waiting for it to finish")
         stop.sleep(settings.poll_interval)

@@ -174,3 +174,26 @@ def test_a_run_that_did_the_planned_work_passes_the_gate_silently() -> None:
 )
 def test_the_run_to_restart_is_a_finished_run_of_the_job(run: Any, problem: str) -> None:
     assert decide.previous_problem(config(), run) == problem
+
+
+@pytest.mark.parametrize(
+    ("mode", "busy", "status", "headline"),
+    [
+        ("skip", decide.Busy(run_record(id=9, status=RUNNING)), "skipped", "run 9 of job 7 is running"),
+        ("fail", decide.Busy(run_record(id=9, status=RUNNING)), "error", "run 9 of job 7 is running"),
+        (
+            "wait",
+            decide.Busy(run_record(id=9, status=RUNNING), 60.0),
+            "skipped",
+            "run 9 of job 7 is running after waiting 60s",
+        ),
+    ],
+)
+def test_a_busy_job_is_a_decision_over_its_active_run(mode: str, busy: decide.Busy, status: str, headline: str) -> None:
+    gated = decide.gate(config(if_job_running=mode), PREVIOUS, [busy.run, PREVIOUS], busy)
+    assert isinstance(gated, decide.Finished)
+    assert (gated.outcome.status, gated.outcome.headline) == (
+        status,
+        f"{headline}: not starting another run of the job",
+    )
+    assert decide.busy_with([run_record(id=10, status=RUNNING), busy.run, PREVIOUS]) == busy.run  # the oldest

@@ -219,7 +219,7 @@ def test_the_decision_alone_needs_no_client() -> None:
     config = settings.parse({**BASE, "dry-run": "true"})
     run = run_from_json(failed_build().runs[0])
     assert decide.route(config, run) == "select"
-    assert decide.gate(config, run, [], "") == decide.Proceed(0)
+    assert decide.gate(config, run, [], None) == decide.Proceed(0)
     full = decide.full_run(settings.parse(BASE), run, "cause", "[m]")
     assert full == decide.TriggerRequest(kind="full", body={"cause": "cause"}, marker="[m]")
 

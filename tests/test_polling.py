@@ -127,4 +127,5 @@ def test_a_busy_job_is_waited_for_up_to_the_timeout(idle_at: float, busy: str, w
         FakeStop(clock),
         clock=clock,
     )
-    assert (found, clock.now, [r.id for r in recent]) == (busy, waited, [9])
+    said = found.describe(1) if found else ""
+    assert (said, clock.now, [r.id for r in recent]) == (busy, waited, [9])
