@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from restart import __version__, actions, github, settings, summary
+from restart import __version__, actions, settings, summary
+from restart.context import dispatch_value, read_context
 from restart.orchestrate import Stop, execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
@@ -90,8 +91,8 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     stop = Stop()
     stop.install()
     log.mask(values.get("dbt-cloud-token", "").strip())
-    context = github.read_context(env)
-    values = {**values, **{k: github.dispatch_value(context, k) for k in DISPATCHABLE if not values.get(k, "").strip()}}
+    context = read_context(env)
+    values = {**values, **{k: dispatch_value(context, k) for k in DISPATCHABLE if not values.get(k, "").strip()}}
     try:
         config = settings.parse(values)
     except settings.InputError as exc:

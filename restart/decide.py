@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from restart import transient
 from restart.cause import count_restarts, failure_behind
-from restart.github import Context
+from restart.context import Context
 from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import SUCCESS, Run

@@ -22,9 +22,10 @@ from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
+from restart.context import Context, read_context
 from restart.dbt_vocabulary import REBUILD_FAILED, Rebuild
 from restart.decide import TriggerRequest, skip_for_event
-from restart.github import Context, Reporter, read_context
+from restart.github import Reporter
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
 from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from restart.context import STATUS_CONTEXT
 from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
-from restart.github import STATUS_CONTEXT
 
 MAX_CAUSE_INPUT = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
 TRUE = frozenset({"true", "yes", "on", "1"})

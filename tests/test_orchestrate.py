@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from restart import actions, decide, settings, summary
-from restart.github import Context
+from restart.context import Context
 from restart.orchestrate import RestartError, Stop, execute, restart
 from restart.outcome import Outcome
 from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
