@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from restart import __version__, actions, settings, summary
-from restart.context import dispatch_value, read_context
+from restart.context import EventError, read_context, with_event_values
 from restart.orchestrate import Stop, execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
@@ -42,8 +42,6 @@ INPUTS = [
     "verify",
     "github-token",
 ]
-# Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
-DISPATCHABLE = ("run-id", "job-id")
 # Environment variables the CLI reads when a flag is not given.
 ENV_FALLBACKS = {
     "dbt-cloud-token": "DBT_CLOUD_SERVICE_TOKEN",
@@ -91,14 +89,17 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     stop = Stop()
     stop.install()
     log.mask(values.get("dbt-cloud-token", "").strip())
-    context = read_context(env)
-    values = {**values, **{k: dispatch_value(context, k) for k in DISPATCHABLE if not values.get(k, "").strip()}}
     try:
-        config = settings.parse(values)
-    except settings.InputError as exc:
+        event = with_event_values(read_context(env), values)
+        config = settings.parse(event.values)
+    except (settings.InputError, EventError) as exc:
         log.error(str(exc), title="Invalid input")
         return 1, outputs_of(Outcome(status="error", headline=str(exc), strategy="", exit_code=1))
-    outcomes = execute_all(config, log, env, stop)
+    if event.skip:
+        log.notice(f"{event.skip}: nothing to restart")
+        outcomes = [(config.job_id, Outcome(status="skipped", headline=event.skip, strategy=config.strategy))]
+    else:
+        outcomes = execute_all(config, log, env, stop)
     if len(outcomes) > 1:
         actions.append_summary(summary.summary_by_job(outcomes), env)
         code = max(outcome.exit_code for _, outcome in outcomes)

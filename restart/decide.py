@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from restart import transient
-from restart.cause import count_restarts, failure_behind
-from restart.context import Context
+from restart.cause import count_restarts, failure_behind, read_marker
+from restart.context import REPOSITORY_DISPATCH, Context
 from restart.outcome import Outcome
 from restart.plan import Plan
-from restart.records import SUCCESS, Run
+from restart.records import CANCELLED, SUCCESS, Run
 from restart.settings import Settings
 
 RETRY_REASONS = {
@@ -28,6 +28,7 @@ RETRY_REASONS = {
     "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
 }
 MAX_FAILURE_IN_NOTICE = 300  # characters of a persistent failure's message in the `restart-on: transient` notice
+DELAY_CAP = 1800.0  # seconds: the longest wait `delay` grows to (30 minutes), unless `delay` itself is longer
 
 Level = Literal["info", "notice", "warning", "error"]
 # What the new run is: the plan's steps (select), the job as it is (full: the previous run succeeded and
@@ -83,6 +84,8 @@ Decision = Finished | TriggerRequest
 
 def default_cause(run: Run, context: Context) -> str:
     cause = f"Restart of run #{run.id} from its point of failure"
+    if context.dbt_event_label:
+        cause += f" after {context.dbt_event_label}"
     if context.triggering_url:
         return f"{cause} after failed workflow run {context.triggering_url}"
     return cause + (f" by {context.run_url}" if context.run_url else "")
@@ -94,6 +97,94 @@ def skip_for_event(context: Context) -> str:
         conclusion = context.triggering_conclusion or "unknown"
         return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
     return ""
+
+
+def event_details(context: Context) -> tuple[str, ...]:
+    """For the summary: the event that started this restart (a failed workflow run, a dbt Cloud event)."""
+    if context.triggering_url:
+        return (f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}",)
+    if context.dbt_event_label:
+        return (f"Triggered by {context.dbt_event_label}, dispatched by the relay",)
+    return ()
+
+
+def skip_dispatched(settings: Settings, context: Context, previous: Run, recent: list[Run]) -> Finished | None:
+    """Under `repository_dispatch`: not a run that succeeded, one a person cancelled, or a stale event's.
+
+    The relay filters these already; this is defence in depth against a forged, mistaken or replayed
+    event. A run its job's timeout cancelled says so in its status message (`Run.timed_out`) and is
+    restarted. A run older than every run the recent list holds belongs to an old delivery replayed.
+    """
+    if context.event_name != REPOSITORY_DISPATCH:
+        return None
+    why = ""
+    if previous.status == SUCCESS:
+        why = f"run {previous.id} succeeded: the repository_dispatch event names a run that did not fail"
+    elif previous.status == CANCELLED and not previous.timed_out:
+        why = f"run {previous.id} was cancelled, not stopped by its job's timeout: a cancelled run is not restarted"
+    elif recent and all(run.id > previous.id for run in recent):
+        why = f"run {previous.id} is older than the job's {len(recent)} latest runs: a stale event"
+    if not why:
+        return None
+    return _finished(settings, "skipped", why, Say("notice", f"{why}; nothing to restart"), previous=previous)
+
+
+def restarts(run: Run, previous: Run) -> bool:
+    """Whether `run` restarts exactly `previous`: its marker names it, or it is dbt Cloud's rerun of it."""
+    if run.id == previous.id:
+        return False
+    if run.retrying_run_id == previous.id:
+        return True
+    marker = read_marker(run.cause)
+    return marker is not None and marker.restarts_run(previous.id)
+
+
+def first_restart(previous: Run, runs: list[Run], before: int | None = None) -> Run | None:
+    """The earliest-created of `runs` that restarts exactly `previous` (and, given `before`, is older than it)."""
+    found = [run for run in runs if restarts(run, previous) and (before is None or run.id < before)]
+    return min(found, key=lambda run: run.id, default=None)
+
+
+def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished | None:
+    """`previous` already restarted (running, queued or finished, whatever its result): exit 0 with a notice.
+
+    The same failure dispatched twice (two relays, a redelivery, a re-run workflow) starts one restart.
+    A restart that failed is restarted through its own failure, not through this one's again.
+    """
+    run = first_restart(previous, recent)
+    if run is None:
+        return None
+    done = "rerun from failure" if run.retrying_run_id == previous.id else "restarted"
+    text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"
+    hint = f"; restart run {run.id} instead if it failed" if run.is_complete and run.status != SUCCESS else ""
+    outcome = Outcome(
+        status="skipped", headline=text + hint, strategy=settings.strategy, previous=previous, existing=run
+    )
+    return Finished(outcome=outcome, say=(Say("notice", f"{text}: {run.href}{hint}", "Already restarted"),))
+
+
+@dataclass(frozen=True)
+class Delay:
+    """How long to wait before triggering, and why (for the log and the summary)."""
+
+    seconds: float
+    reason: str = ""
+
+
+def delay_before(delay: float, earlier: int) -> Delay:
+    """`delay`, doubled for each earlier restart of the same failure, capped at `DELAY_CAP` (or `delay`).
+
+    A failure that keeps coming back gets more time to recover (a flaky warehouse), but never more than
+    half an hour between attempts unless `delay` asks for more.
+    """
+    if delay <= 0:
+        return Delay(0.0)
+    if earlier <= 0:
+        return Delay(delay, f"delay {delay:g}s")
+    grown = min(delay * 2 ** min(earlier, 32), max(DELAY_CAP, delay))
+    capped = " (capped)" if grown < delay * 2 ** min(earlier, 32) else ""
+    reason = f"delay {delay:g}s doubled for each of {earlier} earlier restart(s) of this failure{capped}"
+    return Delay(grown, reason)
 
 
 def retries_and_causes(previous: Run, recent: list[Run]) -> tuple[dict[int, int], dict[int, str]]:
@@ -124,18 +215,6 @@ def check_attempts(settings: Settings, previous: Run, recent: list[Run]) -> tupl
     return earlier, ""
 
 
-def already_retried(previous: Run, recent: list[Run]) -> str:
-    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
-    later = [r for r in recent if r.retrying_run_id == previous.id]
-    if not later:
-        return ""
-    run = later[0]  # the newest
-    return (
-        f"run {previous.id} was already rerun from failure by run {run.id} ({run.status_name}); "
-        f"restart run {run.id} instead if it failed"
-    )
-
-
 def _finished(settings: Settings, status: str, headline: str, say: Say, code: int = 0, **fields: Any) -> Finished:
     outcome = Outcome(status=status, headline=headline, strategy=settings.strategy, exit_code=code, **fields)
     return Finished(outcome=outcome, say=(say,))
@@ -163,9 +242,6 @@ def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Fin
                 settings, "error", message, Say("error", message, "dbt-cloud-restart"), 1, previous=previous
             )
         return Proceed(0)
-    retried = already_retried(previous, recent)
-    if retried:
-        return _finished(settings, "skipped", retried, Say("warning", retried, "Loop guard"), previous=previous)
     earlier, refusal = check_attempts(settings, previous, recent)
     if refusal:
         return _finished(settings, "skipped", refusal, Say("warning", refusal, "Loop guard"), previous=previous)

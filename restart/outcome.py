@@ -36,6 +36,7 @@ class Outcome:
     classified: tuple[Failure, ...] = ()
     verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
     avoided: Avoided | None = None  # the failed run's work the restart does not redo
+    existing: Run | None = None  # skipped as a duplicate: the run that already restarts `previous`
 
     @property
     def restarted(self) -> bool:

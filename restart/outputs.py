@@ -18,9 +18,10 @@ NO_OUTCOME = Outcome(status="error", headline="", strategy="")  # for the output
 def outputs_of(outcome: Outcome) -> dict[str, str]:
     """The action's outputs; every key is always written."""
     plan, verdict, saved = outcome.plan, outcome.verdict, outcome.avoided
+    run = outcome.new_run or outcome.existing
     return {
-        "run-id": str(outcome.new_run.id) if outcome.new_run else "",
-        "run-url": outcome.new_run.href if outcome.new_run else "",
+        "run-id": str(run.id) if run else "",
+        "run-url": run.href if run else "",
         "status": outcome.status,
         "previous-run-id": str(outcome.previous.id) if outcome.previous else "",
         "restarted": "true" if outcome.restarted else "false",

@@ -101,7 +101,10 @@ class FakeCloud:
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         self.calls_made.append("rerun")
-        return self._start(job_id, "rerun", None)
+        latest = self.runs[0]["id"]
+        run = self._start(job_id, "rerun", None)
+        self.runs[0]["retrying_run_id"] = run["retrying_run_id"] = latest  # dbt Cloud reruns the job's latest run
+        return run
 
     def cancel_run(self, run_id: int) -> dict[str, Any]:
         self.calls_made.append(f"cancel_run {run_id}")
