@@ -7,11 +7,13 @@ in-memory dbt Cloud (`tests.fake_cloud`). End to end: tests/test_github.py.
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from restart import actions, decide, settings
+from restart import actions, cli, decide, settings
 from restart.cause import Marker
 from restart.context import REPOSITORY_DISPATCH, Context, EventError, with_event_values
 from restart.orchestrate import restart
@@ -254,3 +256,29 @@ def test_under_repository_dispatch_a_run_that_succeeded_is_not_run_again() -> No
     cloud = FakeCloud(runs=[run_json(100, SUCCESS)])
     outcome = restart_with(cloud, run_id="100", if_previous_succeeded="run")
     assert (outcome.status, posts(cloud)) == ("skipped", [])
+
+
+# --- the entry point: the payload checked before any API call -------------------------------------------
+
+
+def run_entry(tmp_path: Path, payload: dict[str, Any], **given: str) -> tuple[int, dict[str, str], str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "dbt-cloud-run-failed", "client_payload": payload}))
+    env = {"GITHUB_EVENT_NAME": REPOSITORY_DISPATCH, "GITHUB_EVENT_PATH": str(event)}
+    stream = io.StringIO()
+    values = {"dbt-cloud-token": "tok", "dbt-cloud-host": "http://127.0.0.1:9", **given}
+    code, outputs = cli.run_with(values, env, actions.Log(actions=True, stream=stream))
+    return code, outputs, stream.getvalue()
+
+
+def test_a_bad_payload_fails_the_step_with_one_error_naming_the_key(tmp_path: Path) -> None:
+    code, outputs, log = run_entry(tmp_path, {**PAYLOAD, "run_id": "1; rm -rf /"})
+    errors = [line for line in log.splitlines() if line.startswith("::error")]
+    assert (code, outputs["status"], len(errors)) == (1, "error", 1)
+    assert errors[0].startswith("::error title=Invalid input::client_payload key `run_id` ")
+
+
+def test_an_event_about_another_job_is_a_notice_and_no_api_call(tmp_path: Path) -> None:
+    code, outputs, log = run_entry(tmp_path, PAYLOAD, **{"account-id": "1", "job-id": "8"})
+    assert (code, outputs["status"]) == (0, "skipped")  # host port 9 is closed: any API call would fail
+    assert "::notice::the repository_dispatch event names job 7, which is not in job-id (8): nothing to restart" in log

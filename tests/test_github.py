@@ -153,3 +153,42 @@ def test_several_jobs_report_under_one_status_context_each(
         f"dbt-cloud-restart/{first}": ["pending", "success"],
         f"dbt-cloud-restart/{second}": ["pending", "success"],
     }
+
+
+def test_repository_dispatch_restarts_the_run_its_payload_names_and_only_once(
+    cloud: LocalDbtCloud, tmp_path: Path
+) -> None:
+    job_id, run_id = cloud.failing_run(["dbt build"], ["stg_orders"], environment_id=30)
+    failed = {uid for uid, status in cloud.executed_nodes(run_id)[4].items() if status in ("error", "skipped")}
+    payload = {
+        "account_id": str(cloud.account_id),
+        "job_id": str(job_id),
+        "run_id": str(run_id),
+        "run_status_code": "20",
+        "event_id": "wev_2mXkQ9",
+        "event_type": "job.run.completed",
+    }
+    event = {"action": "dbt-cloud-run-failed", "client_payload": payload}
+    with_ = {k: v for k, v in inputs(cloud, job_id).items() if k not in ("job-id", "account-id")}
+
+    first = run_action(tmp_path, with_, event=event, event_name="repository_dispatch")
+
+    assert first.exit_code == 0, first.log
+    assert (first.outputs["status"], first.outputs["previous-run-id"]) == ("success", str(run_id))
+    assert set(first.json_output("rerun-nodes")) == failed and "model.shop.stg_orders" in failed
+    assert first.outputs["verified"] == "true"
+    new_run = int(first.outputs["run-id"])
+    assert set(cloud.executed_nodes(new_run)[4]) == failed  # node for node
+    cause = cloud.run(new_run)["trigger"]["cause"]
+    assert "after dbt Cloud event wev_2mXkQ9" in cause and f"[restarts={run_id}]" in cause
+    assert "Triggered by dbt Cloud event wev_2mXkQ9 (job.run.completed)" in first.summary
+    triggers = len([r for r in cloud.requests if r.method == "POST"])
+
+    again = run_action(tmp_path, with_, event=event, event_name="repository_dispatch")
+
+    assert again.exit_code == 0, again.log
+    assert (again.outputs["status"], again.outputs["restarted"]) == ("skipped", "false")
+    assert again.outputs["run-id"] == str(new_run)
+    notices = [line for line in again.log.splitlines() if line.startswith("::notice")]
+    assert any(f"run {run_id} was already restarted by run {new_run} (success)" in line for line in notices)
+    assert len([r for r in cloud.requests if r.method == "POST"]) == triggers
