@@ -72,7 +72,7 @@ HELP = {
     "report": "GitHub reporting: none (default), status, issue or both",
     "restart-on": "any (default) or transient: restart only when every failure looks transient",
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
-    "delay": "seconds to wait before triggering (default 0)",
+    "delay": "seconds to wait before triggering (default 0); doubled per earlier restart of the failure, up to 30 min",
     "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test, "
     "and what ran on a failed model's stale data)",
     "verify": "when the new run succeeded but left planned nodes unrun: fail (default), warn or off",
