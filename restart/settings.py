@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from restart.context import STATUS_CONTEXT
 from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
 
-MAX_CAUSE_INPUT = 190  # dbt Cloud keeps 255 characters; the marker takes up to 87 (`cause.with_marker` shortens)
+MAX_CAUSE_INPUT = 167  # dbt Cloud keeps 255 characters: a space and a marker of up to 87 follow the input
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 HOSTNAME = re.compile(

@@ -17,6 +17,7 @@ from restart.cause import (
     retry_root,
     with_marker,
 )
+from restart.settings import MAX_CAUSE_INPUT
 
 OURS = Marker(100, 1, "abcd1234").render()
 
@@ -45,7 +46,9 @@ def test_a_marker_names_the_run_it_restarts_in_a_bracket_older_versions_skip() -
     assert read_marker(f"text {rendered}") == marker
     old_reader = re.compile(r"\[dbt-cloud-restart run=(\d+) attempt=(\d+) id=([0-9a-f]{8,32})\]")
     assert old_reader.search(rendered), "a version without `restarts` still counts this restart"
-    assert len(with_marker("x" * 300, Marker(10**13, 999, "f" * 8, 10**14 - 1))) == DBT_CLOUD_CAUSE_LIMIT
+    longest = Marker(10**14 - 1, 999, "f" * 8, 10**14 - 1)  # 14-digit run ids, as on a busy account
+    assert len(with_marker("x" * 300, longest)) == DBT_CLOUD_CAUSE_LIMIT
+    assert with_marker("x" * MAX_CAUSE_INPUT, longest) == "x" * MAX_CAUSE_INPUT + " " + longest.render()
 
 
 @pytest.mark.parametrize(

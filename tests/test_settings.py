@@ -63,7 +63,7 @@ def test_hosts(host: str, url: str) -> None:
         ("payload", '{"nope": 1}', "unknown field"),
         ("payload", '{"steps_override": ["dbt run"]}', "must not set `steps_override`"),
         ("payload", '{"cause": "x"}', "must not set `cause`"),
-        ("cause", "x" * 191, "at most 190 characters"),
+        ("cause", "x" * 168, "at most 167 characters"),
     ],
 )
 def test_bad_inputs_name_the_input(name: str, value: str, message: str) -> None:
