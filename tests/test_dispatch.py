@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from restart import actions, cli, decide, settings
+from restart.api import ApiError
 from restart.cause import Marker
 from restart.context import REPOSITORY_DISPATCH, Context, EventError, with_event_values
 from restart.orchestrate import restart
@@ -198,9 +199,10 @@ def restart_with(cloud: FakeCloud, context: Context = EVENT, stop: FakeStop | No
 
 
 @pytest.mark.parametrize("strategy", ["select", "native"])
-def test_the_same_failure_dispatched_twice_starts_one_restart(strategy: str) -> None:
+@pytest.mark.parametrize("first_status", [RUNNING, SUCCESS])
+def test_the_same_failure_dispatched_twice_starts_one_restart(strategy: str, first_status: int) -> None:
     cloud = failed_build()
-    cloud.details = None
+    cloud.new_status = first_status
     first = restart_with(cloud, run_id="100", strategy=strategy, wait="false")
     second = restart_with(cloud, run_id="100", strategy=strategy, wait="false")
     assert first.new_run is not None and first.status != "skipped"
@@ -282,3 +284,43 @@ def test_an_event_about_another_job_is_a_notice_and_no_api_call(tmp_path: Path) 
     code, outputs, log = run_entry(tmp_path, PAYLOAD, **{"account-id": "1", "job-id": "8"})
     assert (code, outputs["status"]) == (0, "skipped")  # host port 9 is closed: any API call would fail
     assert "::notice::the repository_dispatch event names job 7, which is not in job-id (8): nothing to restart" in log
+
+
+class FlakyCloud(FakeCloud):
+    """The look after the trigger, or the cancel, fails."""
+
+    fail: str = ""
+    looks: int = 0
+
+    def recent_runs(self, job_id: int, limit: int = 25) -> list[Run]:
+        self.looks += 1
+        if self.fail == "look" and self.looks > 1:
+            raise ApiError("dbt Cloud failed on recent runs (HTTP 503)")
+        return super().recent_runs(job_id, limit)
+
+    def cancel_run(self, run_id: int) -> dict[str, Any]:
+        if self.fail == "cancel":
+            raise ApiError("dbt Cloud failed on cancel (HTTP 503)")
+        return super().cancel_run(run_id)
+
+
+@pytest.mark.parametrize(
+    ("fail", "warning"),
+    [
+        ("look", "could not check that run 102 is the only restart of run 100"),
+        ("cancel", "run 101 already restarts run 100, but run 102 could not be cancelled"),
+    ],
+)
+def test_a_look_or_cancel_that_fails_after_the_trigger_is_a_warning(fail: str, warning: str) -> None:
+    base = failed_build()
+
+    class Racing(FlakyCloud, RacingCloud):
+        pass
+
+    cloud = Racing(runs=base.runs, artifacts=base.artifacts, new_status=QUEUED)
+    cloud.fail = fail
+    stream = io.StringIO()
+    config = settings.parse({**BASE, "run-id": "100", "wait": "false"})
+    outcome = restart(config, cloud, actions.Log(actions=True, stream=stream), EVENT, FakeStop(), connect=lambda: cloud)
+    assert outcome.new_run is not None and outcome.new_run.id == 102
+    assert any(line.startswith("::warning::") and warning in line for line in stream.getvalue().splitlines())
