@@ -17,7 +17,7 @@ from restart.cause import count_restarts, failure_behind, read_marker
 from restart.context import REPOSITORY_DISPATCH, Context
 from restart.outcome import Outcome
 from restart.plan import Plan
-from restart.records import CANCELLED, SUCCESS, Run
+from restart.records import CANCELLED, QUEUED, STARTING, SUCCESS, Run
 from restart.settings import Settings
 
 RETRY_REASONS = {
@@ -158,9 +158,34 @@ def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished 
     text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"
     hint = f"; restart run {run.id} instead if it failed" if run.is_complete and run.status != SUCCESS else ""
     outcome = Outcome(
-        status="skipped", headline=text + hint, strategy=settings.strategy, previous=previous, existing=run
+        status="skipped",
+        headline=text + hint,
+        strategy=settings.strategy,
+        previous=previous,
+        existing=run,
+        details=(f"Already restarted by run #{run.id}: {run.href}",),
     )
     return Finished(outcome=outcome, say=(Say("notice", f"{text}: {run.href}{hint}", "Already restarted"),))
+
+
+@dataclass(frozen=True)
+class Twin:
+    """Another restart of the same run, created before ours; `cancel`: ours has not started, so it gives way."""
+
+    earlier: Run
+    cancel: bool
+
+
+def twin(previous: Run, ours: Run, recent: list[Run]) -> Twin | None:
+    """Right after our trigger: a restart of `previous` created first (by another copy), as `recent` shows.
+
+    `ours` is taken from `recent` when it is there (its status now), else as the trigger answered.
+    """
+    earlier = first_restart(previous, recent, before=ours.id)
+    if earlier is None:
+        return None
+    now = next((run for run in recent if run.id == ours.id), ours)
+    return Twin(earlier, cancel=now.status in (QUEUED, STARTING))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from restart.decide import TriggerRequest, skip_for_event
 from restart.github import Reporter
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
-from restart.records import ACTIVE, QUEUED, STARTING, RecordError, RetryDetails, Run, run_from_json
+from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
 from restart.settings import Settings, for_job
 
 FAILED_STATES = frozenset({"error", "cancelled", "timeout"})
@@ -362,11 +362,11 @@ def yield_to_earlier(client: Cloud, settings: Settings, log: actions.Log, previo
     except ApiError as exc:
         log.warning(f"could not check that run {new.id} is the only restart of run {previous.id}: {exc}")
         return None
-    earlier = decide.first_restart(previous, recent, before=new.id)
-    if earlier is None:
+    found = decide.twin(previous, new, recent)
+    if found is None:
         return None
-    ours = next((run for run in recent if run.id == new.id), new)
-    if ours.status not in (QUEUED, STARTING):
+    earlier = found.earlier
+    if not found.cancel:
         log.warning(f"runs {earlier.id} and {new.id} both restart run {previous.id}; run {new.id} already started")
         return None
     try:
@@ -387,7 +387,10 @@ def yield_to_earlier(client: Cloud, settings: Settings, log: actions.Log, previo
         strategy=settings.strategy,
         previous=previous,
         existing=earlier,
-        details=(f"Run #{new.id}, triggered at the same time, was cancelled before it started.",),
+        details=(
+            f"Already restarted by run #{earlier.id}: {earlier.href}",
+            f"Run #{new.id}, triggered at the same time, was cancelled before it started.",
+        ),
     )
 
 

@@ -173,6 +173,22 @@ def test_a_duplicate_exits_0_with_a_notice_and_outputs_naming_the_first_restart(
     assert (outputs["run-id"], outputs["run-url"], outputs["restarted"]) == ("101", first.href, "false")
 
 
+@pytest.mark.parametrize(
+    ("ours", "recent", "expected"),
+    [
+        (run(102, QUEUED), [run(101, RUNNING, cause=marker(100))], (101, True)),
+        (run(102, QUEUED), [run(102, RUNNING), run(101, QUEUED, cause=marker(100))], (101, False)),  # ours started
+        (run(101, QUEUED), [run(102, QUEUED, cause=marker(100))], None),  # the other copy's is later: it gives way
+        (run(102, QUEUED), [run(101, ERROR, cause=marker(101, attempt=2))], None),
+    ],
+)
+def test_after_the_trigger_only_the_later_created_unstarted_restart_gives_way(
+    ours: Run, recent: list[Run], expected: tuple[int, bool] | None
+) -> None:
+    found = decide.twin(run(100, ERROR), ours, recent)
+    assert ((found.earlier.id, found.cancel) if found else None) == expected
+
+
 # --- the growing delay ---------------------------------------------------------------------------------
 
 
@@ -243,7 +259,7 @@ def test_of_two_copies_racing_the_later_created_restart_is_cancelled() -> None:
     assert posts(cloud) == ["trigger", "cancel_run 102"]
     assert outcome.existing is not None and outcome.existing.id == 101
     assert (outcome.status, outcome.exit_code, outcome.restarted) == ("skipped", 0, False)
-    assert outcome.details == ("Run #102, triggered at the same time, was cancelled before it started.",)
+    assert outcome.details[-1] == "Run #102, triggered at the same time, was cancelled before it started."
 
 
 def test_a_race_loser_that_already_started_is_left_running_with_a_warning() -> None:
