@@ -23,6 +23,7 @@ PAYLOAD_KEYS: Final = {
     "run-id": ("run_id", "run"),
 }
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # dbt Cloud's `eventId`, such as wev_2abc...
+EVENT_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")  # dbt Cloud's `eventType`, such as job.run.completed
 
 
 class EventError(ValueError):
@@ -62,7 +63,7 @@ class Context:
         if not self.dbt_event_id:
             return ""
         kind = self.client_payload.get("event_type")
-        shown = f" ({kind})" if isinstance(kind, str) and EVENT_ID.fullmatch(kind.replace(".", "_")) else ""
+        shown = f" ({kind})" if isinstance(kind, str) and len(kind) <= 64 and EVENT_TYPE.fullmatch(kind) else ""
         return f"dbt Cloud event {self.dbt_event_id}{shown}"
 
     @property

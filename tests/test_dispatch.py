@@ -104,6 +104,8 @@ def test_the_cause_and_the_summary_name_the_dbt_cloud_event() -> None:
         "Triggered by dbt Cloud event wev_2x7Qa (job.run.completed), dispatched by the relay",
     )
     assert decide.event_details(Context()) == ()
+    odd = dispatched({**PAYLOAD, "event_type": "x\n::error::forged"})
+    assert odd.dbt_event_label == "dbt Cloud event wev_2x7Qa", "remote text that is no event type is left out"
 
 
 # --- what a dispatched event may restart --------------------------------------------------------------
