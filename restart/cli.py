@@ -23,6 +23,7 @@ INPUTS = [
     "dbt-cloud-host",
     "cause",
     "payload",
+    "context",
     "strategy",
     "if-previous-succeeded",
     "if-job-running",
@@ -59,7 +60,9 @@ HELP = {
     "run-id": "run to restart (default: the job's latest finished run)",
     "dbt-cloud-host": "host or base URL, e.g. emea.dbt.com (default cloud.getdbt.com)",
     "cause": "cause recorded on the new run",
-    "payload": "JSON object of extra trigger fields, e.g. '{\"threads_override\": 8}'",
+    "payload": "JSON object of trigger fields, e.g. '{\"threads_override\": 8}'; they win over the failed run's"
+    " context, null drops a field of it",
+    "context": "keep (default: the failed run's own overrides, payload winning) or job-defaults (payload only)",
     "strategy": "select (node-exact steps_override, default) or native (dbt Cloud's rerun)",
     "if-previous-succeeded": "skip (default), run or fail",
     "if-job-running": "when a run of the job is queued or running: skip (default), wait or fail",

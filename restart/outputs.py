@@ -27,11 +27,17 @@ def outputs_of(outcome: Outcome) -> dict[str, str]:
         "steps": json.dumps(plan.steps_override if plan else []),
         "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
         "issue-url": outcome.issue_url,
-        "verified": "" if verdict is None else ("true" if verdict.verified else "false"),
+        "verified": _verified(outcome),
         "missing-nodes": json.dumps(list(verdict.missing) if verdict else []),
         "avoided-nodes": str(saved.nodes) if saved else "",
         "avoided-seconds": str(round(saved.seconds, 1)) if saved else "",
     }
+
+
+def _verified(outcome: Outcome) -> str:
+    """`true`/`false` when the nodes or the context of the new run were checked, '' when neither was."""
+    checks = [c.verified for c in (outcome.verdict, outcome.context_check) if c is not None]
+    return "" if not checks else ("true" if all(checks) else "false")
 
 
 def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
