@@ -142,7 +142,7 @@ EXIT_CODES = (
         "failed: an API error, the run to restart not found, a restart refused (if-previous-succeeded or"
         " if-job-running set to fail), the new run timed out, or it failed or was cancelled"
         " (unless --fail-on-run-failure false), or it succeeded without running every planned node"
-        " (unless --verify warn or off)",
+        " or in another context than it was sent (unless --verify warn or off)",
     ),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),

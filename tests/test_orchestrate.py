@@ -8,6 +8,7 @@ tests/test_faults.py, tests/test_heal.py, tests/test_field_notes.py and tests/te
 from __future__ import annotations
 
 import io
+import json
 import signal
 from typing import Any
 
@@ -17,7 +18,7 @@ from restart import actions, decide, settings, summary
 from restart.github import Context
 from restart.orchestrate import RestartError, Stop, execute, restart
 from restart.outcome import Outcome
-from restart.outputs import outputs_of
+from restart.outputs import outputs_by_job, outputs_of
 from restart.overrides import NewContext
 from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
 from tests.fake_cloud import FakeCloud, run_json
@@ -275,6 +276,10 @@ def test_a_restart_keeps_the_failed_runs_context_with_payload_winning() -> None:
     }
     assert outcome.context and {s.key: s.source for s in outcome.context.sent}["threads_override"] == "payload"
     assert outcome.context_check and outcome.context_check.verified  # the fake's new run records what was sent
+    sent = {k: v for k, v in body.items() if k not in ("cause", "steps_override")}
+    assert json.loads(outputs_of(outcome)["context"]) == sent
+    by_job, _ = outputs_by_job([(7, outcome), (8, Outcome(status="skipped", headline="", strategy="select"))])
+    assert json.loads(by_job["context"]) == {"7": sent, "8": {}}
     assert "::notice title=Pinned commit::the new run checks out commit 9f1c2ab3e4d5 again" in stream.getvalue()
 
 
