@@ -177,13 +177,27 @@ class LocalDbtCloud:
         """Pause before each command step (a cancel or a timeout cuts the pause short)."""
         self.engine.step_delay = seconds
 
-    def trigger(self, job_id: int, cause: str = "Scheduled", steps_override: list[str] | None = None) -> int:
-        """Queue a run as the scheduler would (not recorded as a request); returns its id."""
+    def trigger(
+        self,
+        job_id: int,
+        cause: str = "Scheduled",
+        steps_override: list[str] | None = None,
+        *,
+        category: str = "scheduled",
+        **context: Any,
+    ) -> int:
+        """Queue a run as the scheduler would (not recorded as a request), or as `category` says (`ci` for
+        a pull request's run, `api`, ...) with trigger fields in `context` (`schema_override=...`); its id."""
         job = self.engine.jobs[job_id]
-        body: dict[str, Any] = {"cause": cause}
+        body: dict[str, Any] = {"cause": cause, **context}
         if steps_override is not None:
             body["steps_override"] = steps_override
-        return self.engine.trigger(job, validate_trigger(body), "scheduled").id
+        return self.engine.trigger(job, validate_trigger(body), category).id
+
+    def commit(self, branch: str, files: dict[str, str | None]) -> str:
+        """Commit `files` (relative path -> text, None: deleted) on a branch of the project's repository (a
+        new branch starts from main); returns the commit's sha. Runs on that branch or commit build it."""
+        return self.engine.repository.commit(branch, files)
 
     def wait(self, run_id: int, timeout: float = 300) -> dict[str, Any]:
         """Block until the run is complete; returns it with its run steps, trigger and job."""
