@@ -153,13 +153,21 @@ class LocalDbtCloud:
         self.api.artifact_overrides[(run_id, step, name)] = content
 
     def failing_run(
-        self, steps: list[str], faults: list[str], *, environment_id: int, keep_faults: bool = False
+        self,
+        steps: list[str],
+        faults: list[str],
+        *,
+        environment_id: int,
+        keep_faults: bool = False,
+        job: dict[str, Any] | None = None,
+        **trigger: Any,
     ) -> tuple[int, int]:
         """(job id, run id) of a new job whose first run failed on `faults`; then the faults are
-        cleared (the fix) unless `keep_faults`."""
-        job_id = self.add_job(steps, environment_id=environment_id)
+        cleared (the fix) unless `keep_faults`. `job` holds more `add_job` options, `trigger` the
+        run's trigger (`category`, `steps_override`, `schema_override`, ...: see `trigger`)."""
+        job_id = self.add_job(steps, environment_id=environment_id, **(job or {}))
         self.set_faults(faults)
-        run_id = self.trigger(job_id)
+        run_id = self.trigger(job_id, **trigger)
         status = self.wait(run_id)["status"]
         if not keep_faults:
             self.set_faults([])
