@@ -24,6 +24,7 @@ INPUTS = [
     "dbt-cloud-host",
     "cause",
     "payload",
+    "context",
     "strategy",
     "if-previous-succeeded",
     "if-job-running",
@@ -58,7 +59,9 @@ HELP = {
     "run-id": "run to restart (default: the job's latest finished run)",
     "dbt-cloud-host": "host or base URL, e.g. emea.dbt.com (default cloud.getdbt.com)",
     "cause": "cause recorded on the new run",
-    "payload": "JSON object of extra trigger fields, e.g. '{\"threads_override\": 8}'",
+    "payload": "JSON object of trigger fields, e.g. '{\"threads_override\": 8}'; they win over the failed run's"
+    " context, null drops a field of it",
+    "context": "keep (default: the failed run's own overrides, payload winning) or job-defaults (payload only)",
     "strategy": "select (node-exact steps_override, default) or native (dbt Cloud's rerun)",
     "if-previous-succeeded": "skip (default), run or fail",
     "if-job-running": "when a run of the job is queued or running: skip (default), wait or fail",
@@ -141,7 +144,7 @@ EXIT_CODES = (
         "failed: an API error, the run to restart not found, a restart refused (if-previous-succeeded or"
         " if-job-running set to fail), the new run timed out, or it failed or was cancelled"
         " (unless --fail-on-run-failure false), or it succeeded without running every planned node"
-        " (unless --verify warn or off)",
+        " or in another context than it was sent (unless --verify warn or off)",
     ),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),

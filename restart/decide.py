@@ -16,6 +16,7 @@ from restart import transient
 from restart.cause import count_restarts, failure_behind, read_marker
 from restart.context import REPOSITORY_DISPATCH, Context
 from restart.outcome import Outcome
+from restart.overrides import NewContext, merge, sha_note, unread_refusal
 from restart.plan import Plan
 from restart.records import CANCELLED, QUEUED, STARTING, SUCCESS, Run
 from restart.settings import Settings
@@ -59,12 +60,13 @@ class TriggerRequest:
     """A run to start, and what to send for it."""
 
     kind: Kind
-    body: Mapping[str, Any]  # the POST body (cause, steps_override, payload); empty for `native`
+    body: Mapping[str, Any]  # the POST body (cause, steps_override, the context); empty for `native`
     marker: str  # the rendered cause marker the trigger protocol looks for; '' for `native` (no cause sent)
     plan: Plan | None = None
     details: tuple[str, ...] = ()  # for the summary: what dbt Cloud said its rerun will run
     classified: tuple[transient.Failure, ...] = ()
     say: tuple[Say, ...] = ()
+    context: NewContext | None = None  # the context sent (None for `native`: dbt Cloud's rerun keeps it)
 
     @property
     def follow_up(self) -> bool:
@@ -280,14 +282,36 @@ def route(settings: Settings, previous: Run) -> Kind:
     return "native" if settings.strategy == "native" else "select"
 
 
+def new_context(settings: Settings, previous: Run) -> NewContext | Finished:
+    """The context of the new run (`restart.overrides.merge`), or the end of the restart when the failed
+    run's context cannot be kept (a field of its trigger could not be read)."""
+    context = merge(previous.context, settings.payload, settings.context)
+    refusal = unread_refusal(context, previous.id)
+    if refusal:
+        say = Say("error", refusal, "dbt-cloud-restart")
+        return _finished(settings, "error", refusal, say, 1, previous=previous, context=context)
+    return context
+
+
+def context_says(context: NewContext) -> tuple[Say, ...]:
+    """What to tell about the new run's context: a pinned commit is rerun as it was."""
+    note = sha_note(context)
+    return (Say("notice", note, "Pinned commit"),) if note else ()
+
+
 def full_run(settings: Settings, previous: Run, cause: str, marker: str) -> Decision:
-    """The previous run succeeded and `if-previous-succeeded: run`: the job again, as it is."""
+    """The previous run succeeded and `if-previous-succeeded: run`: the job again, as it is, in its context."""
+    context = new_context(settings, previous)
+    if isinstance(context, Finished):
+        return context
     if settings.dry_run:
         headline = f"would run job {settings.job_id} in full"
-        return Finished(
-            outcome=Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous)
+        outcome = Outcome(
+            status="planned", headline=headline, strategy=settings.strategy, previous=previous, context=context
         )
-    return TriggerRequest(kind="full", body={"cause": cause, **settings.payload}, marker=marker)
+        return Finished(outcome=outcome, say=context_says(context))
+    body = {"cause": cause, **context.body}
+    return TriggerRequest(kind="full", body=body, marker=marker, context=context, say=context_says(context))
 
 
 def native_refusal(previous: Run) -> str:
@@ -329,9 +353,22 @@ def select_rerun(settings: Settings, previous: Run, plan: Plan, cause: str, mark
             notice = Say("notice", message + shown)
             return _finished(settings, "skipped", message, notice, previous=previous, plan=plan, classified=classified)
         say = (Say("info", f"all {len(classified)} failure(s) look transient: restarting"),)
+    context = new_context(settings, previous)
+    if isinstance(context, Finished):
+        return context
+    say += context_says(context)
     if settings.dry_run:
         headline = f"{len(plan.steps_override)} step(s) planned, not triggered"
-        planned = Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous, plan=plan)
+        planned = Outcome(
+            status="planned",
+            headline=headline,
+            strategy=settings.strategy,
+            previous=previous,
+            plan=plan,
+            context=context,
+        )
         return Finished(outcome=planned, say=say, follow_up=True)
-    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    return TriggerRequest(kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say)
+    body = {"cause": cause, "steps_override": plan.steps_override, **context.body}
+    return TriggerRequest(
+        kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say, context=context
+    )

@@ -495,6 +495,7 @@ def carry_out(
         )
     after = reader.start if reader else None
     outcome = trigger_and_wait(client, settings, log, stop, previous, request, reporter, after)
+    outcome = followup.conclude_context(settings, log, replace(outcome, context=request.context))
     if request.details:
         outcome = replace(outcome, details=(*request.details, *outcome.details))
     if delay.seconds:

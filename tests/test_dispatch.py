@@ -250,7 +250,7 @@ class RacingCloud(FakeCloud):
 
     def trigger(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
         other = str(body["cause"]).replace("id=", "id=ffff")
-        self._start(job_id, other, body.get("steps_override"))
+        self._start(job_id, {**body, "cause": other})
         return super().trigger(job_id, body)
 
 

@@ -251,12 +251,19 @@ def test_previous_run_succeeded(cloud: LocalDbtCloud, tmp_path: Path, mode: str,
 
 
 def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = cloud.failing_run(["dbt build"], ["orders"], environment_id=7)
+    job_id, run_id = cloud.failing_run(
+        ["dbt build"], ["orders"], environment_id=7, category="api", schema_override="dbt_native"
+    )
 
     result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
 
     assert_restarted_ok(result, run_id)
     assert posts(cloud)[-1] == f"/api/v2/accounts/{cloud.account_id}/jobs/{job_id}/rerun/"
+    # dbt Cloud's rerun keeps the failed run's context by itself: the action sends nothing, says so.
+    assert [r.json for r in cloud.requests if r.path.endswith("/rerun/")] == [None]
+    assert cloud.run(int(result.outputs["run-id"]))["trigger"]["schema_override"] == "dbt_native"
+    assert result.json_output("context") == {}
+    assert "- Context: the failed run's own, kept by dbt Cloud's rerun itself" in result.summary
 
     # The first run has been rerun from failure (the new run's retrying_run_id names it): not again.
     again = run_action(tmp_path, inputs(cloud, job_id, strategy="native", run_id=str(run_id)))
@@ -411,5 +418,9 @@ def test_the_prebuilt_image_runs_with_only_the_inputs_the_step_gives(cloud: Loca
     result = run_action(tmp_path, inputs(cloud, job_id), prebuilt=True)
 
     assert_restarted_ok(result, run_id)
+    # A scheduled run's restart carries no override it never had, and the new run's trigger shows none.
+    body = next(r.json for r in reversed(cloud.requests) if r.method == "POST" and r.path.endswith("/run/"))
+    assert set(body) == {"cause", "steps_override"} and result.json_output("context") == {}
+    assert result.outputs["verified"] == "true" and "- Context: the job's defaults (run #" in result.summary
     assert result.json_output("steps")[0].startswith("dbt build --select ")
     assert set(new_run_steps(cloud, result)[4]) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from markdown_it import MarkdownIt
 from restart import summary
 from restart.artifacts import NodeResult
 from restart.outcome import Outcome
+from restart.overrides import merge
 from restart.plan import Plan, StepPlan
-from restart.records import ERROR, SUCCESS, Job, Run, Step
+from restart.records import ERROR, SUCCESS, Job, Run, Step, context_from_json
+from restart.verify import ContextCheck
 from tests.factories import run_record
 
 FAILED = "model.shop.stg_orders"
@@ -377,3 +380,40 @@ def test_a_region_without_failed_nodes_only_counts_what_reruns() -> None:
         Outcome(status="error", headline="e", strategy="select", exit_code=1, previous=PREVIOUS, plan=make_plan(step))
     )
     assert "step 5, <code>dbt build</code>: 3 nodes rerun (grey)" in markdown and "0 failed" not in markdown
+
+
+def test_the_new_runs_context_is_shown_with_where_each_value_comes_from() -> None:
+    hostile = "<b>x</b>|`y`"
+    trigger = {"git_sha": "9f1c2ab3e4d5", "schema_override": hostile, "threads_override": 8, "git_branch": "f"}
+    context = merge(context_from_json(trigger), {"threads_override": 2, "git_branch": None})
+    checked = ContextCheck(("schema_override: sent 'a', its trigger records none",))
+    outcome = replace(OUTCOME, context=context, context_check=checked)
+    markdown = summary.summary(outcome)
+    page, parsed = render(markdown)
+    assert parsed.balanced and "<b>x</b>" not in page
+    assert (
+        "- Context: 2 fields kept from run #1001, 1 field from `payload` (below); ⚠️ the new run's trigger" in markdown
+    )
+    rows = [line for line in markdown.split("### Context of the new run", 1)[1].splitlines() if line.startswith("| `")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| `git_sha`",
+        "| `schema_override`",
+        "| `threads_override`",
+        "| `git_branch`",
+    ]
+    assert rows[2].endswith("| `payload` |") and "failed run [#1001]" in rows[0]
+    assert "`payload` sets it to null: the job's default" in rows[3]
+    assert "📌 The new run checks out commit <code>9f1c2ab3e4d5</code> again" in markdown
+
+    defaults = summary.summary(replace(OUTCOME, context=merge(context_from_json(trigger), {}, "job-defaults")))
+    assert "- Context: the job's defaults (`context: job-defaults`)" in defaults and "📌" not in defaults
+    scheduled = summary.summary(
+        replace(OUTCOME, context=merge(context_from_json({}), {}), context_check=ContextCheck())
+    )
+    assert (
+        "- Context: the job's defaults (run #1001 was started without overrides); the new run's trigger carries it ✅"
+        in scheduled
+    )
+    assert "### Context of the new run" not in scheduled
+    native = summary.summary(replace(OUTCOME, strategy="native", plan=None))
+    assert "- Context: the failed run's own, kept by dbt Cloud's rerun itself" in native

@@ -37,7 +37,8 @@ from .model import (
     read_text,
     tail,
 )
-from .runtimes import RUNTIMES, Environment, Runtime
+from .repository import CheckoutError, Repository
+from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -50,6 +51,21 @@ LINT = "dbt sqlfluff lint"  # the step a job's `run_lint` adds before its comman
 COMPARE = "dbt compare --select state:modified"  # the step `run_compare_changes` adds after them
 RETRY = "dbt retry"
 RERUN_CAUSE = "Rerun from failure"
+# The trigger fields that make a run's own context; dbt Cloud's rerun from failure keeps them all.
+CONTEXT = (
+    "git_branch",
+    "git_sha",
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "azure_pull_request_id",
+    "non_native_pull_request_id",
+    "schema_override",
+    "target_name_override",
+    "threads_override",
+    "dbt_version_override",
+    "generate_docs_override",
+    "timeout_seconds_override",
+)
 PARTIAL_PARSE = "partial_parse.msgpack"
 CLOCK_SHIM = Path(__file__).resolve().parent / "dbt_at.py"
 CLOCK_ENV = "DBT_EMULATOR_NOW"
@@ -96,6 +112,7 @@ class Engine:
         self.fusion: dict[int, FusionMode] = {}  # environments in Fusion mode (fusion.py rewrites their artifacts)
         self.environments: dict[int, Environment] = {}
         self.runtimes: dict[int, Runtime] = {}  # run id -> the dbt its environment ran it with
+        self.repository = Repository(project_sha)  # what the clone step checks out
         self._job_ids = itertools.count(1)
         self._run_ids = itertools.count(first_run_id)
         self._trigger_ids = itertools.count(5001)
@@ -142,6 +159,7 @@ class Engine:
         threads: int = 4,
         target_name: str = "default",
         engine: str | None = None,
+        job_type: str = "scheduled",
     ) -> Job:
         """Define a job; `engine` also switches its environment's dbt engine."""
         for command in steps:
@@ -164,6 +182,7 @@ class Engine:
                 timeout_seconds=timeout_seconds,
                 threads=threads,
                 target_name=target_name,
+                job_type=job_type,
             )
             self.jobs[job.id] = job
             return job
@@ -195,7 +214,10 @@ class Engine:
                 commands = [RETRY, *retry_of.skipped_commands()]
                 retry_state = failed.artifacts["run_results.json"]
             run_id = next(self._run_ids)
-            runtime = self.runtimes[run_id] = RUNTIMES[self.environment(job.environment_id).engine]()
+            engine = self.environment(job.environment_id).engine
+            if trigger.dbt_version_override is not None:  # checked by the API before (`runtime_for_version`)
+                engine = runtime_for_version(trigger.dbt_version_override) or engine
+            runtime = self.runtimes[run_id] = RUNTIMES[engine]()
             docs = trigger.generate_docs_override
             timeout = trigger.timeout_seconds_override
             run = Run(
@@ -208,7 +230,7 @@ class Engine:
                 generate_docs=job.generate_docs if docs is None else docs,
                 timeout_seconds=job.timeout_seconds if timeout is None else timeout,
                 git_branch=trigger.git_branch or "main",
-                git_sha=trigger.git_sha or project_sha(),
+                git_sha=trigger.git_sha or self._head(trigger.git_branch),
                 dbt_version=FUSION_TRACK if job.environment_id in self.fusion else runtime.version,
                 href=f"{self.base_url}/deploy/{self.account_id}/projects/{self.project_id}/runs/{run_id}/",
                 retry_of=None if retry_of is None else retry_of.id,
@@ -223,6 +245,13 @@ class Engine:
         executor.queue.put(run.id)
         return run
 
+    def _head(self, branch: str | None) -> str:
+        """The newest commit of a branch ('' when there is none: the run's clone step will fail)."""
+        try:
+            return self.repository.head(branch or "main")
+        except CheckoutError:
+            return ""
+
     def rerun(self, job: Job) -> Run:
         """dbt Cloud's "rerun from failure": retry the latest finished run if it failed, else run anew."""
         with self.lock:
@@ -230,17 +259,7 @@ class Engine:
             latest = max(finished, key=lambda r: r.id, default=None)
             if latest is None or latest.retry_blocker(latest.id) is not None:
                 return self.trigger(job, {"cause": RERUN_CAUSE}, "rerun")
-            carried = {
-                key: getattr(latest.trigger, key)
-                for key in (
-                    "git_branch",
-                    "schema_override",
-                    "threads_override",
-                    "target_name_override",
-                    "generate_docs_override",
-                    "timeout_seconds_override",
-                )
-            }
+            carried = {key: value for key in CONTEXT if (value := getattr(latest.trigger, key)) is not None}
             return self.trigger(job, {"cause": RERUN_CAUSE, **carried}, "rerun", retry_of=latest)
 
     def cancel(self, run: Run) -> None:
@@ -329,7 +348,7 @@ class Executor(threading.Thread):
             return action
 
         setup: list[tuple[str, Callable[[Step], int]]] = [
-            (CLONE_STEP, lambda step: self.clone(step, project, hidden)),
+            (CLONE_STEP, lambda step: self.clone(step, project, hidden, run)),
             (PROFILE_STEP, lambda step: self.profile(step, run, profiles)),
             (step_name(DEPS), dbt(DEPS)),
         ]
@@ -447,15 +466,28 @@ class Executor(threading.Thread):
             engine.lock.notify_all()
             return step.status
 
-    def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = ()) -> int:
-        """Copy the dbt project into the run's workspace, with the environment's own files laid over it
-        and without the `hidden` paths (as if deleted in git)."""
+    def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = (), run: Run | None = None) -> int:
+        """Check out the run's branch and commit (its trigger's `git_branch`/`git_sha`, else main's newest)
+        into the run's workspace, with the environment's own files laid over it and without the `hidden`
+        paths (as if deleted in git). A branch or commit the repository lacks fails the step."""
+        wanted = (run.trigger.git_branch, run.trigger.git_sha) if run is not None else (None, None)
+        try:
+            branch, sha, changes = self.engine.repository.checkout(*wanted)
+        except CheckoutError as exc:
+            step.logs = f"{exc}\n"
+            return ERROR
+        if run is not None:
+            with self.engine.lock:
+                run.git_branch, run.git_sha = branch, sha
         shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE, dirs_exist_ok=True)
-        files = self.engine.environment(self.environment_id).project_files
+        files = {**self.engine.environment(self.environment_id).project_files, **changes}
         for name in self.laid - set(files):
             if not (PROJECT_DIR / name).is_file():
                 (project / name).unlink(missing_ok=True)
         for name, content in files.items():
+            if content is None:
+                (project / name).unlink(missing_ok=True)
+                continue
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             (project / name).write_text(content, encoding="utf-8")
         self.laid = set(files)
@@ -465,9 +497,7 @@ class Executor(threading.Thread):
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
-        step.logs = (
-            f"Cloning repository at {project_sha()}\nCopied {PROJECT_DIR} to {project}\nChecked out branch main\n"
-        )
+        step.logs = f"Cloning repository at {sha}\nCopied {PROJECT_DIR} to {project}\nChecked out branch {branch}\n"
         return SUCCESS
 
     def profile(self, step: Step, run: Run, profiles: Path) -> int:
@@ -486,8 +516,9 @@ class Executor(threading.Thread):
             f"      path: '{database}'",
             f"      threads: {threads}",
         ]
-        if trigger.schema_override:
-            lines.append(f"      schema: {trigger.schema_override}")
+        schema = trigger.schema_override or pull_request_schema(run)
+        if schema:
+            lines.append(f"      schema: {schema}")
         profiles.mkdir(parents=True, exist_ok=True)
         text = "\n".join(lines) + "\n"
         (profiles / "profiles.yml").write_text(text, encoding="utf-8")
@@ -584,6 +615,22 @@ class Executor(threading.Thread):
                 self.timed_out = not run.cancelled.is_set()
                 return True
         return run.cancelled.wait(pause) if pause else run.cancelled.is_set()
+
+
+def pull_request_schema(run: Run) -> str:
+    """A CI job's run of a pull or merge request builds in `dbt_cloud_pr_<job>_<pr>` ('' otherwise)."""
+    if run.job.job_type != "ci":
+        return ""
+    trigger = run.trigger
+    for pr in (
+        trigger.github_pull_request_id,
+        trigger.gitlab_merge_request_id,
+        trigger.azure_pull_request_id,
+        trigger.non_native_pull_request_id,
+    ):
+        if pr is not None:
+            return f"dbt_cloud_pr_{run.job.id}_{pr}"
+    return ""
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

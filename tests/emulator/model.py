@@ -93,6 +93,7 @@ class Job:
     target_name: str = "default"
     run_lint: bool = False
     run_compare_changes: bool = False
+    job_type: str = "scheduled"  # `ci` jobs build a pull request's runs in its own schema
     created_at: datetime = field(default_factory=now)
 
     def to_api(self) -> dict[str, Any]:
@@ -114,7 +115,7 @@ class Job:
             "run_generate_sources": self.run_generate_sources,
             "generate_sources": self.run_generate_sources,
             "is_deferrable": False,
-            "job_type": "scheduled",
+            "job_type": self.job_type,
             "lifecycle_webhooks": False,
             "lifecycle_webhooks_url": None,
             "run_compare_changes": self.run_compare_changes,

@@ -49,3 +49,12 @@ class Environment:
 
     engine: str = DEFAULT
     project_files: dict[str, str] = field(default_factory=dict)  # relative path -> text
+
+
+def runtime_for_version(version: str) -> str | None:
+    """The engine a trigger's `dbt_version_override` names (`1.12`, `1.12.0-latest`, `dbt-1.12`); None if none."""
+    if version in RUNTIMES:
+        return version
+    parts = version.removesuffix("-latest").split(".")
+    name = f"dbt-{'.'.join(parts[:2])}" if len(parts) >= 2 else ""
+    return name if name in RUNTIMES else None

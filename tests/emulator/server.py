@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .engine import Engine
 from .faults import FaultList, HttpFault
 from .model import ERROR, Job, Run
+from .runtimes import runtime_for_version
 
 Query = dict[str, list[str]]
 SUCCESS_MESSAGE = "Success!"
@@ -192,6 +193,9 @@ def validate_trigger(body: Any) -> dict[str, Any]:
                 errors[name] = problem
             else:
                 fields[name] = list(value)
+    version = fields.get("dbt_version_override")
+    if version is not None and runtime_for_version(version) is None:
+        errors["dbt_version_override"] = [f'"{version}" is not a valid choice.']
     if errors:
         raise ApiError(400, INVALID, errors)
     return fields
