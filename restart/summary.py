@@ -175,6 +175,8 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- {'✅' if outcome.verdict.verified else '⚠️'} {text(verified_headline(outcome.verdict), 600)}")
     if outcome.strategy:
         lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
+    if outcome.plan and outcome.plan.engine:
+        lines.append(f"- Engine of the failed run: {text(outcome.plan.engine, 120)}")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
 
