@@ -8,8 +8,10 @@ the 1.12 defaults from the date they reached Latest (2026-09-01).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -30,6 +32,8 @@ from restart.engines import (
 from restart.outcome import Outcome
 from restart.plan import StepArtifacts, make_plan, manifest_needed
 from restart.summary import summary
+from tests.emulator.tracks import LATEST_BEFORE_1_12, LATEST_WITH_1_12, TRACKS, stamp_artifact
+from tests.engines import DBT_1_11, DBT_1_12
 from tests.factories import make_run
 from tests.test_engines_plan import CONTINUED, HOOK, MANIFEST
 
@@ -45,7 +49,7 @@ RECORDED_STAMPS = {
     "2026.2.5+dde6c12": date(2026, 2, 5),
     "2026.4.7+4533730": date(2026, 4, 7),
 }
-TRACKS = ["versionless", "latest", "compatible", "extended", "fallback"]
+TRACK_NAMES = ["versionless", "latest", "compatible", "extended", "fallback"]
 
 
 @pytest.mark.parametrize("stamp", sorted(RECORDED_STAMPS))
@@ -58,7 +62,7 @@ def test_every_recorded_stamp_reads_as_a_release_track_build_of_current_dbt_core
     assert engine.name == f"dbt platform Latest track (build {stamp.split('+')[0]})"
 
 
-@pytest.mark.parametrize("track", [*TRACKS, "LATEST", " Compatible "])
+@pytest.mark.parametrize("track", [*TRACK_NAMES, "LATEST", " Compatible "])
 def test_the_run_s_track_names_the_engine_and_alone_reads_as_a_release_track(track: str) -> None:
     title = track.strip().title()
     assert Engine.of("2026.4.7+4533730", track).name == f"dbt platform {title} track (build 2026.4.7)"
@@ -132,7 +136,7 @@ def test_any_text_reads_without_raising_and_never_as_a_build_before_release_trac
     assert isinstance(Engine.of(text, text).name, str)
 
 
-@given(st.sampled_from(TRACKS), st.sampled_from([str.lower, str.upper, str.title]))
+@given(st.sampled_from(TRACK_NAMES), st.sampled_from([str.lower, str.upper, str.title]))
 def test_track_names_read_in_any_case(track: str, case: object) -> None:
     assert callable(case)
     reading = read_version(case(track))
@@ -182,3 +186,26 @@ def test_a_failed_on_run_start_hook_is_explained_by_the_build_s_date(stamp: str,
     step = make_plan(run, {4: StepArtifacts(stamped(skipped, stamp), MANIFEST)}).steps[0]
     assert (step.action, step.sent) == ("rerun", "dbt build")
     assert "on-run-start hook failed" in step.warning and why in step.warning
+
+
+# ---- the local dbt Cloud's release-track mode ------------------------------------------------------
+
+
+def test_the_release_track_mode_stamps_every_artifact_dbt_wrote(tmp_path: Path) -> None:
+    metadata = {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json", "dbt_version": "1.11.2"}
+    for name in ("run_results.json", "manifest.json", "catalog.json", "sources.json"):
+        (tmp_path / name).write_text(json.dumps({"metadata": metadata, "results": []}), encoding="utf-8")
+    (tmp_path / "graph_summary.json").write_text('{"_invocation_id": "x"}', encoding="utf-8")
+    (tmp_path / "partial_parse.msgpack").write_bytes(b"\x80")
+    build = TRACKS[LATEST_BEFORE_1_12]
+    build.restamp(tmp_path)
+    for name in ("run_results.json", "manifest.json", "catalog.json", "sources.json"):
+        written = json.loads((tmp_path / name).read_text(encoding="utf-8"))
+        assert written["metadata"] == {**metadata, "dbt_version": build.stamp}, name
+    assert (tmp_path / "graph_summary.json").read_text(encoding="utf-8") == '{"_invocation_id": "x"}'
+    assert (tmp_path / "partial_parse.msgpack").read_bytes() == b"\x80"
+    # the builds the mode offers: a recorded stamp before 1.12 reached Latest on dbt 1.11, one after on 1.12
+    assert Engine(build.stamp).built == date(2026, 4, 7) and build.core == DBT_1_11 and build.track == "latest"
+    after = TRACKS[LATEST_WITH_1_12]
+    assert Engine(after.stamp).has(Rule.CONTINUE_ON_ERROR) and after.core == DBT_1_12
+    assert stamp_artifact(tmp_path / "graph_summary.json", build.stamp) is False

@@ -38,6 +38,7 @@ from .model import (
     tail,
 )
 from .runtimes import RUNTIMES, Environment, Runtime
+from .tracks import TRACKS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -173,6 +174,11 @@ class Engine:
         with self.lock:
             return max((run.id for run in self.runs.values() if run.job.id == job_id), default=0)
 
+    def job_json(self, job: Job) -> dict[str, Any]:
+        """A job as the API returns it: it reports its environment's release track (if any) as `dbt_version`."""
+        build = TRACKS.get(self.environment(job.environment_id).engine)
+        return replace(job, dbt_version=None if build is None else build.track).to_api()
+
     def run_json(self, run: Run, include: set[str]) -> dict[str, Any]:
         """A run as the API returns it."""
         with self.lock:
@@ -202,7 +208,7 @@ class Engine:
                 id=run_id,
                 account_id=self.account_id,
                 project_id=self.project_id,
-                job=replace(job, execute_steps=list(job.execute_steps)),
+                job=replace(job, execute_steps=list(job.execute_steps), dbt_version=runtime.track),
                 trigger=trigger,
                 commands=commands,
                 generate_docs=job.generate_docs if docs is None else docs,

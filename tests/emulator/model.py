@@ -93,6 +93,7 @@ class Job:
     target_name: str = "default"
     run_lint: bool = False
     run_compare_changes: bool = False
+    dbt_version: str | None = None  # the release track of its environment (tracks.py), else None: inherited
     created_at: datetime = field(default_factory=now)
 
     def to_api(self) -> dict[str, Any]:
@@ -104,8 +105,8 @@ class Job:
             "environment_id": self.environment_id,
             "name": self.name,
             "description": "",
-            "dbt_version": None,
-            "raw_dbt_version": None,
+            "dbt_version": self.dbt_version,
+            "raw_dbt_version": self.dbt_version,
             "deferring_environment_id": None,
             "deferring_job_definition_id": None,
             "execute_steps": list(self.execute_steps),
