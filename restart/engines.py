@@ -61,6 +61,7 @@ class Track(StrEnum):
     FUSION = "fusion"
 
 
+TRACK_NAMES: Final = frozenset(Track)
 FUSION_TRACKS: Final = frozenset({Track.LATEST_FUSION, Track.FUSION})
 TRACK_TITLES: Final = {
     Track.VERSIONLESS: "Versionless",
@@ -154,7 +155,7 @@ def read_version(text: str) -> Reading | None:
     lowered = text.lower()
     if lowered in FUSION_TRACKS:
         return Reading(Kind.FUSION, (FUSION_MAJOR, 0, 0))
-    if lowered in set(Track):
+    if lowered in TRACK_NAMES:
         return Reading(Kind.RELEASE_TRACK)
     build = calendar_build(text)
     if build is not None:
@@ -168,7 +169,7 @@ def read_version(text: str) -> Reading | None:
 def track_of(text: str | None) -> Track | None:
     """The release track a run reports as its `dbt_version`; None when it reports a version (or nothing)."""
     lowered = (text or "").strip().lower()
-    return Track(lowered) if lowered in set(Track) else None
+    return Track(lowered) if lowered in TRACK_NAMES else None
 
 
 def _recorded(text: str | None) -> str:
@@ -189,7 +190,11 @@ class Engine:
 
     @cached_property
     def reading(self) -> Reading | None:
-        return read_version(self.text) if self.text else None
+        """What the recorded version says; a calendar-stamped build on a Fusion track is read as Fusion."""
+        reading = read_version(self.text) if self.text else None
+        if reading is not None and reading.kind == Kind.RELEASE_TRACK and self.track in FUSION_TRACKS:
+            return Reading(Kind.FUSION, (FUSION_MAJOR, 0, 0), reading.built, reading.build)
+        return reading
 
     @property
     def kind(self) -> Kind | None:
@@ -266,9 +271,10 @@ class Engine:
             track = "release track" if named is None else f"{TRACK_TITLES[named]} track"
             build = f"build {reading.build}" if reading.build else "build not recorded"
             return f"dbt platform {track} ({build})"
-        fusion_track = track_of(self.text)
+        fusion_track = track_of(self.text) or (self.track if reading is not None and reading.build else None)
         if reading is not None and reading.kind == Kind.FUSION and fusion_track is not None:
-            return f"dbt platform {TRACK_TITLES[fusion_track]} track (Fusion)"
+            build = f", build {reading.build}" if reading.build else ""
+            return f"dbt platform {TRACK_TITLES[fusion_track]} track (Fusion{build})"
         return f"dbt {self.text}" + (" (Fusion)" if self.fusion else "")
 
 

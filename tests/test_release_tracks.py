@@ -77,6 +77,11 @@ def test_other_engines_keep_their_names_and_rules() -> None:
     assert Engine.of("1.11.2", "latest").kind == Kind.CORE  # what wrote the artifacts wins
     assert Engine.of("1.11.2", "latest").name == "dbt 1.11.2"
     assert Engine.of(None, "latest-fusion").name == "dbt platform Latest Fusion track (Fusion)"
+    assert Engine.of("2.0.0-preview.45", "latest-fusion").name == "dbt 2.0.0-preview.45 (Fusion)"
+    # were a Fusion track to stamp a calendar version, its artifacts are still read as Fusion writes them
+    on_fusion = Engine.of("2026.4.7+4533730", "latest-fusion")
+    assert on_fusion.fusion and not on_fusion.file_by_stem and on_fusion.built == date(2026, 4, 7)
+    assert on_fusion.name == "dbt platform Latest Fusion track (Fusion, build 2026.4.7)"
     assert Engine("2.0.0-preview.45").name == "dbt 2.0.0-preview.45 (Fusion)"
     assert Engine("").name == "an unrecorded dbt version"
 
