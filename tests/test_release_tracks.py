@@ -193,6 +193,15 @@ def test_a_failed_on_run_start_hook_is_explained_by_the_build_s_date(stamp: str,
     assert "on-run-start hook failed" in step.warning and why in step.warning
 
 
+def test_a_timed_out_release_track_run_reruns_its_interrupted_step_as_written() -> None:
+    run = replace(
+        make_run(["dbt build"], [20], status=30), dbt_version="latest", status_message="This run timed out after 1 day."
+    )
+    found = stamped({"model.shop.stg": "success"}, "2026.4.7+4533730")
+    step = make_plan(run, {4: StepArtifacts(found, MANIFEST)}).steps[0]
+    assert (step.action, step.sent) == ("rerun", "dbt build") and "timed out" in step.reason + step.warning
+
+
 # ---- the local dbt Cloud's release-track mode ------------------------------------------------------
 
 
