@@ -278,7 +278,7 @@ def manifest_needed(
     if rebuild == WITH_TEST_PARENTS and any(r.unique_id.startswith(TEST_PREFIX) for r in nodes):
         return "the parents of failed tests are read from it"
     if continued_on_error(results, engine):
-        return "a model failed on dbt 1.12+: what ran after it on stale data (on_error: continue) is read from it"
+        return f"a model failed on {engine.name}: what ran after it on stale data (on_error: continue) is read from it"
     if len(nodes) >= COMPACT_FROM:
         return f"{len(nodes)} nodes to rerun: it lets the command be compacted"
     for node in nodes:
