@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.emulator import LocalDbtCloud
 from tests.emulator.runtimes import DEFAULT
@@ -39,10 +40,16 @@ def environment(cloud: LocalDbtCloud, environment_id: int, engine: str) -> int:
 def assert_engine_named(cloud: LocalDbtCloud, result: ActionResult, run_id: int, engine: str) -> None:
     """The failed run's engine, as the local dbt Cloud recorded it and as the summary names it."""
     run, build = cloud.run(run_id), TRACKS.get(engine)
+    job = requests.get(
+        f"{cloud.base_url}/api/v2/accounts/{cloud.account_id}/jobs/{run['job_definition_id']}/",
+        headers={"Authorization": f"Token {cloud.token}"},
+        timeout=30,
+    ).json()["data"]
     if build is None:
+        assert job["dbt_version"] is None  # the job inherits its environment's dbt version
         assert f"Engine of the failed run: dbt {run['dbt_version']}" in result.summary
         return
-    assert (run["dbt_version"], run["job"]["dbt_version"]) == (build.track, build.track)
+    assert (run["dbt_version"], run["job"]["dbt_version"], job["dbt_version"]) == (build.track,) * 3
     stamps = {
         (cloud.artifact(run_id, s["index"]) or {}).get("metadata", {}).get("dbt_version") for s in run["run_steps"]
     }
