@@ -141,12 +141,12 @@ def test_any_text_reads_without_raising_and_never_as_a_build_before_release_trac
     assert isinstance(Engine.of(text, text).name, str)
 
 
-@given(st.sampled_from(TRACK_NAMES), st.sampled_from([str.lower, str.upper, str.title]))
-def test_track_names_read_in_any_case(track: str, case: object) -> None:
-    assert callable(case)
-    reading = read_version(case(track))
-    assert reading is not None and reading.kind == Kind.RELEASE_TRACK
-    assert Engine.of("", case(track)).track == Track(track)
+@given(st.sampled_from(TRACK_NAMES), st.sampled_from(["lower", "upper", "title"]), st.sampled_from(["", " "]))
+def test_track_names_read_in_any_case(track: str, case: str, pad: str) -> None:
+    reported = pad + getattr(track, case)() + pad
+    reading = read_version(reported)
+    assert reading is not None and (reading.kind, reading.built) == (Kind.RELEASE_TRACK, None)
+    assert Engine.of("", reported).track == Track(track)
 
 
 # ---- the planner on release-track builds -----------------------------------------------------------
