@@ -562,21 +562,22 @@ class Executor(threading.Thread):
                 except subprocess.TimeoutExpired:
                     if self.interrupted(run, deadline, 0):
                         stop(process)
-                        self.as_fusion(run, target)
+                        self.rewrite(run, runtime, target)  # what an interrupted dbt wrote, too
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
-            if runtime.rewrite is not None:
-                runtime.rewrite(target)
-            self.as_fusion(run, target)
+            self.rewrite(run, runtime, target)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
                 run.process = None
                 self.engine.lock.notify_all()
 
-    def as_fusion(self, run: Run, target: Path) -> None:
-        """In an environment in Fusion mode, rewrite what dbt wrote to `target` as dbt v2 writes it."""
+    def rewrite(self, run: Run, runtime: Runtime, target: Path) -> None:
+        """What dbt wrote to `target`, as the environment's engine writes it: its runtime's rewrite (a
+        release-track build restamps it), then, in Fusion mode, as dbt v2 writes it."""
+        if runtime.rewrite is not None:
+            runtime.rewrite(target)
         mode = self.engine.fusion.get(run.job.environment_id)
         if mode is not None:
             rewrite(target, mode)
