@@ -177,6 +177,8 @@ def _header(outcome: Outcome) -> list[str]:
     if outcome.strategy:
         lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
     lines += _context_line(outcome)
+    if outcome.plan and outcome.plan.engine:
+        lines.append(f"- Engine of the failed run: {text(outcome.plan.engine, 120)}")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
     return lines
 

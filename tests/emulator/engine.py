@@ -39,6 +39,7 @@ from .model import (
 )
 from .repository import CheckoutError, Repository
 from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
+from .tracks import TRACKS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -192,6 +193,11 @@ class Engine:
         with self.lock:
             return max((run.id for run in self.runs.values() if run.job.id == job_id), default=0)
 
+    def job_json(self, job: Job) -> dict[str, Any]:
+        """A job as the API returns it: it reports its environment's release track (if any) as `dbt_version`."""
+        build = TRACKS.get(self.environment(job.environment_id).engine)
+        return replace(job, dbt_version=None if build is None else build.track).to_api()
+
     def run_json(self, run: Run, include: set[str]) -> dict[str, Any]:
         """A run as the API returns it."""
         with self.lock:
@@ -224,7 +230,7 @@ class Engine:
                 id=run_id,
                 account_id=self.account_id,
                 project_id=self.project_id,
-                job=replace(job, execute_steps=list(job.execute_steps)),
+                job=replace(job, execute_steps=list(job.execute_steps), dbt_version=runtime.track),
                 trigger=trigger,
                 commands=commands,
                 generate_docs=job.generate_docs if docs is None else docs,
@@ -587,21 +593,22 @@ class Executor(threading.Thread):
                 except subprocess.TimeoutExpired:
                     if self.interrupted(run, deadline, 0):
                         stop(process)
-                        self.as_fusion(run, target)
+                        self.rewrite(run, runtime, target)  # what an interrupted dbt wrote, too
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
-            if runtime.rewrite is not None:
-                runtime.rewrite(target)
-            self.as_fusion(run, target)
+            self.rewrite(run, runtime, target)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
                 run.process = None
                 self.engine.lock.notify_all()
 
-    def as_fusion(self, run: Run, target: Path) -> None:
-        """In an environment in Fusion mode, rewrite what dbt wrote to `target` as dbt v2 writes it."""
+    def rewrite(self, run: Run, runtime: Runtime, target: Path) -> None:
+        """What dbt wrote to `target`, as the environment's engine writes it: its runtime's rewrite (a
+        release-track build restamps it), then, in Fusion mode, as dbt v2 writes it."""
+        if runtime.rewrite is not None:
+            runtime.rewrite(target)
         mode = self.engine.fusion.get(run.job.environment_id)
         if mode is not None:
             rewrite(target, mode)

@@ -94,6 +94,7 @@ class Job:
     run_lint: bool = False
     run_compare_changes: bool = False
     job_type: str = "scheduled"  # `ci` jobs build a pull request's runs in its own schema
+    dbt_version: str | None = None  # the release track of its environment (tracks.py), else None: inherited
     created_at: datetime = field(default_factory=now)
 
     def to_api(self) -> dict[str, Any]:
@@ -105,8 +106,8 @@ class Job:
             "environment_id": self.environment_id,
             "name": self.name,
             "description": "",
-            "dbt_version": None,
-            "raw_dbt_version": None,
+            "dbt_version": self.dbt_version,
+            "raw_dbt_version": self.dbt_version,
             "deferring_environment_id": None,
             "deferring_job_definition_id": None,
             "execute_steps": list(self.execute_steps),

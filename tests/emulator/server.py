@@ -313,7 +313,7 @@ class Api:
 
     def get_job(self, request: Request, job: str) -> Any:
         """GET a job."""
-        return self.job(job).to_api()
+        return self.engine.job_json(self.job(job))
 
     def trigger_run(self, request: Request, job: str) -> Any:
         """POST a run of a job."""
@@ -421,7 +421,7 @@ class Api:
             job = self.engine.add_job(list(body.get("steps") or []), **options)
         except (TypeError, ValueError) as error:
             raise ApiError(400, str(error)) from None
-        return {"job_id": job.id, "job": job.to_api()}
+        return {"job_id": job.id, "job": self.engine.job_json(job)}
 
     def control_faults(self, request: Request) -> Any:
         """Emulator control: set the faults of runs that start from now on."""
