@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType, ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 from tests.emulator import LocalDbtCloud
 from tests.exactness.harness import DbtProject
@@ -30,7 +30,7 @@ def _names(code: CodeType) -> Iterable[str]:
             yield from _names(const)
 
 
-def _ours(value: Any) -> bool:
+def _ours(value: object) -> TypeGuard[FunctionType]:
     """A plain function of the tests package (fixtures, helpers), to be followed."""
     return isinstance(value, FunctionType) and value.__module__.split(".")[0] == "tests"
 
@@ -42,13 +42,16 @@ def reaches_e2e(function: Callable[..., Any], seen: set[CodeType] | None = None)
     if not isinstance(inner, FunctionType) or inner.__code__ in seen:
         return False
     seen.add(inner.__code__)
-    for name in _names(inner.__code__):
+    names = set(_names(inner.__code__))
+    for name in names:
         value = inner.__globals__.get(name)
-        if value is None or (isinstance(value, ModuleType) and value is not subprocess):
-            continue
         if any(value is e2e for e2e in E2E):
             return True
-        if _ours(value) and reaches_e2e(value, seen):
+        if isinstance(value, ModuleType) and value.__name__.split(".")[0] == "tests":
+            used = [getattr(value, attribute, None) for attribute in names]  # `demo.main`: its attributes
+            if any(_ours(function) and reaches_e2e(function, seen) for function in used):
+                return True
+        elif _ours(value) and reaches_e2e(value, seen):
             return True
     return False
 

@@ -1,12 +1,14 @@
 """The `e2e` marker (tests/markers.py): what reaches the local dbt Cloud, real dbt or a subprocess is
-end to end, through helpers and fixtures; the rest is the fast loop."""
+end to end, through helpers and fixtures; the rest is the fast loop. (Functions are named here by
+text: a reference in this file's code would make these tests end to end themselves.)"""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from tests import test_cli, test_plan, test_restart_end_to_end
 from tests.emulator import LocalDbtCloud
 from tests.markers import is_e2e
 
@@ -28,16 +30,27 @@ def pure(text: str) -> str:
     return text.upper()
 
 
+def named(where: str) -> Any:
+    module, _, name = where.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def e2e(test: str, *fixtures: str) -> bool:
+    return is_e2e(named(test), [named(fixture) for fixture in fixtures])
+
+
 def test_a_test_is_end_to_end_when_it_or_a_helper_reaches_dbt_or_a_process() -> None:
-    assert is_e2e(starts_a_cloud, [])
-    assert is_e2e(calls_a_helper_that_does, [])
-    assert is_e2e(runs_a_process, [])
-    assert is_e2e(pure, [starts_a_cloud])  # through a fixture
-    assert not is_e2e(pure, [])
-    assert not is_e2e(test_plan.test_setup_steps_are_never_commands, [])
+    here = __name__
+    assert e2e(f"{here}.starts_a_cloud")
+    assert e2e(f"{here}.calls_a_helper_that_does")
+    assert e2e(f"{here}.runs_a_process")
+    assert e2e(f"{here}.pure", f"{here}.starts_a_cloud")  # through a fixture
+    assert not e2e(f"{here}.pure")
 
 
 def test_real_test_files_are_split_as_expected() -> None:
-    assert is_e2e(test_restart_end_to_end.test_single_build_reruns_exactly_the_failed_and_skipped_nodes, [])
-    assert is_e2e(test_cli.test_python_dash_m_restart_help, [])  # `python -m restart` as a subprocess
-    assert not is_e2e(test_cli.test_version, [])
+    assert e2e("tests.test_restart_end_to_end.test_single_build_reruns_exactly_the_failed_and_skipped_nodes")
+    assert e2e("tests.test_cli.test_python_dash_m_restart_help")  # `python -m restart` as a subprocess
+    assert e2e("tests.test_summary.test_the_sample_in_docs_is_what_the_demo_writes")  # `demo.main`
+    assert not e2e("tests.test_cli.test_version")
+    assert not e2e("tests.test_plan.test_setup_steps_are_never_commands")
