@@ -1,9 +1,10 @@
 """Which tests are end to end: the `e2e` marker, applied at collection by tests/conftest.py.
 
 A test is end to end when its code, its fixtures' code or the test helpers they call (followed through
-functions of the `tests` package) reach one of `E2E`: the local dbt Cloud, the exactness harness's real
-dbt, the action run as a subprocess from the image folder, the image itself, or any subprocess. Nothing
-is listed by hand, so a new end-to-end test is marked as soon as it uses one of them.
+functions of the `tests` package) reach one of `E2E`: the local dbt Cloud or its warm dbt worker, the
+exactness harness's real dbt, the action run as a subprocess from the image folder, the image itself,
+or any subprocess. Nothing is listed by hand, so a new end-to-end test is marked as soon as it uses
+one of them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from types import CodeType, FunctionType, ModuleType
 from typing import Any, TypeGuard
 
 from tests.emulator import LocalDbtCloud
+from tests.emulator.warm import WarmWorker
 from tests.exactness.harness import DbtProject
 from tests.image import action_image, build
 from tests.runner import run_action
 
 MARK = "e2e"
-E2E: tuple[object, ...] = (LocalDbtCloud, DbtProject, run_action, action_image, build, subprocess)
+E2E: tuple[object, ...] = (LocalDbtCloud, WarmWorker, DbtProject, run_action, action_image, build, subprocess)
 
 
 def _names(code: CodeType) -> Iterable[str]:
