@@ -3,7 +3,7 @@
 Starting dbt costs seconds, nearly all of it importing dbt-core and its adapter; the emulator runs a
 dbt process for every step of every run. The worker (`python warm.py`, in the venv of the dbt it
 serves) imports dbt and waits; for each command it forks a child that becomes a process of its own
-(its own session and process group, its own working directory, environment, argv, stdin from
+(its own process group, its own working directory, environment, argv, stdin from
 /dev/null, stdout and stderr to the step's log), runs dbt's click entry point as `dbt` would, and exits
 with dbt's exit code. Each step is as isolated as a fresh `dbt` process: nothing is shared but the
 imported, not yet used, modules. The worker is single-threaded (it forks safely) and reaps its
@@ -70,7 +70,7 @@ def _child(request: Mapping[str, Any]) -> None:
     """In the forked child: become the step's own process and run dbt; never returns."""
     code = 70  # EX_SOFTWARE: dbt was not reached
     try:
-        os.setsid()
+        os.setpgid(0, 0)  # its own process group (the worker sets it too: whichever runs first)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.chdir(request["cwd"])
@@ -167,6 +167,8 @@ def serve() -> None:
                 if pid == 0:
                     selector.close()
                     _child(request)
+                with contextlib.suppress(OSError):  # gone already, or set by the child itself
+                    os.setpgid(pid, pid)  # before the emulator learns the pid, which it may signal at once
                 children.add(pid)
                 answer({"id": request["id"], "pid": pid})
         while children:
@@ -200,10 +202,11 @@ class WarmProcess:
             return self.worker.codes.get(self.pid)
 
     def wait(self, timeout: float | None = None) -> int:
-        with self.worker.changed:
-            if not self.worker.changed.wait_for(lambda: self.pid in self.worker.codes, timeout):
+        worker = self.worker
+        with worker.changed:
+            if not worker.changed.wait_for(lambda: self.pid in worker.codes or not worker.alive, timeout):
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            return self.worker.codes[self.pid]
+            return worker.codes.get(self.pid, -signal.SIGKILL)  # the worker died: its child taken as killed
 
 
 class WarmWorker:
