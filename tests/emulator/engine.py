@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from . import warm
 from .fusion import CORE_SUFFIX, FUSION_TRACK, FusionMode, rewrite
 from .model import (
     CANCELLED,
@@ -40,6 +41,7 @@ from .model import (
 from .repository import CheckoutError, Repository
 from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
 from .tracks import TRACKS
+from .warm import DbtProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -545,10 +547,8 @@ class Executor(threading.Thread):
         clock: datetime | None = None,
     ) -> int:
         """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
-        args = shlex.split(command)
+        args = shlex.split(command)[1:]  # dbt's arguments
         runtime = self.engine.runtimes[run.id]
-        # The clock shim runs dbt at a set time, in the runtime's own Python (its venv's dbt-core).
-        args[0:1] = [str(runtime.dbt.parent / "python"), str(CLOCK_SHIM)] if clock is not None else [str(runtime.dbt)]
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
@@ -579,10 +579,7 @@ class Executor(threading.Thread):
         pause = self.engine.step_delay if delay else 0.0
         if pause > 0 and self.interrupted(run, deadline, pause):
             return ERROR
-        with step.stdout_path.open("wb") as out:
-            process = subprocess.Popen(
-                args, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        process = launch(runtime, args, project, env, step.stdout_path)
         with self.engine.lock:
             run.process = process
         try:
@@ -640,7 +637,24 @@ def pull_request_schema(run: Run) -> str:
     return ""
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def launch(runtime: Runtime, args: list[str], project: Path, env: dict[str, str], log: Path) -> DbtProcess:
+    """Start `dbt <args>` of `runtime` in `project` with exactly `env`, its output to `log`, in a process
+    group of its own: forked by the runtime's warm worker (warm.py), else as a plain subprocess. With
+    DBT_EMULATOR_NOW in `env` it runs at that time (the clock shim, dbt_at.py)."""
+    python = runtime.dbt.parent / "python"  # the runtime's own Python (its venv's dbt-core)
+    if warm.enabled() and python.is_file():
+        try:
+            return warm.worker(python).start(args, project, env, log)
+        except OSError:
+            pass  # no fork here after all: a plain process
+    command = [str(python), str(CLOCK_SHIM), *args] if CLOCK_ENV in env else [str(runtime.dbt), *args]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: DbtProcess) -> None:
     """Terminate a dbt process group, killing it if it lingers."""
     for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:

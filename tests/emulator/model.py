@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .warm import DbtProcess
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 COMPLETE = (SUCCESS, ERROR, CANCELLED)
@@ -278,7 +279,7 @@ class Run:
     finished_at: datetime | None = None
     steps: list[Step] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    process: subprocess.Popen[bytes] | None = None
+    process: DbtProcess | None = None
     has_docs_generated: bool = False
     has_sources_generated: bool = False
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from restart import commands as cmds
 from restart.artifacts import parse_manifest, parse_run_results
-from restart.dbt_vocabulary import Rebuild
+from restart.dbt_vocabulary import FAILED, Rebuild
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
 from tests.emulator.tracks import TRACKS, ReleaseTrack
@@ -320,20 +320,24 @@ def plan_step(step: StepRun, *, manifest: bool = True, message: str = "", rebuil
 
 
 def run_recorded(project: DbtProject, command: str, faults: list[str], attempts: int = 3) -> StepRun:
-    """Run a failing step; a fail-fast one again while dbt left no run_results.json.
+    """Run a failing step; a fail-fast one again while dbt's own race spoilt its artifacts.
 
-    Failing fast on several threads, dbt now and then stops before writing any artifact (dbt-core
-    issues 3600 and 7302). Each such try must plan as a rerun of the step as it was, warning that
-    run_results.json is missing; the case is then run again so the oracle gets its artifacts.
+    Failing fast on several threads, dbt races itself: the worker thread flags the failure
+    (`call_runner` sets `_raise_next_tick`) before the pool's callback records the failed node's
+    result, and the main thread, seeing the flag while it still hands out nodes, stops the pool and
+    writes every node without a result as "Skipping due to fail_fast", the failed one included
+    (dbt-core task/runnable.py, `execute_nodes`); now and then it writes no run_results.json at all
+    (dbt-core issues 3600 and 7302). Each such try must plan as a rerun of the step as it was, with
+    a warning; the case is then run again so that the oracle gets the artifacts dbt means to write.
     """
     fail_fast = {"--fail-fast", "-x"} & set(shlex.split(command))
     for _ in range(attempts - 1 if fail_fast else 0):
         step = project.run(command, faults)
-        if step.run_results is not None:
+        if step.run_results is not None and any(status in FAILED for status in step.statuses.values()):
             return step
         planned = plan_step(step)
         assert planned.action == "rerun" and planned.sent == command, planned
-        assert "run_results.json is missing" in planned.warning, planned.warning
+        assert planned.warning, planned
     return project.run(command, faults)
 
 
