@@ -8,11 +8,12 @@ from typing import Literal, get_args
 
 from restart.artifacts import NodeResult
 from restart.avoided import Avoided
+from restart.overrides import NewContext
 from restart.plan import Plan
 from restart.records import Run, StatusName
 from restart.settings import Strategy
 from restart.transient import Failure
-from restart.verify import Verdict
+from restart.verify import ContextCheck, Verdict
 
 # The `status` output (action.yml lists the same nine): the new run's status, or how the restart ended
 # without one (`skipped`, `planned`, `error`, `cancelled`), or `timeout` when the wait for it timed out.
@@ -43,6 +44,9 @@ class Outcome:
     classified: tuple[Failure, ...] = ()
     verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
     avoided: Avoided | None = None  # the failed run's work the restart does not redo
+    existing: Run | None = None  # skipped as a duplicate: the run that already restarts `previous`
+    context: NewContext | None = None  # the context the new run was (or would be) triggered with
+    context_check: ContextCheck | None = None  # the new run's trigger against that context, when waited for
     interrupted: bool = False  # the workflow was cancelled (SIGTERM/SIGINT): the runner ends the container soon
 
     @property

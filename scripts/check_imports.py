@@ -40,10 +40,6 @@ IO_LIBRARIES = frozenset(
 )  # fmt: skip
 # Known exceptions, each with the reason it is allowed; remove an entry once its reason is gone.
 ALLOWED = {
-    # `Context` and `STATUS_CONTEXT` live in `restart.github` beside the PyGithub reporter until
-    # `restart/context.py` (data only) holds them (branch `dispatch`).
-    ("decide", "github"): "Context until restart/context.py",
-    ("settings", "github"): "STATUS_CONTEXT until restart/context.py",
     # The marker's random nonce; only the executor calls `next_marker`.
     ("cause", "secrets"): "the marker's nonce",
 }
