@@ -15,7 +15,6 @@ import hmac
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
@@ -28,12 +27,6 @@ TIMED_OUT: Final = re.compile(r"\btimed out\b", re.IGNORECASE)  # dbt Cloud: "Th
 EventType = Literal["job.run.started", "job.run.completed", "job.run.errored"]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 Action = Literal["dispatch", "ignore"]
-
-# GitHub's limits for a dispatch (field notes): event_type 1-100 characters, client_payload at most 10
-# top-level keys and under 64 KB.
-MAX_PAYLOAD_KEYS: Final = 10
-MAX_PAYLOAD_BYTES: Final = 64 * 1024
-MAX_EVENT_TYPE_CHARS: Final = 100
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -187,21 +180,6 @@ def client_payload(event: Event) -> dict[str, str]:
 def dispatch_body(event: Event) -> dict[str, Any]:
     """The body of `POST /repos/{owner}/{repo}/dispatches` for `event`."""
     return {"event_type": DISPATCH_EVENT_TYPE, "client_payload": client_payload(event)}
-
-
-def dispatch_problem(body: Mapping[str, Any]) -> str | None:
-    """Why GitHub would answer 422 to this dispatch body, or None when it is within GitHub's limits."""
-    event_type = body.get("event_type")
-    if not isinstance(event_type, str) or not 1 <= len(event_type) <= MAX_EVENT_TYPE_CHARS:
-        return f"event_type must be 1-{MAX_EVENT_TYPE_CHARS} characters"
-    payload = body.get("client_payload", {})
-    if not isinstance(payload, dict):
-        return "client_payload must be an object"
-    if len(payload) > MAX_PAYLOAD_KEYS:
-        return f"client_payload has {len(payload)} keys, more than {MAX_PAYLOAD_KEYS}"
-    if len(json.dumps(payload).encode()) >= MAX_PAYLOAD_BYTES:
-        return f"client_payload is not under {MAX_PAYLOAD_BYTES // 1024} KB"
-    return None
 
 
 class Memory:
