@@ -271,6 +271,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     cli = parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["relay"]:  # the webhook relay: a service, its settings from the environment only
+        from restart import relay
+
+        return relay.main(words[1:], env)
     known = {o for action in cli._actions for o in action.option_strings}
     unknown = [w for w in words if w.startswith("--") and w.split("=", 1)[0] not in known]
     if unknown:  # said first: argparse would take the unknown option's value for a sub-command
