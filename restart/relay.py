@@ -349,7 +349,8 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(raw)
+        if self.command != "HEAD":
+            self.wfile.write(raw)
 
     def _route(self) -> str:
         return urlsplit(self.path).path
@@ -383,7 +384,14 @@ class Handler(BaseHTTPRequestHandler):
             self.server.relay.log(f"refused a delivery from {self.client_address[0]}: {length} bytes is too large")
             self._answer(Answer(413, {"error": "body too large"}))
             return
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the client stopped sending (the socket's READ_TIMEOUT): nothing to answer
+            self.close_connection = True
+            return
+        if len(body) < length:
+            self.close_connection = True
+            return
         answer = self.server.relay.receive(body, self.headers.get("Authorization"), str(self.client_address[0]))
         self._answer(answer)
 
@@ -396,7 +404,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._answer(Answer(404, {"error": "not found"}))
 
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_allowed
+    do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
 
 
 class RelayServer(ThreadingHTTPServer):

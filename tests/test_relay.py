@@ -8,6 +8,7 @@ webhook needs; tests/test_relay_end_to_end.py has the one case with a real dbt r
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from restart.relay import Config, Dispatcher, Relay
+from restart.webhook import sign
 from tests.emulator import CANCELLED, ERROR, SUCCESS, LocalDbtCloud
 from tests.emulator.webhooks import Duplicates, record_finished_run
 from tests.fake_dispatches import Failure, FakeDispatches
@@ -95,6 +98,7 @@ def test_only_signed_deliveries_to_the_root_are_taken(github: FakeDispatches) ->
         assert requests.get(relay.url + "/", timeout=10).status_code == 405
         assert requests.post(relay.url + "/hooks", data=signed, timeout=10).status_code == 404
         assert requests.put(relay.url + "/", data=signed, timeout=10).status_code == 405
+        assert requests.head(relay.url + "/", timeout=10).status_code == 405
         health = requests.get(relay.url + "/healthz", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert SECRET not in health.text and github.token not in health.text
@@ -282,3 +286,21 @@ def test_github_down_for_long_never_switches_the_webhook_off(
         finally:
             subscription.active = False
     assert sorted(d.client_payload["run_id"] for d in dispatches) == sorted(str(r) for r in runs)
+
+
+def test_a_full_queue_answers_503_and_lets_the_redelivery_through() -> None:
+    config = Config(SECRET, "token", "acme/analytics")
+    lines: list[str] = []
+    dispatcher = Dispatcher(config, lines.append, lambda event: None)
+    dispatcher.queue = queue.Queue(1)  # not started: nothing leaves the queue
+    relay = Relay(config, dispatcher, lines.append)
+
+    def receive(event_id: str, run_id: str) -> int:
+        signed = body(event_id=event_id, runId=run_id)
+        return relay.receive(signed, sign(SECRET, signed), "127.0.0.1").status
+
+    assert receive("wev_1", "1") == 202
+    assert receive("wev_2", "2") == 503 and "the dispatch queue is full" in lines[-1]
+    dispatcher.queue.get_nowait()
+    assert receive("wev_2", "2") == 202, "the refused event was forgotten: dbt's redelivery is taken"
+    assert receive("wev_2", "2") == 200
