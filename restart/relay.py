@@ -218,8 +218,12 @@ class Dispatcher:
             "X-GitHub-Api-Version": "2022-11-28",
             "User-Agent": f"dbt-cloud-restart-relay/{__version__}",
         }
+        connect, read = GITHUB_TIMEOUT
+        read = min(read, max(self.drain_deadline - self.clock(), 1.0))  # stopping: within the drain time
         try:
-            response = self.session.post(self.config.dispatches_url, json=body, headers=headers, timeout=GITHUB_TIMEOUT)
+            response = self.session.post(
+                self.config.dispatches_url, json=body, headers=headers, timeout=(connect, read)
+            )
         except requests.RequestException as error:
             return None, f"no answer ({type(error).__name__})", None, False
         wait = retry_after_seconds(response.headers.get("Retry-After"))
@@ -251,27 +255,22 @@ class Dispatcher:
             if status is not None and message:
                 said += f" ({message})"
             if not retryable(status, limited):
-                cause = GITHUB_CAUSES.get(status or 0, "GitHub refused the dispatch")
-                self.log(f"{describe(item.event)}: error: not dispatched: {said}: {cause}")
-                self.on_failure(item.event)
-                return False
+                return self._give_up(item, f"{said}: {GITHUB_CAUSES.get(status or 0, 'GitHub refused the dispatch')}")
             wait = self.config.backoff.delay(attempt, retry_after, self.clock() - started)
-            if wait is not None and self.clock() + wait > self.drain_deadline:
-                wait = None
             if wait is None:
-                self.log(
-                    f"{describe(item.event)}: error: not dispatched: {said}, still after {attempt} attempts"
-                    f" in {self.clock() - started:.0f} s (RELAY_RETRY_SECONDS or the shutdown ended the retries)"
-                )
-                self.on_failure(item.event)
-                return False
+                spent = f"RELAY_RETRY_SECONDS ({self.config.backoff.budget:g} s) is spent"
+                return self._give_up(item, f"{said}, still after {attempt} attempts: {spent}")
             self.log(f"{describe(item.event)}: {said}; retrying in {wait:.1f} s")
             until = self.clock() + wait
-            if self.closing.wait(wait) and until > self.drain_deadline:  # woken by a shutdown
-                self.log(f"{describe(item.event)}: error: not dispatched: {said}; the relay stopped retrying")
-                self.on_failure(item.event)
-                return False
+            self.closing.wait(wait)  # cut short by a shutdown, which sets the drain deadline
+            if until > self.drain_deadline:
+                return self._give_up(item, f"{said}; the relay is stopping before the next attempt")
             time.sleep(max(until - self.clock(), 0.0))
+
+    def _give_up(self, item: Queued, why: str) -> bool:
+        self.log(f"{describe(item.event)}: error: not dispatched: {why}")
+        self.on_failure(item.event)
+        return False
 
 
 @dataclass(frozen=True)

@@ -305,3 +305,15 @@ def test_a_full_queue_answers_503_and_lets_the_redelivery_through() -> None:
     dispatcher.queue.get_nowait()
     assert receive("wev_2", "2") == 202, "the refused event was forgotten: dbt's redelivery is taken"
     assert receive("wev_2", "2") == 200
+
+
+def test_a_dispatch_given_up_after_the_retry_budget_is_taken_again_on_redelivery(github: FakeDispatches) -> None:
+    github.set_down(True)
+    with running_relay(github, RELAY_RETRY_SECONDS="2") as relay:
+        assert relay.deliver(body()).status_code == 202
+        line = relay.wait_for_line("error: not dispatched", timeout=15)
+        github.set_down(False)
+        assert relay.deliver(body()).status_code == 202, "forgotten: the same event is taken again"
+        dispatches = github.wait_for(1, timeout=10)
+    assert "RELAY_RETRY_SECONDS (2 s) is spent" in line and "GitHub answered 503" in line
+    assert len(dispatches) == 1 and len(github.attempts) >= 3
