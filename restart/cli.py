@@ -199,7 +199,9 @@ def _epilog() -> str:
     return (
         "Without a sub-command, `restart` is run. Every option falls back to the environment variable shown\n"
         "with it; pass the token through DBT_CLOUD_SERVICE_TOKEN rather than on the command line.\n"
-        "The log goes to stderr; the result to stdout (text, or one JSON object with --json).\n\n"
+        "The log goes to stderr; the result to stdout (text, or one JSON object with --json).\n"
+        "`%(prog)s relay` serves dbt Cloud's webhooks and dispatches restarts to GitHub instead\n"
+        "(a service; its settings come from the environment: `%(prog)s relay --help`).\n\n"
         f"exit codes:\n{codes}"
     )
 

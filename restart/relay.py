@@ -52,6 +52,26 @@ READ_TIMEOUT: Final = 10.0  # seconds a client may take to send its request (dbt
 GITHUB_TIMEOUT: Final = (5.0, 20.0)  # connect, read
 
 
+HELP: Final = f"""usage: dbt-cloud-restart relay   (or: python -m restart relay; the image: docker run IMAGE relay)
+
+Serve dbt Cloud's webhooks on POST / and start the restart workflow with a repository_dispatch
+({DISPATCH_EVENT_TYPE}) for each run that failed or timed out; GET /healthz answers 200.
+
+settings (environment variables):
+  DBT_CLOUD_WEBHOOK_SECRET  the webhook's secret (required)
+  GITHUB_TOKEN              may dispatch to the repository: Contents write, or classic repo (required)
+  GITHUB_REPOSITORY         owner/name of the repository with the restart workflow (required)
+  GITHUB_API_URL            default {DEFAULT_API_URL}
+  PORT                      default {DEFAULT_PORT}
+  RELAY_JOB_IDS             comma-separated job ids to act on (default: all)
+  RELAY_ENVIRONMENT_IDS     comma-separated environment ids to act on (default: all)
+  DBT_CLOUD_ACCOUNT_ID      ignore events from other accounts (default: none ignored)
+  RELAY_RETRY_SECONDS       how long a dispatch is retried while GitHub fails (default 900)
+  RELAY_DRAIN_SECONDS       on SIGTERM, how long queued dispatches may still take (default 8)
+
+exit codes: 0 stopped by SIGTERM or SIGINT; 1 cannot listen; 2 a setting missing or malformed"""
+
+
 class ConfigError(Exception):
     """A missing or malformed setting: one line, said before the relay listens."""
 
@@ -421,7 +441,7 @@ def main(argv: Sequence[str] = (), env: Mapping[str, str] | None = None) -> int:
     """Run the relay until SIGTERM or SIGINT; 2 on a missing or malformed setting, 1 when it cannot listen."""
     env = os.environ if env is None else env
     if list(argv) in (["-h"], ["--help"]):
-        print(f"usage: python -m restart relay\n\n{__doc__}\nSettings: see the README (Jobs scheduled in dbt Cloud).")
+        print(HELP)
         return 0
     if argv:
         sys.stderr.write(f"{PROG}: error: takes no arguments (settings come from the environment): {' '.join(argv)}\n")

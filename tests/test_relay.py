@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from restart.relay import Config, Dispatcher, Relay
+from restart.relay import HELP, Config, Dispatcher, Relay
 from restart.webhook import sign
 from tests.emulator import CANCELLED, ERROR, SUCCESS, LocalDbtCloud
 from tests.emulator.webhooks import Duplicates, record_finished_run
@@ -317,3 +318,16 @@ def test_a_dispatch_given_up_after_the_retry_budget_is_taken_again_on_redelivery
         dispatches = github.wait_for(1, timeout=10)
     assert "RELAY_RETRY_SECONDS (2 s) is spent" in line and "GitHub answered 503" in line
     assert len(dispatches) == 1 and len(github.attempts) >= 3
+
+
+def test_every_setting_the_relay_reads_is_in_its_help_and_the_readme() -> None:
+    source = (ROOT / "restart" / "relay.py").read_text()
+    read = set(re.findall(r'env(?:\.get)?\(\s*(?:env,\s*)?"([A-Z_]+)"', source)) | set(
+        re.findall(r'_(?:ids|seconds)\(env, "([A-Z_]+)"', source)
+    )
+    readme = (ROOT / "README.md").read_text().split("## A job scheduled in dbt Cloud itself", 1)[1]
+    table = readme.split("| variable | meaning |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    documented = {row.split("`")[1] for row in table.splitlines()}
+    helped = set(re.findall(r"^  ([A-Z_]+) ", HELP, re.M))
+    assert "GITHUB_TOKEN" in read and "RELAY_JOB_IDS" in read and "RELAY_DRAIN_SECONDS" in read
+    assert read == documented == helped
