@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from restart.relay import HELP, Config, Dispatcher, Relay
-from restart.webhook import sign
+from restart.relay import HELP, Config, ConfigError, Dispatcher, Relay, read_config
+from restart.webhook import Filters, sign
 from tests.emulator import CANCELLED, ERROR, SUCCESS, LocalDbtCloud
 from tests.emulator.webhooks import Duplicates, record_finished_run
 from tests.fake_dispatches import Failure, FakeDispatches
@@ -331,3 +331,29 @@ def test_every_setting_the_relay_reads_is_in_its_help_and_the_readme() -> None:
     helped = set(re.findall(r"^  ([A-Z_]+) ", HELP, re.M))
     assert "GITHUB_TOKEN" in read and "RELAY_JOB_IDS" in read and "RELAY_DRAIN_SECONDS" in read
     assert read == documented == helped
+
+
+def test_read_config_defaults_and_filters() -> None:
+    base = {"DBT_CLOUD_WEBHOOK_SECRET": " s ", "GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "acme/analytics"}
+    config = read_config(base)
+    assert (config.secret, config.port, config.api_url) == ("s", 8080, "https://api.github.com")
+    assert config.dispatches_url == "https://api.github.com/repos/acme/analytics/dispatches"
+    assert config.filters == Filters() and config.backoff.budget == 900 and config.drain_seconds == 8
+    assert "secret=" not in repr(config) and "token=" not in repr(config), "a logged config holds no secret"
+    config = read_config(
+        {
+            **base,
+            "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+            "PORT": "9000",
+            "RELAY_JOB_IDS": "7, 9,",
+            "RELAY_ENVIRONMENT_IDS": "3",
+            "DBT_CLOUD_ACCOUNT_ID": "42",
+            "RELAY_RETRY_SECONDS": "60",
+        }
+    )
+    assert config.dispatches_url == "https://ghe.example.com/api/v3/repos/acme/analytics/dispatches"
+    assert config.filters == Filters(frozenset({"7", "9"}), frozenset({"3"}), "42")
+    assert (config.port, config.backoff.budget) == (9000, 60)
+    for bad in ({"GITHUB_REPOSITORY": "acme"}, {"GITHUB_REPOSITORY": "a/b/c"}, {"PORT": "70000"}):
+        with pytest.raises(ConfigError):
+            read_config({**base, **bad})
