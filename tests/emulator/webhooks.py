@@ -5,8 +5,9 @@ Subscriptions (URL, secret, event types, job ids) receive `job.run.started`, `jo
 HMAC-SHA256 of the raw body keyed with the secret), ids in `data` as strings, `accountId` a number.
 A run that ends in error (20) sends `errored` at once; every finished run sends `completed` only after an
 ingestion gap, during which its artifacts answer 404 (`ingestion_gap` seconds, the switch; 0 turns it
-off). A cancelled or timed-out run (30) sends `completed` only. A delivery not answered 2xx within 10 s
-is retried (five times); after 5 consecutive failed attempts the subscription is switched off.
+off; it applies once a subscription exists, so the emulator's other users see no gap). A cancelled or
+timed-out run (30) sends `completed` only. A delivery not answered 2xx within 10 s is retried (five
+times); after 5 consecutive failed attempts the subscription is switched off.
 `time_factor` scales the 10 s and the retry interval for tests (the control flow is the same).
 `duplicates` sends every event twice with the same `eventId` (a redelivery), or, set to "new-id", again
 under a fresh `eventId`.
@@ -169,10 +170,11 @@ class Webhooks:
         if not run.is_complete:
             return
         self.finished[run.id] = time.monotonic()
+        if self.ingestion_gap > 0:  # before `errored` goes out: its receiver must find the artifacts missing
+            self.api.ingesting.add(run.id)
         if run.status == ERROR:
             self._emit(run, "job.run.errored")
         if self.ingestion_gap > 0:
-            self.api.ingesting.add(run.id)
             timer = threading.Timer(self.ingestion_gap, self._ingested, (run,))
             timer.daemon = True
             timer.start()
