@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 BASE_IMAGE := python:3.12-slim
 
-.PHONY: demo test bench lint venv lock pin-base clean dbt-1.12 compat
+.PHONY: demo test test-unit test-e2e bench lint venv lock pin-base clean dbt-1.12 compat
 
 # Runtime dependencies come from the hash-locked requirements.lock, exactly as the Dockerfile installs
 # them; the dev tools are then resolved around those pins (a constraints file), and the result checked.
@@ -44,6 +44,14 @@ demo: venv
 # Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
 test: venv dbt-1.12
 	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+
+# The edit-test loop: the pure and fake-backed tests only (seconds). tests/markers.py says which are e2e.
+test-unit: venv
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The end-to-end tests only: the local dbt Cloud, real dbt (1.11 and 1.12), the image, subprocesses.
+test-e2e: venv dbt-1.12
+	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m e2e
 
 # The exactness oracle's generated projects on an old dbt (1.7) too: on demand, not in CI (README).
 compat: venv $(DBT_OLD)/.installed

@@ -19,7 +19,7 @@ from tests.emulator import ERROR, LocalDbtCloud
 from tests.emulator.webhooks import record_finished_run
 from tests.fake_dispatches import Dispatch, FakeDispatches
 from tests.relay_process import SECRET, running_relay
-from tests.runner import inputs, run_action
+from tests.runner import run_action
 
 RUNS = 20
 GOAL = 1.0  # seconds, from the completed event to the dispatch, locally
@@ -74,7 +74,7 @@ def trigger_latency(cloud: LocalDbtCloud, scratch: Path) -> tuple[float, float]:
         dispatch = _dispatch_of(github, run_id, timeout=60)
         payload = dispatch.client_payload
         event = {"action": dispatch.event_type, "client_payload": payload, "branch": "main"}
-        with_ = inputs(cloud, payload["job_id"], run_id=payload["run_id"], wait="false")
+        with_ = {"dbt-cloud-token": cloud.token, "dbt-cloud-host": cloud.base_url, "wait": "false"}
         result = run_action(scratch, with_, event=event, event_name="repository_dispatch")
         subscription.active = False
     if result.exit_code != 0:

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from restart import __version__, actions, github, settings, summary
+from restart import __version__, actions, settings, summary
+from restart.context import EventError, read_context, with_event_values
 from restart.orchestrate import Stop, execute_all
 from restart.outcome import Outcome
 from restart.outputs import fit_outputs, outputs_by_job, outputs_of
@@ -23,6 +24,7 @@ INPUTS = [
     "dbt-cloud-host",
     "cause",
     "payload",
+    "context",
     "strategy",
     "if-previous-succeeded",
     "if-job-running",
@@ -41,8 +43,6 @@ INPUTS = [
     "verify",
     "github-token",
 ]
-# Inputs a `workflow_dispatch` event may carry when the step leaves them empty.
-DISPATCHABLE = ("run-id", "job-id")
 # Environment variables the CLI reads when a flag is not given.
 ENV_FALLBACKS = {
     "dbt-cloud-token": "DBT_CLOUD_SERVICE_TOKEN",
@@ -59,7 +59,9 @@ HELP = {
     "run-id": "run to restart (default: the job's latest finished run)",
     "dbt-cloud-host": "host or base URL, e.g. emea.dbt.com (default cloud.getdbt.com)",
     "cause": "cause recorded on the new run",
-    "payload": "JSON object of extra trigger fields, e.g. '{\"threads_override\": 8}'",
+    "payload": "JSON object of trigger fields, e.g. '{\"threads_override\": 8}'; they win over the failed run's"
+    " context, null drops a field of it",
+    "context": "keep (default: the failed run's own overrides, payload winning) or job-defaults (payload only)",
     "strategy": "select (node-exact steps_override, default) or native (dbt Cloud's rerun)",
     "if-previous-succeeded": "skip (default), run or fail",
     "if-job-running": "when a run of the job is queued or running: skip (default), wait or fail",
@@ -73,7 +75,7 @@ HELP = {
     "report": "GitHub reporting: none (default), status, issue or both",
     "restart-on": "any (default) or transient: restart only when every failure looks transient",
     "transient-patterns": "newline-separated regular expressions replacing the built-in transient patterns",
-    "delay": "seconds to wait before triggering (default 0)",
+    "delay": "seconds to wait before triggering (default 0); doubled per earlier restart of the failure, up to 30 min",
     "rebuild": "failed (default: what dbt retry reruns) or with-test-parents (also the models failed tests test, "
     "and what ran on a failed model's stale data)",
     "verify": "when the new run succeeded but left planned nodes unrun: fail (default), warn or off",
@@ -90,14 +92,17 @@ def run_with(values: Mapping[str, str], env: Mapping[str, str], log: actions.Log
     stop = Stop()
     stop.install()
     log.mask(values.get("dbt-cloud-token", "").strip())
-    context = github.read_context(env)
-    values = {**values, **{k: github.dispatch_value(context, k) for k in DISPATCHABLE if not values.get(k, "").strip()}}
     try:
-        config = settings.parse(values)
-    except settings.InputError as exc:
+        event = with_event_values(read_context(env), values)
+        config = settings.parse(event.values)
+    except (settings.InputError, EventError) as exc:
         log.error(str(exc), title="Invalid input")
         return 1, outputs_of(Outcome(status="error", headline=str(exc), strategy="", exit_code=1))
-    outcomes = execute_all(config, log, env, stop)
+    if event.skip:
+        log.notice(f"{event.skip}: nothing to restart")
+        outcomes = [(config.job_id, Outcome(status="skipped", headline=event.skip, strategy=config.strategy))]
+    else:
+        outcomes = execute_all(config, log, env, stop)
     if len(outcomes) > 1:
         actions.append_summary(summary.summary_by_job(outcomes), env)
         code = max(outcome.exit_code for _, outcome in outcomes)
@@ -139,7 +144,7 @@ EXIT_CODES = (
         "failed: an API error, the run to restart not found, a restart refused (if-previous-succeeded or"
         " if-job-running set to fail), the new run timed out, or it failed or was cancelled"
         " (unless --fail-on-run-failure false), or it succeeded without running every planned node"
-        " (unless --verify warn or off)",
+        " or in another context than it was sent (unless --verify warn or off)",
     ),
     ("2", "usage: an unknown option or sub-command, or an option value that is missing or malformed"),
     ("130", "interrupted by SIGINT (Ctrl-C); a run being waited for is cancelled (--cancel-on-timeout)"),

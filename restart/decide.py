@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from restart import transient
-from restart.cause import count_restarts, failure_behind
-from restart.github import Context
+from restart.cause import count_restarts, failure_behind, read_marker
+from restart.context import REPOSITORY_DISPATCH, Context
 from restart.outcome import Outcome
+from restart.overrides import NewContext, merge, sha_note, unread_refusal
 from restart.plan import Plan
-from restart.records import SUCCESS, Run
+from restart.records import CANCELLED, QUEUED, STARTING, SUCCESS, Run
 from restart.settings import Settings
 
 RETRY_REASONS = {
@@ -28,6 +29,7 @@ RETRY_REASONS = {
     "RETRY_NO_RUN_RESULTS": "it left no run_results.json",
 }
 MAX_FAILURE_IN_NOTICE = 300  # characters of a persistent failure's message in the `restart-on: transient` notice
+DELAY_CAP = 1800.0  # seconds: the longest wait `delay` grows to (30 minutes), unless `delay` itself is longer
 
 Level = Literal["info", "notice", "warning", "error"]
 # What the new run is: the plan's steps (select), the job as it is (full: the previous run succeeded and
@@ -58,12 +60,13 @@ class TriggerRequest:
     """A run to start, and what to send for it."""
 
     kind: Kind
-    body: Mapping[str, Any]  # the POST body (cause, steps_override, payload); empty for `native`
+    body: Mapping[str, Any]  # the POST body (cause, steps_override, the context); empty for `native`
     marker: str  # the rendered cause marker the trigger protocol looks for; '' for `native` (no cause sent)
     plan: Plan | None = None
     details: tuple[str, ...] = ()  # for the summary: what dbt Cloud said its rerun will run
     classified: tuple[transient.Failure, ...] = ()
     say: tuple[Say, ...] = ()
+    context: NewContext | None = None  # the context sent (None for `native`: dbt Cloud's rerun keeps it)
 
     @property
     def follow_up(self) -> bool:
@@ -83,6 +86,8 @@ Decision = Finished | TriggerRequest
 
 def default_cause(run: Run, context: Context) -> str:
     cause = f"Restart of run #{run.id} from its point of failure"
+    if context.dbt_event_label:
+        cause += f" after {context.dbt_event_label}"
     if context.triggering_url:
         return f"{cause} after failed workflow run {context.triggering_url}"
     return cause + (f" by {context.run_url}" if context.run_url else "")
@@ -94,6 +99,119 @@ def skip_for_event(context: Context) -> str:
         conclusion = context.triggering_conclusion or "unknown"
         return f"the triggering workflow run {context.triggering_label} concluded `{conclusion}`, not `failure`"
     return ""
+
+
+def event_details(context: Context) -> tuple[str, ...]:
+    """For the summary: the event that started this restart (a failed workflow run, a dbt Cloud event)."""
+    if context.triggering_url:
+        return (f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}",)
+    if context.dbt_event_label:
+        return (f"Triggered by {context.dbt_event_label}, dispatched by the relay",)
+    return ()
+
+
+def skip_dispatched(settings: Settings, context: Context, previous: Run, recent: list[Run]) -> Finished | None:
+    """Under `repository_dispatch`: not a run that succeeded, one a person cancelled, or a stale event's.
+
+    The relay filters these already; this is defence in depth against a forged, mistaken or replayed
+    event. A run its job's timeout cancelled says so in its status message (`Run.timed_out`) and is
+    restarted. A run older than every run the recent list holds belongs to an old delivery replayed.
+    """
+    if context.event_name != REPOSITORY_DISPATCH:
+        return None
+    why = ""
+    if previous.status == SUCCESS:
+        why = f"run {previous.id} succeeded: the repository_dispatch event names a run that did not fail"
+    elif previous.status == CANCELLED and not previous.timed_out:
+        why = f"run {previous.id} was cancelled, not stopped by its job's timeout: a cancelled run is not restarted"
+    elif recent and all(run.id > previous.id for run in recent):
+        why = f"run {previous.id} is older than the job's {len(recent)} latest runs: a stale event"
+    if not why:
+        return None
+    return _finished(settings, "skipped", why, Say("notice", f"{why}; nothing to restart"), previous=previous)
+
+
+def restarts(run: Run, previous: Run) -> bool:
+    """Whether `run` restarts exactly `previous`: its marker names it, or it is dbt Cloud's rerun of it."""
+    if run.id == previous.id:
+        return False
+    if run.retrying_run_id == previous.id:
+        return True
+    marker = read_marker(run.cause)
+    return marker is not None and marker.restarts_run(previous.id)
+
+
+def first_restart(previous: Run, runs: list[Run], before: int | None = None) -> Run | None:
+    """The earliest-created of `runs` that restarts exactly `previous` (and, given `before`, is older than it)."""
+    found = [run for run in runs if restarts(run, previous) and (before is None or run.id < before)]
+    return min(found, key=lambda run: run.id, default=None)
+
+
+def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished | None:
+    """`previous` already restarted (running, queued or finished, whatever its result): exit 0 with a notice.
+
+    The same failure dispatched twice (two relays, a redelivery, a re-run workflow) starts one restart.
+    A restart that failed is restarted through its own failure, not through this one's again.
+    """
+    run = first_restart(previous, recent)
+    if run is None:
+        return None
+    done = "rerun from failure" if run.retrying_run_id == previous.id else "restarted"
+    text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"
+    hint = f"; restart run {run.id} instead if it failed" if run.is_complete and run.status != SUCCESS else ""
+    outcome = Outcome(
+        status="skipped",
+        headline=text + hint,
+        strategy=settings.strategy,
+        previous=previous,
+        existing=run,
+        details=(f"Already restarted by run #{run.id}: {run.href}",),
+    )
+    return Finished(outcome=outcome, say=(Say("notice", f"{text}: {run.href}{hint}", "Already restarted"),))
+
+
+@dataclass(frozen=True)
+class Twin:
+    """Another restart of the same run, created before ours; `cancel`: ours has not started, so it gives way."""
+
+    earlier: Run
+    cancel: bool
+
+
+def twin(previous: Run, ours: Run, recent: list[Run]) -> Twin | None:
+    """Right after our trigger: a restart of `previous` created first (by another copy), as `recent` shows.
+
+    `ours` is taken from `recent` when it is there (its status now), else as the trigger answered.
+    """
+    earlier = first_restart(previous, recent, before=ours.id)
+    if earlier is None:
+        return None
+    now = next((run for run in recent if run.id == ours.id), ours)
+    return Twin(earlier, cancel=now.status in (QUEUED, STARTING))
+
+
+@dataclass(frozen=True)
+class Delay:
+    """How long to wait before triggering, and why (for the log and the summary)."""
+
+    seconds: float
+    reason: str = ""
+
+
+def delay_before(delay: float, earlier: int) -> Delay:
+    """`delay`, doubled for each earlier restart of the same failure, capped at `DELAY_CAP` (or `delay`).
+
+    A failure that keeps coming back gets more time to recover (a flaky warehouse), but never more than
+    half an hour between attempts unless `delay` asks for more.
+    """
+    if delay <= 0:
+        return Delay(0.0)
+    if earlier <= 0:
+        return Delay(delay, f"delay {delay:g}s")
+    grown = min(delay * 2 ** min(earlier, 32), max(DELAY_CAP, delay))
+    capped = " (capped)" if grown < delay * 2 ** min(earlier, 32) else ""
+    reason = f"delay {delay:g}s doubled for each of {earlier} earlier restart(s) of this failure{capped}"
+    return Delay(grown, reason)
 
 
 def retries_and_causes(previous: Run, recent: list[Run]) -> tuple[dict[int, int], dict[int, str]]:
@@ -124,18 +242,6 @@ def check_attempts(settings: Settings, previous: Run, recent: list[Run]) -> tupl
     return earlier, ""
 
 
-def already_retried(previous: Run, recent: list[Run]) -> str:
-    """'' or why not to restart `previous`: a later run already reruns it from failure (`retrying_run_id`)."""
-    later = [r for r in recent if r.retrying_run_id == previous.id]
-    if not later:
-        return ""
-    run = later[0]  # the newest
-    return (
-        f"run {previous.id} was already rerun from failure by run {run.id} ({run.status_name}); "
-        f"restart run {run.id} instead if it failed"
-    )
-
-
 def _finished(settings: Settings, status: str, headline: str, say: Say, code: int = 0, **fields: Any) -> Finished:
     outcome = Outcome(status=status, headline=headline, strategy=settings.strategy, exit_code=code, **fields)
     return Finished(outcome=outcome, say=(say,))
@@ -163,9 +269,6 @@ def gate(settings: Settings, previous: Run, recent: list[Run], busy: str) -> Fin
                 settings, "error", message, Say("error", message, "dbt-cloud-restart"), 1, previous=previous
             )
         return Proceed(0)
-    retried = already_retried(previous, recent)
-    if retried:
-        return _finished(settings, "skipped", retried, Say("warning", retried, "Loop guard"), previous=previous)
     earlier, refusal = check_attempts(settings, previous, recent)
     if refusal:
         return _finished(settings, "skipped", refusal, Say("warning", refusal, "Loop guard"), previous=previous)
@@ -179,14 +282,36 @@ def route(settings: Settings, previous: Run) -> Kind:
     return "native" if settings.strategy == "native" else "select"
 
 
+def new_context(settings: Settings, previous: Run) -> NewContext | Finished:
+    """The context of the new run (`restart.overrides.merge`), or the end of the restart when the failed
+    run's context cannot be kept (a field of its trigger could not be read)."""
+    context = merge(previous.context, settings.payload, settings.context)
+    refusal = unread_refusal(context, previous.id)
+    if refusal:
+        say = Say("error", refusal, "dbt-cloud-restart")
+        return _finished(settings, "error", refusal, say, 1, previous=previous, context=context)
+    return context
+
+
+def context_says(context: NewContext) -> tuple[Say, ...]:
+    """What to tell about the new run's context: a pinned commit is rerun as it was."""
+    note = sha_note(context)
+    return (Say("notice", note, "Pinned commit"),) if note else ()
+
+
 def full_run(settings: Settings, previous: Run, cause: str, marker: str) -> Decision:
-    """The previous run succeeded and `if-previous-succeeded: run`: the job again, as it is."""
+    """The previous run succeeded and `if-previous-succeeded: run`: the job again, as it is, in its context."""
+    context = new_context(settings, previous)
+    if isinstance(context, Finished):
+        return context
     if settings.dry_run:
         headline = f"would run job {settings.job_id} in full"
-        return Finished(
-            outcome=Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous)
+        outcome = Outcome(
+            status="planned", headline=headline, strategy=settings.strategy, previous=previous, context=context
         )
-    return TriggerRequest(kind="full", body={"cause": cause, **settings.payload}, marker=marker)
+        return Finished(outcome=outcome, say=context_says(context))
+    body = {"cause": cause, **context.body}
+    return TriggerRequest(kind="full", body=body, marker=marker, context=context, say=context_says(context))
 
 
 def native_refusal(previous: Run) -> str:
@@ -228,9 +353,22 @@ def select_rerun(settings: Settings, previous: Run, plan: Plan, cause: str, mark
             notice = Say("notice", message + shown)
             return _finished(settings, "skipped", message, notice, previous=previous, plan=plan, classified=classified)
         say = (Say("info", f"all {len(classified)} failure(s) look transient: restarting"),)
+    context = new_context(settings, previous)
+    if isinstance(context, Finished):
+        return context
+    say += context_says(context)
     if settings.dry_run:
         headline = f"{len(plan.steps_override)} step(s) planned, not triggered"
-        planned = Outcome(status="planned", headline=headline, strategy=settings.strategy, previous=previous, plan=plan)
+        planned = Outcome(
+            status="planned",
+            headline=headline,
+            strategy=settings.strategy,
+            previous=previous,
+            plan=plan,
+            context=context,
+        )
         return Finished(outcome=planned, say=say, follow_up=True)
-    body = {"cause": cause, "steps_override": plan.steps_override, **settings.payload}
-    return TriggerRequest(kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say)
+    body = {"cause": cause, "steps_override": plan.steps_override, **context.body}
+    return TriggerRequest(
+        kind="select", body=body, marker=marker, plan=plan, classified=classified, say=say, context=context
+    )

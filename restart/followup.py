@@ -15,7 +15,7 @@ from restart.outcome import Outcome
 from restart.plan import Plan
 from restart.records import SUCCESS, Run
 from restart.settings import Settings
-from restart.verify import complaint, verify
+from restart.verify import check_context, complaint, context_complaint, verify
 
 READ_WAIT = 120.0  # seconds the end of a restart waits for the dropped steps' results still being read
 
@@ -112,3 +112,26 @@ def conclude(settings: Settings, log: actions.Log, outcome: Outcome, reader: Dro
         return outcome
     log.error(why + "; set verify: warn to let such a restart pass", title="Restart not verified")
     return replace(outcome, exit_code=max(outcome.exit_code, 1), headline=f"{outcome.headline}, not verified")
+
+
+def conclude_context(settings: Settings, log: actions.Log, outcome: Outcome) -> Outcome:
+    """The outcome with the new run's trigger checked against the context sent, when it was waited for.
+
+    A new run whose trigger records another context fails the step (`verify: fail`) or warns.
+    """
+    new, context = outcome.new_run, outcome.context
+    if settings.verify == "off" or new is None or context is None or not new.is_complete:
+        return outcome
+    check = check_context(context.body, new)
+    outcome = replace(outcome, context_check=check)
+    if check.unknown:
+        log.warning(f"run {new.id} was read without its trigger: its context is not verified")
+    why = context_complaint(check, new.id)
+    if not why:
+        return outcome
+    if settings.verify == "warn":
+        log.warning(why, title="Not verified")
+        return outcome
+    log.error(why + "; set verify: warn to let such a restart pass", title="Restart not verified")
+    headline = outcome.headline if outcome.headline.endswith("not verified") else f"{outcome.headline}, not verified"
+    return replace(outcome, exit_code=max(outcome.exit_code, 1), headline=headline)

@@ -22,9 +22,10 @@ from restart.api import ApiError, DbtCloud
 from restart.artifacts import ArtifactError, Manifest, NodeResult, load_manifest, parse_run_results
 from restart.cause import next_marker, with_marker
 from restart.commands import DbtCommand
+from restart.context import Context, read_context
 from restart.dbt_vocabulary import REBUILD_FAILED, Rebuild
 from restart.decide import TriggerRequest, skip_for_event
-from restart.github import Context, Reporter, read_context
+from restart.github import Reporter
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, align, make_plan, manifest_needed, needs_artifacts, step_command
 from restart.records import ACTIVE, RecordError, RetryDetails, Run, run_from_json
@@ -269,6 +270,9 @@ def trigger_and_wait(
                 log.warning(warning)
         new = run_from_json(data)
         log.notice(f"Started run {new.id}: {new.href}", title="dbt Cloud run")
+        yielded = yield_to_earlier(client, settings, log, previous, new)
+        if yielded is not None:
+            return replace(yielded, plan=plan)
         if reporter:
             reporter.set_status("pending", new.href, f"dbt Cloud run #{new.id} restarting run #{previous.id}")
     if after_trigger:
@@ -347,6 +351,49 @@ def trigger_and_wait(
     )
 
 
+def yield_to_earlier(client: Cloud, settings: Settings, log: actions.Log, previous: Run, new: Run) -> Outcome | None:
+    """Look again right after the trigger: if another copy's restart of `previous` was created first, cancel ours.
+
+    Two copies of the action handling the same failure at the same instant both pass the duplicate
+    check; each then sees the other's run, and only the later-created one (a higher id) gives way.
+    """
+    try:
+        recent = client.recent_runs(settings.job_id)
+    except ApiError as exc:
+        log.warning(f"could not check that run {new.id} is the only restart of run {previous.id}: {exc}")
+        return None
+    found = decide.twin(previous, new, recent)
+    if found is None:
+        return None
+    earlier = found.earlier
+    if not found.cancel:
+        log.warning(f"runs {earlier.id} and {new.id} both restart run {previous.id}; run {new.id} already started")
+        return None
+    try:
+        client.cancel_run(new.id)
+    except ApiError as exc:
+        log.warning(
+            f"run {earlier.id} already restarts run {previous.id}, but run {new.id} could not be cancelled: "
+            f"{exc}; cancel it in dbt Cloud"
+        )
+        return None
+    text = f"run {previous.id} is already restarted by run {earlier.id} ({earlier.status_name}), created first"
+    log.notice(
+        f"{text}: {earlier.href}; cancelled run {new.id} that this restart had started", title="Already restarted"
+    )
+    return Outcome(
+        status="skipped",
+        headline=text,
+        strategy=settings.strategy,
+        previous=previous,
+        existing=earlier,
+        details=(
+            f"Already restarted by run #{earlier.id}: {earlier.href}",
+            f"Run #{new.id}, triggered at the same time, was cancelled before it started.",
+        ),
+    )
+
+
 def wait_while_busy(client: Cloud, settings: Settings, log: actions.Log, stop: Stop) -> tuple[str, list[Run]]:
     """The job's recent runs, and '' when none is active, else what to say about the active one.
 
@@ -386,6 +433,10 @@ def restart(
         busy, recent = wait_while_busy(client, settings, log, stop)
         previous = find_previous_run(client, settings, recent)
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
+    found = decide.duplicate(settings, previous, recent) or decide.skip_dispatched(settings, context, previous, recent)
+    if found is not None:
+        _say(log, found.say)
+        return found.outcome
     gate = decide.gate(settings, previous, recent, busy)
     if isinstance(gate, decide.Finished):
         _say(log, gate.say)
@@ -413,7 +464,8 @@ def restart(
             return followup.conclude(settings, log, outcome, reader)
         return outcome
     _say(log, decision.say)
-    return carry_out(client, settings, log, stop, previous, decision, reporter, connect)
+    delay = decide.delay_before(settings.delay, gate.earlier)
+    return carry_out(client, settings, log, stop, previous, decision, reporter, connect, delay)
 
 
 def carry_out(
@@ -425,12 +477,14 @@ def carry_out(
     request: TriggerRequest,
     reporter: Reporter | None = None,
     connect: Callable[[], followup.ArtifactReader] | None = None,
+    delay: decide.Delay | None = None,
 ) -> Outcome:
     """Delay, trigger, wait, and (for a planned restart) read what it saved and verify it."""
     reader = None
     if request.follow_up and request.plan:
         reader = followup.DroppedReader(settings, previous, request.plan, connect)
-    if not _delay(settings, log, stop):
+    delay = delay or decide.delay_before(settings.delay, 0)
+    if not _delay(delay, log, stop):
         return Outcome(
             status="cancelled",
             headline="cancelled before triggering",
@@ -441,8 +495,12 @@ def carry_out(
         )
     after = reader.start if reader else None
     outcome = trigger_and_wait(client, settings, log, stop, previous, request, reporter, after)
+    outcome = followup.conclude_context(settings, log, replace(outcome, context=request.context))
     if request.details:
         outcome = replace(outcome, details=(*request.details, *outcome.details))
+    if delay.seconds:
+        waited = f"Waited {delay.seconds:g}s before triggering: {delay.reason}."
+        outcome = replace(outcome, details=(waited, *outcome.details))
     if reader is None:
         return outcome
     return followup.conclude(settings, log, replace(outcome, classified=request.classified), reader)
@@ -473,11 +531,11 @@ def _log_plan(log: actions.Log, plan: Plan) -> None:
         log.warning(warning)
 
 
-def _delay(settings: Settings, log: actions.Log, stop: Stop) -> bool:
-    """Wait `delay` seconds before triggering; False when the workflow was cancelled meanwhile."""
-    if settings.delay:
-        log.info(f"waiting {settings.delay:g}s before triggering (delay)")
-        stop.sleep(settings.delay)
+def _delay(delay: decide.Delay, log: actions.Log, stop: Stop) -> bool:
+    """Wait out `delay` before triggering; False when the workflow was cancelled meanwhile."""
+    if delay.seconds:
+        log.info(f"waiting {delay.seconds:g}s before triggering ({delay.reason})")
+        stop.sleep(delay.seconds)
     return not stop.requested
 
 
@@ -551,9 +609,7 @@ def execute(
     finally:
         log.debug(f"{client.calls} API call(s)")
         client.close()
-    if context.triggering_url:
-        link = f"Triggered by failed workflow run {context.triggering_label}: {context.triggering_url}"
-        outcome = replace(outcome, details=(link, *outcome.details))
+    outcome = replace(outcome, details=(*decide.event_details(context), *outcome.details))
     return _report(reporter, outcome) if reporter else outcome
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from restart.artifacts import NodeResult
 from restart.avoided import Avoided
+from restart.overrides import NewContext
 from restart.plan import Plan
 from restart.records import Run
 from restart.transient import Failure
-from restart.verify import Verdict
+from restart.verify import ContextCheck, Verdict
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,9 @@ class Outcome:
     classified: tuple[Failure, ...] = ()
     verdict: Verdict | None = None  # the new run against the plan, when it was waited for (`verify`)
     avoided: Avoided | None = None  # the failed run's work the restart does not redo
+    existing: Run | None = None  # skipped as a duplicate: the run that already restarts `previous`
+    context: NewContext | None = None  # the context the new run was (or would be) triggered with
+    context_check: ContextCheck | None = None  # the new run's trigger against that context, when waited for
 
     @property
     def restarted(self) -> bool:

@@ -10,6 +10,7 @@ from restart.outcome import Outcome
 OUTPUT_BUDGET = 900_000  # bytes of output values; GitHub drops a job's outputs past 1 MB
 JOB_KEYS_ROOM = 2048  # bytes of each job's share of OUTPUT_BUDGET kept for its id and quotes in every output
 LISTS = ("steps", "rerun-nodes", "missing-nodes")  # outputs that are JSON arrays
+JSON_VALUES = (*LISTS, "context")  # outputs that are JSON values (arrays, or an object)
 
 
 NO_OUTCOME = Outcome(status="error", headline="", strategy="")  # for the output names alone
@@ -18,20 +19,28 @@ NO_OUTCOME = Outcome(status="error", headline="", strategy="")  # for the output
 def outputs_of(outcome: Outcome) -> dict[str, str]:
     """The action's outputs; every key is always written."""
     plan, verdict, saved = outcome.plan, outcome.verdict, outcome.avoided
+    run = outcome.new_run or outcome.existing
     return {
-        "run-id": str(outcome.new_run.id) if outcome.new_run else "",
-        "run-url": outcome.new_run.href if outcome.new_run else "",
+        "run-id": str(run.id) if run else "",
+        "run-url": run.href if run else "",
         "status": outcome.status,
         "previous-run-id": str(outcome.previous.id) if outcome.previous else "",
         "restarted": "true" if outcome.restarted else "false",
         "steps": json.dumps(plan.steps_override if plan else []),
         "rerun-nodes": json.dumps(plan.rerun_nodes if plan else []),
         "issue-url": outcome.issue_url,
-        "verified": "" if verdict is None else ("true" if verdict.verified else "false"),
+        "verified": _verified(outcome),
         "missing-nodes": json.dumps(list(verdict.missing) if verdict else []),
         "avoided-nodes": str(saved.nodes) if saved else "",
         "avoided-seconds": str(round(saved.seconds, 1)) if saved else "",
+        "context": json.dumps(outcome.context.body if outcome.context else {}),
     }
+
+
+def _verified(outcome: Outcome) -> str:
+    """`true`/`false` when the nodes or the context of the new run were checked, '' when neither was."""
+    checks = [c.verified for c in (outcome.verdict, outcome.context_check) if c is not None]
+    return "" if not checks else ("true" if all(checks) else "false")
 
 
 def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = OUTPUT_BUDGET) -> tuple[dict[str, str], str]:
@@ -48,7 +57,7 @@ def outputs_by_job(outcomes: Sequence[tuple[int, Outcome]], budget: int = OUTPUT
             warnings.append(f"job {job}: {warning}")
     names = next(iter(per_job.values())).keys() if per_job else outputs_of(NO_OUTCOME).keys()
     values = {
-        name: json.dumps({job: json.loads(o[name]) if name in LISTS else o[name] for job, o in per_job.items()})
+        name: json.dumps({job: json.loads(o[name]) if name in JSON_VALUES else o[name] for job, o in per_job.items()})
         for name in names
     }
     return values, "; ".join(warnings)

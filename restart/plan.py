@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,7 +26,7 @@ from restart.dbt_vocabulary import (
     ResourceType,
     Status,
 )
-from restart.engines import Engine, continued_on_error, on_run_start_failed, stale_children
+from restart.engines import Engine, Rule, continued_on_error, on_run_start_failed, stale_children
 from restart.fusion import failed_roots, held_back
 from restart.records import CANCELLED, ERROR, STATUS_NAMES, SUCCESS, Run, Step
 from restart.selection import (
@@ -91,6 +91,7 @@ class Plan:
 
     steps: tuple[StepPlan, ...]
     notes: tuple[str, ...] = field(default=())
+    engine: str = ""  # the dbt that wrote the failed steps' artifacts, named (`dbt 1.11.2`, a release track's build)
 
     @property
     def steps_override(self) -> list[str]:
@@ -276,8 +277,8 @@ def manifest_needed(
         return "a --fail-fast build was cut short"
     if rebuild == WITH_TEST_PARENTS and any(r.unique_id.startswith(TEST_PREFIX) for r in nodes):
         return "the parents of failed tests are read from it"
-    if continued_on_error(results):
-        return "a model failed on dbt 1.12+: what ran after it on stale data (on_error: continue) is read from it"
+    if continued_on_error(results, engine):
+        return f"a model failed on {engine.name}: what ran after it on stale data (on_error: continue) is read from it"
     if len(nodes) >= COMPACT_FROM:
         return f"{len(nodes)} nodes to rerun: it lets the command be compacted"
     for node in nodes:
@@ -361,13 +362,13 @@ def _with_test_parents(
 
 
 def _stale(
-    results: RunResults, manifest: Manifest | None, rebuild: Rebuild, chosen: list[str]
+    results: RunResults, manifest: Manifest | None, rebuild: Rebuild, chosen: list[str], engine: Engine
 ) -> tuple[list[str], str]:
     """(nodes that ran on a failed model's stale data, a warning for the summary) under on_error: continue.
 
     `rebuild: with-test-parents` rebuilds them (the caller adds them); otherwise the warning says they are not.
     """
-    if not continued_on_error(results):
+    if not continued_on_error(results, engine):
         return [], ""
     if manifest is None:
         return [], (
@@ -452,8 +453,10 @@ def _held_back(
     if not engine.fusion:
         if nodes and not failed:
             if on_run_start_failed(results):
-                why = "an on-run-start hook failed and dbt skipped every node (the default from dbt 1.12)"
-                return [], [], f"its results hold skipped nodes but no failed one: {why}"
+                default = engine.has(Rule.SKIPS_ON_RUN_START_FAILURE)
+                why = "the default from dbt 1.12" if default else "skip_nodes_if_on_run_start_fails, set in the project"
+                hook = f"an on-run-start hook failed and dbt skipped every node ({why})"
+                return [], [], f"its results hold skipped nodes but no failed one: {hook}"
             return [], [], "its results hold skipped nodes but no failed one (a hook failed?)"
         return nodes, [], ""
     manifest = found.manifest
@@ -565,7 +568,7 @@ def _plan_failed(
     if rebuild == WITH_TEST_PARENTS:
         added, rebuild_warning = _with_test_parents(command, failures, found.manifest, unique_ids)
         unique_ids += added
-    stale, stale_warning = _stale(results, found.manifest, rebuild, unique_ids)
+    stale, stale_warning = _stale(results, found.manifest, rebuild, unique_ids, engine)
     rebuilt = stale if rebuild == WITH_TEST_PARENTS else []
     unique_ids += rebuilt
     selection = select_nodes(unique_ids, found.manifest, by_file=engine.file_by_stem)
@@ -646,4 +649,16 @@ def make_plan(run: Run, artifacts: Mapping[int, StepArtifacts], *, rebuild: Rebu
         else:
             state = STATUS_NAMES.get(item.step.status, str(item.step.status))
             planned.append(_rerun(item, f"{state} mid-step: its partial results are not trusted"))
-    return Plan(tuple(planned), tuple(notes))
+    return Plan(tuple(planned), tuple(notes), _engine_name(run, paired, artifacts))
+
+
+def _engine_name(run: Run, paired: Sequence[CommandStep], artifacts: Mapping[int, StepArtifacts]) -> str:
+    """The engine of the first failed step whose run_results.json names one, else the run's; '' if none."""
+    stamp = ""
+    for item in paired:
+        found = artifacts.get(item.step.index) if item.step is not None and item.step.status != SUCCESS else None
+        if found is not None and found.run_results is not None and found.run_results.dbt_version:
+            stamp = found.run_results.dbt_version
+            break
+    engine = Engine.of(stamp, run.dbt_version)
+    return engine.name if engine.text else ""

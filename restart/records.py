@@ -26,6 +26,107 @@ class RecordError(ValueError):
     """The API answered with JSON that lacks a field this tool needs."""
 
 
+# A run's own context, as its `trigger` records it (OpenAPI `RunTrigger`): the fields a trigger request
+# may set beyond `cause` and `steps_override`, by the type the API gives them. Scheduled runs leave them null.
+TEXT_CONTEXT = (
+    "git_branch",
+    "git_sha",
+    "schema_override",
+    "target_name_override",
+    "dbt_version_override",
+)
+INTEGER_CONTEXT = (
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "azure_pull_request_id",
+    "non_native_pull_request_id",
+    "threads_override",
+    "timeout_seconds_override",
+)
+BOOLEAN_CONTEXT = ("generate_docs_override",)
+CONTEXT_KEYS = (
+    "git_branch",
+    "git_sha",
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "azure_pull_request_id",
+    "non_native_pull_request_id",
+    "schema_override",
+    "target_name_override",
+    "threads_override",
+    "dbt_version_override",
+    "generate_docs_override",
+    "timeout_seconds_override",
+)
+PULL_REQUEST_KEYS = CONTEXT_KEYS[2:6]
+ContextValue = str | int | bool
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run was started with beyond its job's settings: the overrides its `trigger` recorded.
+
+    `values` holds only the fields the trigger set (never null), in `CONTEXT_KEYS` order; `unread` names
+    the fields it set to a value of the wrong type (left out of `values`); `recorded` is False when the
+    run came without its trigger (nothing can be said about its context).
+    """
+
+    values: tuple[tuple[str, ContextValue], ...] = ()
+    cause_category: str = ""  # api, ci, scheduled, ui, rerun, job completion, merge, ... ('' when not said)
+    unread: tuple[str, ...] = ()
+    recorded: bool = True
+
+    def get(self, key: str) -> ContextValue | None:
+        return dict(self.values).get(key)
+
+    @property
+    def overrides(self) -> dict[str, ContextValue]:
+        return dict(self.values)
+
+    @property
+    def pull_request(self) -> tuple[str, int] | None:
+        """(the field, the id) of the pull or merge request the run built, if any."""
+        for key in PULL_REQUEST_KEYS:
+            value = self.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return key, value
+        return None
+
+
+def _context_value(key: str, value: Any) -> ContextValue | None:
+    """One trigger field read leniently: a digit string for an id, blank text as unset; else `RecordError`."""
+    if key in TEXT_CONTEXT and isinstance(value, str):
+        return value if value.strip() else None
+    if key in INTEGER_CONTEXT and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+    if key in BOOLEAN_CONTEXT and isinstance(value, bool):
+        return value
+    raise RecordError(f"the run's trigger has {key} {str(value)[:40]!r} of type {type(value).__name__}")
+
+
+def context_from_json(trigger: Any) -> RunContext:
+    """A `RunContext` from the API's `trigger` object (None or not an object: not recorded)."""
+    if not isinstance(trigger, dict):
+        return RunContext(recorded=False)
+    values: list[tuple[str, ContextValue]] = []
+    unread: list[str] = []
+    for key in CONTEXT_KEYS:
+        if trigger.get(key) is None:
+            continue
+        try:
+            value = _context_value(key, trigger[key])
+        except RecordError:
+            unread.append(key)
+            continue
+        if value is not None:
+            values.append((key, value))
+    category = trigger.get("cause_category")
+    return RunContext(tuple(values), category if isinstance(category, str) else "", tuple(unread))
+
+
 @dataclass(frozen=True)
 class Step:
     """One run step as dbt Cloud lists it (setup steps included)."""
@@ -75,6 +176,7 @@ class Run:
     retry_not_supported_reason: str | None
     retrying_run_id: int | None = None  # the run this one retries (dbt Cloud's rerun from failure)
     dbt_version: str = ""  # the run's dbt version (or release track) as dbt Cloud reports it
+    context: RunContext = RunContext(recorded=False)  # the overrides its trigger recorded
 
     @property
     def timed_out(self) -> bool:
@@ -153,7 +255,8 @@ def run_from_json(data: dict[str, Any]) -> Run:
     """A `Run` from the API's run object (with `trigger`, `job` and `run_steps` when included)."""
     if not isinstance(data, dict):
         raise RecordError("the run is not a JSON object")
-    trigger = data.get("trigger") or {}
+    found = data.get("trigger")
+    trigger: dict[str, Any] = found if isinstance(found, dict) else {}
     job = data.get("job")
     steps = tuple(
         sorted(
@@ -188,6 +291,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         retry_not_supported_reason=data.get("retry_not_supported_reason"),
         retrying_run_id=_optional_int(data.get("retrying_run_id")),
         dbt_version=str(data.get("dbt_version") or ""),
+        context=context_from_json(data.get("trigger")),
     )
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from restart.context import STATUS_CONTEXT
 from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
-from restart.github import STATUS_CONTEXT
+from restart.overrides import CONTEXT_MODES, KEEP, ContextMode
 
-MAX_CAUSE_INPUT = 190  # dbt Cloud keeps 255 characters; the action appends a marker of up to 65
+MAX_CAUSE_INPUT = 167  # dbt Cloud keeps 255 characters: a space and a marker of up to 87 follow the input
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 HOSTNAME = re.compile(
@@ -22,23 +23,24 @@ HOSTNAME = re.compile(
 )
 
 # The trigger body's optional fields (dbt Cloud v2 `TriggerRunRequest`), minus the two the action
-# sets itself: `cause` (its own input) and `steps_override` (the plan).
+# sets itself: `cause` (its own input) and `steps_override` (the plan). Null drops a field the failed
+# run's context would carry (`restart.overrides`): it is never sent.
 PAYLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "git_sha": {"type": "string", "minLength": 1},
-        "git_branch": {"type": "string", "minLength": 1},
-        "azure_pull_request_id": {"type": "integer"},
-        "github_pull_request_id": {"type": "integer"},
-        "gitlab_merge_request_id": {"type": "integer"},
-        "non_native_pull_request_id": {"type": "integer"},
-        "schema_override": {"type": "string", "minLength": 1},
-        "dbt_version_override": {"type": "string", "minLength": 1},
-        "threads_override": {"type": "integer", "minimum": 1},
-        "target_name_override": {"type": "string", "minLength": 1},
-        "generate_docs_override": {"type": "boolean"},
-        "timeout_seconds_override": {"type": "integer", "minimum": 0},
+        "git_sha": {"type": ["string", "null"], "minLength": 1},
+        "git_branch": {"type": ["string", "null"], "minLength": 1},
+        "azure_pull_request_id": {"type": ["integer", "null"]},
+        "github_pull_request_id": {"type": ["integer", "null"]},
+        "gitlab_merge_request_id": {"type": ["integer", "null"]},
+        "non_native_pull_request_id": {"type": ["integer", "null"]},
+        "schema_override": {"type": ["string", "null"], "minLength": 1},
+        "dbt_version_override": {"type": ["string", "null"], "minLength": 1},
+        "threads_override": {"type": ["integer", "null"], "minimum": 1},
+        "target_name_override": {"type": ["string", "null"], "minLength": 1},
+        "generate_docs_override": {"type": ["boolean", "null"]},
+        "timeout_seconds_override": {"type": ["integer", "null"], "minimum": 0},
     },
 }
 # The inputs that take one of a few words: each type, and its words (the first is the default).
@@ -101,6 +103,7 @@ class Settings:
     transient_patterns: tuple[str, ...] = ()
     delay: float = 0.0
     verify: Verify = "fail"  # a new run that succeeded but left planned nodes unrun: fail, warn or off
+    context: ContextMode = KEEP  # the new run's context: the failed run's overrides, or the job's defaults
     github_token: str = field(repr=False, default="")
     status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
@@ -296,6 +299,7 @@ def parse(values: Mapping[str, str]) -> Settings:
         transient_patterns=_patterns(values, "transient-patterns"),
         delay=_seconds(values, "delay", 0.0, allow_zero=True),
         verify=_choice(values, "verify", VERIFY_MODES),
+        context=_choice(values, "context", CONTEXT_MODES),
         github_token=_text(values, "github-token"),
     )
     if settings.strategy == NATIVE:
@@ -311,6 +315,7 @@ def _check_native(settings: Settings) -> None:
         "restart-on": settings.restart_on != "any",
         "transient-patterns": bool(settings.transient_patterns),
         "rebuild": settings.rebuild != REBUILD_FAILED,
+        "context": settings.context != KEEP,  # dbt Cloud's rerun keeps the failed run's context itself
     }
     for name, given in ignored.items():
         if given:

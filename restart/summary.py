@@ -12,6 +12,7 @@ from restart.artifacts import NodeResult
 from restart.avoided import headline as avoided_headline
 from restart.dbt_vocabulary import DONE
 from restart.outcome import Outcome
+from restart.overrides import FROM_RUN, NewContext
 from restart.plan import Plan, StepPlan, step_command
 from restart.records import Run
 from restart.transient import Failure
@@ -175,7 +176,57 @@ def _header(outcome: Outcome) -> list[str]:
         lines.append(f"- {'✅' if outcome.verdict.verified else '⚠️'} {text(verified_headline(outcome.verdict), 600)}")
     if outcome.strategy:
         lines.append(f"- Strategy: `{text(outcome.strategy, 20)}`")
+    lines += _context_line(outcome)
+    if outcome.plan and outcome.plan.engine:
+        lines.append(f"- Engine of the failed run: {text(outcome.plan.engine, 120)}")
     lines.extend(f"- {text(detail, 300)}" for detail in outcome.details)
+    return lines
+
+
+def _context_line(outcome: Outcome) -> list[str]:
+    """One line on the new run's context: where it comes from, and whether the new run got it."""
+    context, previous, check = outcome.context, outcome.previous, outcome.context_check
+    if context is None:
+        if outcome.strategy == "native" and previous and (outcome.new_run or outcome.status == "planned"):
+            return ["- Context: the failed run's own, kept by dbt Cloud's rerun itself"]
+        return []
+    run = f"run #{previous.id}" if previous else "the failed run"
+    kept = len([s for s in context.sent if s.source == FROM_RUN])
+    given = len(context.sent) - kept
+    if not context.sent:
+        why = "`context: job-defaults`" if context.left else f"{run} was started without overrides"
+        line = f"- Context: the job's defaults ({why})"
+    else:
+        parts = [f"{_count(kept, 'field')} kept from {run}"] if kept else []
+        parts += [f"{_count(given, 'field')} from `payload`"] if given else []
+        line = f"- Context: {', '.join(parts)} (below)"
+    if check is not None and check.verified:
+        line += "; the new run's trigger carries it ✅"
+    elif check is not None and check.unknown:
+        line += "; ⚠️ the new run was read without its trigger: not checked"
+    elif check is not None:
+        line += f"; ⚠️ the new run's trigger differs: {text('; '.join(check.differences), 400)}"
+    return [line]
+
+
+def _context_table(context: NewContext | None, previous: Run | None) -> list[str]:
+    """The new run's context field by field, with where each value comes from, and what was left out."""
+    if context is None or not (context.sent or context.left):
+        return []
+    run = f"failed run {_run_link(previous)}" if previous else "the failed run"
+    lines = ["", "### Context of the new run", "", "| Field | Value | From |", "|---|---|---|"]
+    for item in context.sent:
+        source = run if item.source == FROM_RUN else "`payload`"
+        lines.append(f"| `{item.key}` | {code(str(item.value), 120)} | {source} |")
+    for left in context.left:
+        lines.append(f"| `{left.key}` | ~~{code(str(left.value), 120)}~~ not sent | {left.why}: the job's default |")
+    if context.pinned_sha:
+        lines += [
+            "",
+            f"📌 The new run checks out commit {code(context.pinned_sha, 60)} again, as the failed run did: it reruns"
+            ' the code that failed. To run the branch\'s newest code instead, set `payload: {"git_sha": null}`'
+            " (or `context: job-defaults`).",
+        ]
     return lines
 
 
@@ -398,7 +449,11 @@ def summary(outcome: Outcome, budget: int = SUMMARY_BUDGET) -> str:
 
     Sections are added in order of importance; one that would not fit is replaced by a note.
     """
-    sections: list[list[str]] = [_header(outcome), _compared(outcome)]
+    sections: list[list[str]] = [
+        _header(outcome),
+        _compared(outcome),
+        _context_table(outcome.context, outcome.previous),
+    ]
     plan, previous = outcome.plan, outcome.previous
     if plan and previous:
         sections += [_classes(outcome.classified), _failure_region(plan), _steps_table(plan, previous)]

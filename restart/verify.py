@@ -1,4 +1,5 @@
-"""Did the new run do the planned work? The plan and the new run's node results in, a verdict out. Pure.
+"""Did the new run do the planned work, in the context it was sent? The plan, the context and the new
+run in, a verdict out. Pure.
 
 dbt only warns when a selector matches nothing (a node renamed or deleted since the failure, a dbt
 version that selects differently, a selector bug), and the run still succeeds: comparing, node by
@@ -14,7 +15,7 @@ from restart.artifacts import NodeResult
 from restart.dbt_vocabulary import HOOK
 from restart.microbatch import failed_batches_rebuilt
 from restart.plan import Plan, StepPlan, align
-from restart.records import ERROR, SUCCESS, Run
+from restart.records import CONTEXT_KEYS, ERROR, SUCCESS, Run
 
 NAMED = 5  # missing nodes named in the error line
 RAN = frozenset({SUCCESS, ERROR})  # step statuses of a step that ran to its end
@@ -182,3 +183,50 @@ def headline(verdict: Verdict) -> str:
     if verdict.problems:
         parts.append(f"{len(verdict.problems)} node(s) did not run as planned")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ContextCheck:
+    """The new run's trigger against the context it was triggered with (`restart.overrides`)."""
+
+    differences: tuple[str, ...] = ()  # one per field its trigger records otherwise
+    unknown: bool = False  # the new run was read without its trigger: nothing could be checked
+
+    @property
+    def verified(self) -> bool:
+        return not (self.differences or self.unknown)
+
+
+def check_context(sent: Mapping[str, object], new_run: Run) -> ContextCheck:
+    """Whether the new run's trigger records every context field `sent`, as sent.
+
+    Fields it records without being sent are not held against it: what dbt Cloud fills in by itself is
+    not recorded publicly, and the request (no null, nothing the failed run lacked) is checked before.
+    """
+    if not new_run.context.recorded:
+        return ContextCheck(unknown=True)
+    got = new_run.context.overrides
+    differences = []
+    for key in CONTEXT_KEYS:
+        if key not in sent:
+            continue
+        want, have = sent[key], got.get(key)
+        if want == have and type(want) is type(have):
+            continue
+        if key in new_run.context.unread:
+            differences.append(f"{key}: sent {want!r}, its trigger records a value this tool cannot read")
+        else:
+            differences.append(f"{key}: sent {want!r}, its trigger records {'none' if have is None else repr(have)}")
+    return ContextCheck(tuple(differences))
+
+
+def context_complaint(check: ContextCheck, run_id: int) -> str:
+    """Why the new run's context is not the one sent ('' when it is, or cannot be told)."""
+    if not check.differences:
+        return ""
+    shown = "; ".join(check.differences[:NAMED])
+    more = f" and {len(check.differences) - NAMED} more" if len(check.differences) > NAMED else ""
+    return (
+        f"run {run_id} did not run in the context it was triggered with ({shown}{more}): it may have built "
+        "another schema, branch or commit than the failed run"
+    )

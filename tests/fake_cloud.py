@@ -13,13 +13,13 @@ from restart.transport import ApiError, NotFound, RetryPolicy
 def run_json(
     run_id: int, status: int, *, job_id: int = 7, steps: Iterable[tuple[int, str, int]] = (), **fields: Any
 ) -> dict[str, Any]:
-    """A run as `GET runs/{id}/` answers it; `steps` as (index, name, status)."""
+    """A run as `GET runs/{id}/` answers it; `steps` as (index, name, status); `trigger` adds to its trigger."""
     return {
         "id": run_id,
         "job_definition_id": job_id,
         "status": status,
         "href": f"https://cloud.example/runs/{run_id}",
-        "trigger": {"cause": fields.pop("cause", "")},
+        "trigger": {"cause": fields.pop("cause", ""), **fields.pop("trigger", {})},
         "run_steps": [{"index": i, "name": name, "status": s} for i, name, s in steps],
         **fields,
     }
@@ -87,21 +87,23 @@ class FakeCloud:
             raise ApiError("no retry details")
         return self.details
 
-    def _start(self, job_id: int, cause: str, steps_override: list[str] | None) -> dict[str, Any]:
-        run = run_json(max(r["id"] for r in self.runs) + 1, self.new_status, job_id=job_id, cause=cause)
-        if steps_override is not None:
-            run["trigger"]["steps_override"] = steps_override
+    def _start(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A new run whose trigger records the request's fields, as dbt Cloud's does."""
+        run = run_json(max(r["id"] for r in self.runs) + 1, self.new_status, job_id=job_id, trigger=body)
         self.runs.insert(0, run)
         return dict(run)
 
     def trigger(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
         self.calls_made.append("trigger")
         self.triggered.append(body)
-        return self._start(job_id, str(body.get("cause", "")), body.get("steps_override"))
+        return self._start(job_id, dict(body))
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         self.calls_made.append("rerun")
-        return self._start(job_id, "rerun", None)
+        latest = self.runs[0]["id"]
+        run = self._start(job_id, {"cause": "rerun"})
+        self.runs[0]["retrying_run_id"] = run["retrying_run_id"] = latest  # dbt Cloud reruns the job's latest run
+        return run
 
     def cancel_run(self, run_id: int) -> dict[str, Any]:
         self.calls_made.append(f"cancel_run {run_id}")

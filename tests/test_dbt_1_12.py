@@ -3,7 +3,9 @@
 One environment, switched to dbt 1.12, whose project has an `on-run-start` hook that fails when
 `on-run-start` is among the faults, `on_error: continue` on the staging models, and two exposures
 (`dbt build` records one `no-op`). Every scenario makes a real dbt 1.12 run fail, fixes it, runs the
-action and checks what the new run executed.
+action and checks what the new run executed. The 1.12 scenarios also run with the environment on a dbt
+platform release-track build from after 1.12's rules reached Latest (`latest-2026.10.6`: dbt 1.12
+underneath, its artifacts stamped `2026.10.6+c0ffee1`, the runs on `latest`; tests/emulator/tracks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from tests.emulator import PROJECT_DIR, SUCCESS, LocalDbtCloud
 from tests.emulator.model import Step
 from tests.emulator.runtimes import RUNTIMES, core
+from tests.emulator.tracks import LATEST_WITH_1_12, TRACKS
 from tests.engines import DBT_1_12, require
 from tests.runner import inputs, run_action
 
@@ -75,6 +78,24 @@ def built(cloud: LocalDbtCloud) -> dict[str, Any]:
     return run
 
 
+@pytest.fixture(params=[DBT_1_12, LATEST_WITH_1_12])
+def engine(request: pytest.FixtureRequest, cloud: LocalDbtCloud) -> Iterator[str]:
+    """The engine the environment runs for one test: dbt 1.12 as it is, or a release-track build of it."""
+    engine: str = request.param
+    cloud.set_environment(ENVIRONMENT, engine=engine)
+    yield engine
+    cloud.set_environment(ENVIRONMENT, engine=DBT_1_12)
+
+
+def assert_on(cloud: LocalDbtCloud, run_id: int, engine: str) -> None:
+    """The run was made by `engine`: its `dbt_version`, and what its artifacts are stamped with."""
+    build = TRACKS.get(engine)
+    if build is not None:
+        results = cloud.artifact(run_id, 4)
+        assert cloud.run(run_id)["dbt_version"] == build.track
+        assert results is not None and results["metadata"]["dbt_version"] == build.stamp
+
+
 def test_the_engine_switch_runs_dbt_1_12_and_the_run_says_so(cloud: LocalDbtCloud, built: dict[str, Any]) -> None:
     run = built
     assert run["dbt_version"] == require(DBT_1_12).version
@@ -116,8 +137,9 @@ def test_an_engine_may_rewrite_what_dbt_wrote_and_environments_lay_their_own_fil
 
 
 @pytest.mark.usefixtures("built")
-def test_a_failed_on_run_start_hook_is_rerun_as_written(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+def test_a_failed_on_run_start_hook_is_rerun_as_written(cloud: LocalDbtCloud, tmp_path: Path, engine: str) -> None:
     job_id, run_id = cloud.failing_run(["dbt build --select staging"], ["on-run-start"], environment_id=ENVIRONMENT)
+    assert_on(cloud, run_id, engine)
     failed = cloud.executed_nodes(run_id)[4]
     assert failed.pop(HOOK) == "error" and set(failed.values()) == {"skipped"}
     assert "unit_test.shop.stg_orders.test_basic" not in failed  # what narrowing to the skipped nodes would lose
@@ -126,14 +148,18 @@ def test_a_failed_on_run_start_hook_is_rerun_as_written(cloud: LocalDbtCloud, tm
 
     assert (result.exit_code, result.outputs["status"]) == (0, "success"), result.log
     assert result.json_output("steps") == ["dbt build --select staging"]
-    assert "on-run-start hook failed" in result.summary
+    assert "on-run-start hook failed and dbt skipped every node (the default from dbt 1.12)" in result.summary
     executed = cloud.executed_nodes(int(result.outputs["run-id"]))[4]
     assert set(failed) | {"unit_test.shop.stg_orders.test_basic"} <= set(executed)
 
 
 @pytest.mark.usefixtures("built")
-@pytest.mark.parametrize("rebuild", ["failed", "with-test-parents"])
-def test_children_that_ran_on_stale_data(cloud: LocalDbtCloud, tmp_path: Path, rebuild: str) -> None:
+@pytest.mark.parametrize(
+    ("rebuild", "engine"),
+    [("failed", DBT_1_12), ("with-test-parents", LATEST_WITH_1_12)],  # each way once: make test stays short
+    indirect=["engine"],
+)
+def test_children_that_ran_on_stale_data(cloud: LocalDbtCloud, tmp_path: Path, rebuild: str, engine: str) -> None:
     """on_error: continue: the summary names them; `rebuild: with-test-parents` rebuilds them.
 
     The step also builds an exposure, which dbt 1.10+ records `no-op`: done, never rerun.
@@ -141,6 +167,7 @@ def test_children_that_ran_on_stale_data(cloud: LocalDbtCloud, tmp_path: Path, r
     job_id, run_id = cloud.failing_run(
         ["dbt build --select stg_orders+ greeting+"], ["stg_orders"], environment_id=ENVIRONMENT
     )
+    assert_on(cloud, run_id, engine)
     failed = cloud.executed_nodes(run_id)[4]
     assert (failed.pop(HOOK), failed.pop("model.shop.stg_orders")) == ("success", "error")
     assert {failed.pop(f"exposure.shop.{name}") for name in ("greeting_page", "weekly_report")} == {"no-op"}
@@ -152,6 +179,10 @@ def test_children_that_ran_on_stale_data(cloud: LocalDbtCloud, tmp_path: Path, r
     result = run_action(tmp_path, inputs(cloud, job_id, rebuild=rebuild))
 
     assert (result.exit_code, result.outputs["status"]) == (0, "success"), result.log
+    named = (
+        "dbt platform Latest track (build 2026.10.6)" if engine in TRACKS else f"dbt {cloud.run(run_id)['dbt_version']}"
+    )
+    assert f"Engine of the failed run: {named}" in result.summary
     executed = cloud.executed_nodes(int(result.outputs["run-id"]))[4]
     executed.pop(HOOK)
     if rebuild == "failed":

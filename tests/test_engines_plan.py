@@ -9,7 +9,7 @@ import pytest
 from restart import commands
 from restart.artifacts import Manifest, ManifestNode, NodeResult, RunResults, parse_run_results
 from restart.dbt_vocabulary import DONE, RETRYABLE, Rebuild
-from restart.engines import continued_on_error, on_run_start_failed, stale_children, version_at_least
+from restart.engines import Engine, Rule, continued_on_error, on_run_start_failed, stale_children
 from restart.plan import StepArtifacts, StepPlan, make_plan, manifest_needed
 from tests.factories import make_run
 from tests.factories import node_of as node
@@ -74,10 +74,21 @@ def test_the_dbt_version_is_read_from_the_metadata() -> None:
 
 @pytest.mark.parametrize(
     ("version", "expected"),
-    [("1.12.6", True), ("1.13.0b1", True), ("2.0.0-preview.45", True), ("1.11.16", False), ("", False), ("x", False)],
+    [
+        ("1.12.6", True),
+        ("1.13.0b1", True),
+        ("2.0.0-preview.45", True),
+        ("2026.9.1+0000000", True),  # the day 1.12's defaults reached Latest
+        ("1.11.16", False),
+        ("2026.8.31+abcdef0", False),
+        ("2026.4.7+4533730", False),  # not "dbt 2026"
+        ("", False),
+        ("x", False),
+    ],
 )
-def test_versions_compare_by_major_and_minor(version: str, expected: bool) -> None:
-    assert version_at_least(version, (1, 12)) is expected
+def test_the_1_12_rules_apply_from_1_12_and_from_their_release_track_date(version: str, expected: bool) -> None:
+    assert Engine(version).has(Rule.CONTINUE_ON_ERROR) is expected
+    assert Engine(version).has(Rule.SKIPS_ON_RUN_START_FAILURE) is expected
 
 
 def test_a_failed_on_run_start_hook_reruns_the_step_as_written() -> None:

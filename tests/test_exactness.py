@@ -4,8 +4,10 @@ Each case runs one failing command on a copy of tests/dbt_project with faults in
 DBT_EMULATOR_FAULTS, plans the restart from that step's own artifacts, and compares, node for
 node, what `dbt ls` resolves the command we would send to with what `dbt retry` runs.
 
-Every case runs on dbt 1.11; a representative subset (`ON_1_12`: each kind of selector, fault and
-flag the planner treats differently) also on dbt 1.12, to keep `make test` short.
+Every case runs on dbt 1.11; a representative subset (each kind of selector, fault and flag the
+planner treats differently) also on dbt 1.12, and on dbt platform release-track builds (the same
+dbt, its artifacts stamped `2026.4.7+4533730` or `2026.10.6+c0ffee1` and the run on `latest`:
+tests/emulator/tracks.py), to keep `make test` short.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from restart import commands
 from restart.artifacts import parse_run_results
 from restart.plan import manifest_needed
+from tests.emulator.tracks import LATEST_BEFORE_1_12, LATEST_WITH_1_12, TRACKS
 from tests.engines import DBT_1_11, DBT_1_12, require
 from tests.exactness.harness import DbtProject, plan_step, run_recorded, sent_selection
 
@@ -107,10 +110,20 @@ def add_tags(root: Path) -> None:
     utils.write_text(text.replace("  shop_utils:\n    +materialized: table\n", UTILS_TAGS), encoding="utf-8")
 
 
-def on_engines(cases: Sequence[tuple[Any, ...]], ids: list[str], on_1_12: Sequence[int]) -> list[Any]:
-    """Every case on dbt 1.11 and the cases at indexes `on_1_12` also on dbt 1.12, `engine` first."""
+def on_engines(
+    cases: Sequence[tuple[Any, ...]],
+    ids: list[str],
+    on_1_12: Sequence[int],
+    on_track: Sequence[int] = (0,),
+    on_track_1_12: Sequence[int] = (),
+) -> list[Any]:
+    """Every case on dbt 1.11, the cases at indexes `on_1_12` also on dbt 1.12, those at `on_track` on a
+    release-track build before 1.12's rules reached Latest (dbt 1.11 underneath), those at `on_track_1_12`
+    on one after (dbt 1.12 underneath); `engine` first."""
     params = [pytest.param(DBT_1_11, *case, id=f"{DBT_1_11} {name}") for case, name in zip(cases, ids, strict=True)]
-    return params + [pytest.param(DBT_1_12, *cases[i], id=f"{DBT_1_12} {ids[i]}") for i in on_1_12]
+    for engine, indexes in ((DBT_1_12, on_1_12), (LATEST_BEFORE_1_12, on_track), (LATEST_WITH_1_12, on_track_1_12)):
+        params += [pytest.param(engine, *cases[i], id=f"{engine} {ids[i]}") for i in indexes]
+    return params
 
 
 @pytest.fixture
@@ -126,8 +139,11 @@ def shops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DbtProjec
 
     def shop_on(engine: str) -> DbtProject:
         if engine not in made:
-            require(engine)
-            made[engine] = make_shop(tmp_path_factory.mktemp(f"exactness-{engine}") / "shop", engine)
+            if engine in TRACKS:  # the same dbt's project, its artifacts stamped as the build stamps them
+                made[engine] = shop_on(TRACKS[engine].core).on_track(engine)
+            else:
+                require(engine)
+                made[engine] = make_shop(tmp_path_factory.mktemp(f"exactness-{engine}") / "shop", engine)
         return made[engine]
 
     return shop_on
@@ -180,10 +196,15 @@ CASES = [
 CASE_IDS = [f"{c} [{','.join(f)}]" for c, f in CASES]
 
 
-@pytest.mark.parametrize(("engine", "command", "faults"), on_engines(CASES, CASE_IDS, (0, 3, 7, 8, 14, 20)))
+@pytest.mark.parametrize(
+    ("engine", "command", "faults"),
+    on_engines(CASES, CASE_IDS, (0, 3, 7, 8, 14, 20), on_track=(0, 1, 3, 7, 16), on_track_1_12=(0,)),
+)
 def test_narrowed_step_reruns_what_dbt_retry_reruns(shop: DbtProject, command: str, faults: list[str]) -> None:
     step = shop.run(command, faults)
     assert not step.success, "the injected fault did not make the step fail"
+    if shop.track is not None:
+        assert step.run_results is not None and step.run_results["metadata"]["dbt_version"] == shop.track.stamp
     planned = plan_step(step)
     assert planned.action == "narrow", planned.warning
     assert planned.warning == ""
@@ -367,6 +388,7 @@ def test_with_test_parents_in_a_test_step_says_why_nothing_is_added(shop: DbtPro
         ],
         ["models", "seed", "package-model"],
         (2,),
+        on_track=(0, 1),
     ),
 )
 def test_without_the_manifest_models_and_seeds_are_selected_exactly_by_file(

@@ -4,13 +4,15 @@ Each case runs a failing backfill of the demo project's microbatch models (batch
 through DBT_EMULATOR_FAULTS), plans the restart from that step's own artifacts, then compares with
 `dbt retry` on a copy of the step: node for node (`dbt ls` on every command sent) and batch for batch,
 counting from dbt's logs the batches that `dbt retry` and the commands sent really start
-(`batch_results.successful` of a retry also lists the earlier run's batches).
+(`batch_results.successful` of a retry also lists the earlier run's batches). One case also runs as a
+dbt platform release-track build runs it (artifacts stamped `2026.4.7+4533730`, the run on `latest`).
 """
 
 from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ import pytest
 from restart.artifacts import parse_manifest, parse_run_results
 from restart.microbatch import batch_steps, batches_avoided
 from restart.plan import StepArtifacts, make_plan
+from tests.emulator.tracks import LATEST_BEFORE_1_12
+from tests.engines import DBT_1_11
 from tests.exactness.harness import DbtProject, single_step_run, started_batches
 
 PROJECT = Path(__file__).parent / "dbt_project"
@@ -57,14 +61,18 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("command", "faults", "commands"), CASES)
+@pytest.mark.parametrize(
+    ("engine", "command", "faults", "commands"),
+    [(DBT_1_11, *case) for case in CASES] + [(LATEST_BEFORE_1_12, *CASES[1])],
+)
 def test_the_restart_builds_the_batches_dbt_retry_builds(
-    shop: DbtProject, command: str, faults: list[str], commands: int
+    shop: DbtProject, engine: str, command: str, faults: list[str], commands: int
 ) -> None:
+    shop = shop if engine == DBT_1_11 else shop.on_track(engine)
     step = shop.run(command, faults)
     assert not step.success and step.run_results is not None and step.manifest is not None
     found = StepArtifacts(parse_run_results(step.run_results), parse_manifest(step.manifest))
-    plan = make_plan(single_step_run(command), {4: found})
+    plan = make_plan(replace(single_step_run(command), dbt_version=step.run_version), {4: found})
     assert len(plan.steps_override) == commands, plan.steps_override
 
     retry_log = shop.next_dir("retry-log")

@@ -1,20 +1,16 @@
-"""Deciding when to restart: transient-error auto-heal, a delay, and several jobs in one step."""
+"""Deciding when to restart, end to end: a transient failure auto-healed after a delay, several jobs in
+one step (one of them missing), and `rebuild: with-test-parents`. The transient/persistent decisions and
+own patterns are proven against the in-memory dbt Cloud in tests/test_self_heal.py."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.emulator import LocalDbtCloud
-from tests.runner import ActionResult, inputs, run_action
+from tests.runner import inputs, run_action
 
 TIMEOUT_MESSAGE = "could not connect to server: Connection timed out"
-
-
-def notices(result: ActionResult) -> list[str]:
-    return [line for line in result.log.splitlines() if line.startswith("::notice")]
 
 
 def test_a_transient_failure_is_restarted_after_the_delay(cloud: LocalDbtCloud, tmp_path: Path) -> None:
@@ -29,44 +25,7 @@ def test_a_transient_failure_is_restarted_after_the_delay(cloud: LocalDbtCloud, 
     assert "Failures by class" in result.summary and "🔁 transient" in result.summary
 
 
-@pytest.mark.parametrize(
-    ("fault", "where", "why"),
-    [
-        ("stg_orders", "model.shop.stg_orders", "matches no transient pattern"),
-        ("not_null_stg_orders_order_id", "test.shop.not_null_stg_orders_order_id", "data test found failing rows"),
-    ],
-    ids=["persistent-error", "failing-data-test"],
-)
-def test_a_persistent_failure_is_not_restarted(
-    cloud: LocalDbtCloud, tmp_path: Path, fault: str, where: str, why: str
-) -> None:
-    job_id, _run_id = cloud.failing_run(["dbt build"], [fault], environment_id=2)
-    posts = sum(1 for r in cloud.requests if r.method == "POST")
-
-    result = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient"))
-
-    assert result.exit_code == 0, result.log
-    assert (result.outputs["status"], result.outputs["restarted"]) == ("skipped", "false")
-    [notice] = notices(result)
-    assert where in notice and why in notice
-    assert sum(1 for r in cloud.requests if r.method == "POST") == posts
-    assert "⛔ persistent" in result.summary
-
-
-def test_own_patterns_replace_the_built_in_ones(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, _run_id = cloud.failing_run(["dbt seed"], ["raw_orders=warehouse is napping"], environment_id=3)
-    built_in = run_action(tmp_path, inputs(cloud, str(job_id), restart_on="transient", dry_run="true"))
-    own = run_action(
-        tmp_path,
-        inputs(cloud, str(job_id), restart_on="transient", dry_run="true", transient_patterns="napping\nsnoozing"),
-    )
-    assert built_in.outputs["status"] == "skipped"
-    assert own.outputs["status"] == "planned", own.log
-    bad = run_action(tmp_path, inputs(cloud, str(job_id), transient_patterns="(unclosed"))
-    assert bad.exit_code == 1 and "`transient-patterns` line 1 is not a valid regular expression" in bad.errors()[0]
-
-
-def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
+def test_three_jobs_in_one_step_and_a_bad_one_that_does_not_stop_them(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     succeeded = cloud.add_job(["dbt seed --select raw_customers"], environment_id=4)
     assert cloud.wait(cloud.trigger(succeeded))["status"] == 10
     failed, failed_run = cloud.failing_run(["dbt seed"], ["raw_payments"], environment_id=5)
@@ -79,30 +38,23 @@ def test_three_jobs_in_one_step(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     assert cloud.wait(cancelled_run)["status"] == 30
     cloud.set_step_delay(0)
 
-    result = run_action(tmp_path, inputs(cloud, f"{succeeded}, {failed}\n{cancelled}"))
+    result = run_action(tmp_path, inputs(cloud, f"{succeeded}, 987654, {failed}\n{cancelled}"))
 
-    assert result.exit_code == 0, result.log
+    assert result.exit_code == 1, result.log
     status = result.json_output("status")
-    assert status == {str(succeeded): "skipped", str(failed): "success", str(cancelled): "success"}
+    assert status == {str(succeeded): "skipped", "987654": "error", str(failed): "success", str(cancelled): "success"}
+    assert any("job 987654 was not found" in e for e in result.errors())
     assert result.json_output("previous-run-id")[str(failed)] == str(failed_run)
     assert result.json_output("steps") == {
         str(succeeded): [],
+        "987654": [],
         str(failed): ["dbt seed --select file:raw_payments,resource_type:seed,package:shop"],
         str(cancelled): ["dbt seed --select raw_orders"],
     }
-    assert result.summary.startswith("# dbt Cloud restart of 3 jobs")
+    assert result.summary.startswith("# dbt Cloud restart of 4 jobs")
     assert result.summary.count("## ") >= 3
     for job in (succeeded, failed, cancelled):
         assert f"==== job {job}:" in result.log
-
-
-def test_one_bad_job_does_not_stop_the_others(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    failed, _ = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=7)
-    result = run_action(tmp_path, inputs(cloud, f"987654,{failed}"))
-    assert result.exit_code == 1
-    status = result.json_output("status")
-    assert status == {"987654": "error", str(failed): "success"}
-    assert any("job 987654 was not found" in e for e in result.errors())
 
 
 def test_with_test_parents_rebuilds_the_tested_model(cloud: LocalDbtCloud, tmp_path: Path) -> None:

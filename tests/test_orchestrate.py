@@ -8,15 +8,18 @@ tests/test_faults.py, tests/test_heal.py, tests/test_field_notes.py and tests/te
 from __future__ import annotations
 
 import io
+import json
 import signal
 from typing import Any
 
 import pytest
 
 from restart import actions, decide, settings, summary
-from restart.github import Context
+from restart.context import Context
 from restart.orchestrate import RestartError, Stop, execute, restart
 from restart.outcome import Outcome
+from restart.outputs import outputs_by_job, outputs_of
+from restart.overrides import NewContext
 from restart.records import ERROR, RUNNING, SUCCESS, RetryDetails, Run, run_from_json
 from tests.fake_cloud import FakeCloud, run_json
 
@@ -223,7 +226,7 @@ def test_the_decision_alone_needs_no_client() -> None:
     assert decide.route(config, run) == "select"
     assert decide.gate(config, run, [], "") == decide.Proceed(0)
     full = decide.full_run(settings.parse(BASE), run, "cause", "[m]")
-    assert full == decide.TriggerRequest(kind="full", body={"cause": "cause"}, marker="[m]")
+    assert full == decide.TriggerRequest(kind="full", body={"cause": "cause"}, marker="[m]", context=NewContext("keep"))
 
 
 def test_what_a_restart_saves_is_read_from_the_dropped_steps() -> None:
@@ -239,3 +242,122 @@ def test_what_a_restart_saves_is_read_from_the_dropped_steps() -> None:
     assert outcome.plan and [step.action for step in outcome.plan.steps] == ["skip", "narrow"]
     assert outcome.avoided and outcome.avoided.nodes == 2 and outcome.avoided.seconds == 12.5
     assert "get_artifact 100 run_results.json 3" in cloud.calls_made
+
+
+SHA = "9f1c2ab3e4d5f60718293a4b5c6d7e8f90a1b2c3"
+CI_TRIGGER = {
+    "cause_category": "ci",
+    "git_branch": "feature/x",
+    "git_sha": SHA,
+    "github_pull_request_id": 42,
+    "schema_override": "dbt_cloud_pr_7_42",
+    "threads_override": 8,
+    "dbt_version_override": None,
+}
+
+
+def test_a_restart_keeps_the_failed_runs_context_with_payload_winning() -> None:
+    cloud = failed_build(trigger=CI_TRIGGER)
+    stream = io.StringIO()
+    config = settings.parse(
+        {**BASE, "verify": "fail", "payload": '{"threads_override": 2, "target_name_override": "ci"}'}
+    )
+    outcome = restart(
+        config, cloud, actions.Log(actions=True, stream=stream), Context(), FakeStop(), connect=lambda: cloud
+    )
+    [body] = cloud.triggered
+    assert {k: v for k, v in body.items() if k not in ("cause", "steps_override")} == {
+        "git_branch": "feature/x",
+        "git_sha": SHA,
+        "github_pull_request_id": 42,
+        "schema_override": "dbt_cloud_pr_7_42",
+        "target_name_override": "ci",
+        "threads_override": 2,
+    }
+    assert outcome.context and {s.key: s.source for s in outcome.context.sent}["threads_override"] == "payload"
+    assert outcome.context_check and outcome.context_check.verified  # the fake's new run records what was sent
+    sent = {k: v for k, v in body.items() if k not in ("cause", "steps_override")}
+    assert json.loads(outputs_of(outcome)["context"]) == sent
+    by_job, _ = outputs_by_job([(7, outcome), (8, Outcome(status="skipped", headline="", strategy="select"))])
+    assert json.loads(by_job["context"]) == {"7": sent, "8": {}}
+    assert "::notice title=Pinned commit::the new run checks out commit 9f1c2ab3e4d5 again" in stream.getvalue()
+
+
+def test_job_defaults_sends_only_the_payload() -> None:
+    cloud = failed_build(trigger=CI_TRIGGER)
+    outcome = run_restart(cloud, context="job-defaults", payload='{"threads_override": 2}')
+    [body] = cloud.triggered
+    assert set(body) == {"cause", "steps_override", "threads_override"}
+    assert (
+        outcome.context
+        and [item.key for item in outcome.context.left]
+        == [
+            "git_branch",
+            "git_sha",
+            "github_pull_request_id",
+            "schema_override",
+            "threads_override",
+        ][:4]
+    )
+
+
+def test_a_scheduled_runs_restart_sends_no_override() -> None:
+    cloud = failed_build(trigger={k: None for k in CI_TRIGGER} | {"cause_category": "scheduled"})
+    outcome = run_restart(cloud, verify="fail")
+    [body] = cloud.triggered
+    assert set(body) == {"cause", "steps_override"}
+    assert outcome.context == NewContext("keep") and outcome.context_check and outcome.context_check.verified
+
+
+@pytest.mark.parametrize(("mode", "code"), [("fail", 1), ("warn", 0), ("off", 0)])
+def test_a_new_run_without_the_context_sent_is_not_verified(mode: str, code: int) -> None:
+    cloud = failed_build(trigger=CI_TRIGGER)
+    original = cloud.trigger
+
+    def ignoring_schema(job_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        run = original(job_id, body)
+        del cloud.runs[0]["trigger"]["schema_override"]  # dbt Cloud dropped it: the default schema
+        return run
+
+    cloud.trigger = ignoring_schema  # type: ignore[method-assign]
+    outcome = run_restart(cloud, verify=mode)
+    assert outcome.exit_code == code
+    if mode == "off":
+        assert outcome.context_check is None and outputs_of(outcome)["verified"] == ""
+        return
+    assert outcome.context_check and outcome.context_check.differences == (
+        "schema_override: sent 'dbt_cloud_pr_7_42', its trigger records none",
+    )
+    assert outputs_of(outcome)["verified"] == "false"
+    assert outcome.headline.endswith(", not verified") == (mode == "fail")
+
+
+def test_a_context_that_cannot_be_read_stops_the_restart_before_the_trigger() -> None:
+    cloud = failed_build(trigger={"schema_override": ["a", "b"]})
+    outcome = run_restart(cloud)
+    assert (outcome.status, outcome.exit_code, posts(cloud)) == ("error", 1, [])
+    assert "records schema_override in a form this tool cannot read" in outcome.headline
+    assert run_restart(cloud, payload='{"schema_override": "s"}').status == "success"
+
+
+def test_a_full_run_keeps_the_context_of_the_run_that_succeeded() -> None:
+    cloud = FakeCloud(runs=[run_json(100, SUCCESS, trigger={"schema_override": "s1", "git_branch": "release"})])
+    outcome = run_restart(cloud, if_previous_succeeded="run", payload='{"git_branch": null}', verify="fail")
+    [body] = cloud.triggered
+    assert {k: v for k, v in body.items() if k != "cause"} == {"schema_override": "s1"}
+    assert outcome.context and [(x.key, x.why) for x in outcome.context.left] == [
+        ("git_branch", "`payload` sets it to null")
+    ]
+    assert outcome.context_check and outcome.context_check.verified and outcome.exit_code == 0
+
+
+def test_a_run_started_with_its_own_steps_is_planned_from_them() -> None:
+    cloud = failed_build(trigger={"steps_override": ["dbt seed", "dbt build"]})
+    seeded = [*SETUP, (3, "Invoke dbt with `dbt seed`", SUCCESS), (4, BUILD[1], ERROR)]
+    cloud.runs[0]["run_steps"] = [{"index": i, "name": n, "status": st} for i, n, st in seeded]
+    cloud.artifacts[(100, "run_results.json", 4)] = cloud.artifacts.pop((100, "run_results.json", 3))
+    outcome = run_restart(cloud)
+    assert outcome.plan and [step.action for step in outcome.plan.steps] == ["skip", "narrow"]
+    [body] = cloud.triggered
+    assert body["steps_override"] == [outcome.plan.steps[1].new_command]
+    assert "steps_override" not in (outcome.context.body if outcome.context else {})

@@ -15,7 +15,7 @@ from tests.emulator import LocalDbtCloud
 from tests.emulator.webhooks import Attempt
 from tests.fake_dispatches import FakeDispatches
 from tests.relay_process import SECRET, running_relay
-from tests.runner import inputs, run_action
+from tests.runner import run_action
 from tests.test_restart_end_to_end import assert_restarted_ok, new_run_steps, to_rerun
 
 
@@ -57,12 +57,10 @@ def test_a_dbt_cloud_scheduled_failure_is_restarted_through_the_relay(cloud: Loc
     assert (payload["job_id"], payload["run_id"], payload["run_status_code"]) == (str(job_id), str(run_id), "20")
     assert payload["account_id"] == str(cloud.account_id)
 
-    # The restart workflow, started at once on that event, with what the payload carries.
-    # TODO(dispatch branch): once the action reads client_payload under repository_dispatch, drop the
-    # job-id/run-id inputs here: the event alone must be enough.
+    # The restart workflow, started at once on that event: no input names the account, the job or the run.
     event = {"action": dispatch.event_type, "client_payload": payload, "branch": "main"}
     expected = to_rerun(cloud, run_id, 4)
-    with_ = inputs(cloud, payload["job_id"], run_id=payload["run_id"], account_id=payload["account_id"])
+    with_ = {"dbt-cloud-token": cloud.token, "dbt-cloud-host": cloud.base_url, "poll-interval": "0.3"}
     result = run_action(tmp_path, with_, event=event, event_name="repository_dispatch")
     assert_restarted_ok(result, run_id)
     assert set(new_run_steps(cloud, result)[4]) == expected

@@ -2,6 +2,10 @@
 
 Each scenario makes a real dbt run fail in the emulator, clears the fault (the "fix"), runs the
 action, and checks what the new run really executed, node for node, from its run_results.json.
+A failed build also runs on a dbt platform release track (`engine`: the emulator's release-track
+mode, tests/emulator/tracks.py): artifacts stamped `2026.4.7+4533730`, the run on `latest`. The other
+shapes on release tracks are proven by the exactness oracle (tests/test_exactness*.py), which runs
+them as such a build runs them, and by tests/test_dbt_1_12.py (a build after 1.12's rules reached Latest).
 """
 
 from __future__ import annotations
@@ -15,11 +19,42 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.emulator import LocalDbtCloud
+from tests.emulator.runtimes import DEFAULT
+from tests.emulator.tracks import LATEST_BEFORE_1_12, TRACKS
 from tests.runner import ROOT, ActionResult, inputs, run_action
 
 RETRY = {"error", "fail", "skipped", "runtime error", "partial success"}
+
+
+def environment(cloud: LocalDbtCloud, environment_id: int, engine: str) -> int:
+    """The environment a scenario runs in: its own on dbt 1.11, else its twin (id + 100) switched to `engine`."""
+    if engine == DEFAULT:
+        return environment_id
+    cloud.set_environment(environment_id + 100, engine=engine)
+    return environment_id + 100
+
+
+def assert_engine_named(cloud: LocalDbtCloud, result: ActionResult, run_id: int, engine: str) -> None:
+    """The failed run's engine, as the local dbt Cloud recorded it and as the summary names it."""
+    run, build = cloud.run(run_id), TRACKS.get(engine)
+    job = requests.get(
+        f"{cloud.base_url}/api/v2/accounts/{cloud.account_id}/jobs/{run['job_definition_id']}/",
+        headers={"Authorization": f"Token {cloud.token}"},
+        timeout=30,
+    ).json()["data"]
+    if build is None:
+        assert job["dbt_version"] is None  # the job inherits its environment's dbt version
+        assert f"Engine of the failed run: dbt {run['dbt_version']}" in result.summary
+        return
+    assert (run["dbt_version"], run["job"]["dbt_version"], job["dbt_version"]) == (build.track,) * 3
+    stamps = {
+        (cloud.artifact(run_id, s["index"]) or {}).get("metadata", {}).get("dbt_version") for s in run["run_steps"]
+    }
+    assert stamps - {None} == {build.stamp}
+    assert f"Engine of the failed run: dbt platform Latest track (build {build.stamp.split('+')[0]})" in result.summary
 
 
 def to_rerun(cloud: LocalDbtCloud, run_id: int, step: int) -> set[str]:
@@ -44,6 +79,7 @@ def outline(summary: str) -> list[str]:
     keep = ("#", "- ", "|---", "<details", "<summary", "<pre", "```")
     lines = [line for line in summary.splitlines() if line.startswith(keep)]
     lines = [re.sub(r"^(- \*\*New run\*\* .*?) in .*$", r"\1", line) for line in lines]  # drop the duration
+    lines = [re.sub(r"^(- Engine of the failed run:) .*$", r"\1 ENGINE", line) for line in lines]
     return [re.sub(r"\d+", "N", re.sub(r"\(http[^)]*\)", "(URL)", line)) for line in lines]
 
 
@@ -56,8 +92,11 @@ def assert_restarted_ok(result: ActionResult, previous_run: int) -> None:
     assert result.errors() == []
 
 
-def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = cloud.failing_run(["dbt build"], ["stg_orders"], environment_id=1)
+@pytest.mark.parametrize("engine", [DEFAULT, LATEST_BEFORE_1_12])
+def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(
+    cloud: LocalDbtCloud, tmp_path: Path, engine: str
+) -> None:
+    job_id, run_id = cloud.failing_run(["dbt build"], ["stg_orders"], environment_id=environment(cloud, 1, engine))
     expected = to_rerun(cloud, run_id, 4)
     assert "model.shop.stg_orders" in expected and len(expected) > 3
 
@@ -76,6 +115,10 @@ def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(cloud: LocalDb
     [command] = result.json_output("steps")
     assert command.startswith("dbt build --select ")
     assert "stg_orders" in result.summary and "narrowed to" in result.summary
+    assert_engine_named(cloud, result, run_id, engine)
+    # a build from before 1.12's rules reached Latest: nothing can have run on stg_orders' stale data
+    [read] = [line for line in result.log.splitlines() if "step 4: reading manifest.json" in line]
+    assert "on_error: continue" not in read, read
 
 
 def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCloud, tmp_path: Path) -> None:
@@ -141,6 +184,7 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
     saved = hours * 3600 + minutes * 60 + seconds + sum(r["execution_time"] for r in built)
     assert float(result.outputs["avoided-seconds"]) == pytest.approx(saved, abs=0.06)
     assert f"**Skipped {len(seeds) + len(built)} nodes that already succeeded: about " in result.summary
+    assert_engine_named(cloud, result, run_id, DEFAULT)
 
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
@@ -251,12 +295,19 @@ def test_previous_run_succeeded(cloud: LocalDbtCloud, tmp_path: Path, mode: str,
 
 
 def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = cloud.failing_run(["dbt build"], ["orders"], environment_id=7)
+    job_id, run_id = cloud.failing_run(
+        ["dbt build"], ["orders"], environment_id=7, category="api", schema_override="dbt_native"
+    )
 
     result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
 
     assert_restarted_ok(result, run_id)
     assert posts(cloud)[-1] == f"/api/v2/accounts/{cloud.account_id}/jobs/{job_id}/rerun/"
+    # dbt Cloud's rerun keeps the failed run's context by itself: the action sends nothing, says so.
+    assert [r.json for r in cloud.requests if r.path.endswith("/rerun/")] == [None]
+    assert cloud.run(int(result.outputs["run-id"]))["trigger"]["schema_override"] == "dbt_native"
+    assert result.json_output("context") == {}
+    assert "- Context: the failed run's own, kept by dbt Cloud's rerun itself" in result.summary
 
     # The first run has been rerun from failure (the new run's retrying_run_id names it): not again.
     again = run_action(tmp_path, inputs(cloud, job_id, strategy="native", run_id=str(run_id)))
@@ -375,13 +426,15 @@ def test_a_restart_that_fails_again_fails_the_step_unless_told_not_to(cloud: Loc
         run_id = cloud.trigger(job_id)
         assert cloud.wait(run_id)["status"] == 20
         strict = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id)))
-        lenient = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), fail_on_run_failure="false"))
+        # The restart that failed is restarted through its own failure (run_id itself: already restarted).
+        again = strict.outputs["run-id"]
+        lenient = run_action(tmp_path, inputs(cloud, job_id, run_id=again, fail_on_run_failure="false"))
     finally:
         cloud.set_faults([])
 
     assert (strict.exit_code, strict.outputs["status"], strict.outputs["restarted"]) == (1, "error", "true")
     assert any("ended error" in e for e in strict.errors())
-    assert (lenient.exit_code, lenient.outputs["status"]) == (0, "error")
+    assert (lenient.exit_code, lenient.outputs["status"], lenient.outputs["previous-run-id"]) == (0, "error", again)
     assert "❌" in strict.summary
     read = [r.path for r in cloud.requests if f"/runs/{run_id}/artifacts/" in r.path]
     assert read and not any(p.endswith("manifest.json") for p in read), "a seed selects exactly without the manifest"
@@ -409,5 +462,9 @@ def test_the_prebuilt_image_runs_with_only_the_inputs_the_step_gives(cloud: Loca
     result = run_action(tmp_path, inputs(cloud, job_id), prebuilt=True)
 
     assert_restarted_ok(result, run_id)
+    # A scheduled run's restart carries no override it never had, and the new run's trigger shows none.
+    body = next(r.json for r in reversed(cloud.requests) if r.method == "POST" and r.path.endswith("/run/"))
+    assert set(body) == {"cause", "steps_override"} and result.json_output("context") == {}
+    assert result.outputs["verified"] == "true" and "- Context: the job's defaults (run #" in result.summary
     assert result.json_output("steps")[0].startswith("dbt build --select ")
     assert set(new_run_steps(cloud, result)[4]) == expected

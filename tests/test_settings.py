@@ -63,7 +63,7 @@ def test_hosts(host: str, url: str) -> None:
         ("payload", '{"nope": 1}', "unknown field"),
         ("payload", '{"steps_override": ["dbt run"]}', "must not set `steps_override`"),
         ("payload", '{"cause": "x"}', "must not set `cause`"),
-        ("cause", "x" * 191, "at most 190 characters"),
+        ("cause", "x" * 168, "at most 167 characters"),
     ],
 )
 def test_bad_inputs_name_the_input(name: str, value: str, message: str) -> None:
@@ -78,6 +78,17 @@ def test_payload_fields_pass_through() -> None:
     assert config.payload == {"git_branch": "hotfix", "threads_override": 8, "generate_docs_override": False}
 
 
+def test_context_keeps_the_failed_runs_by_default_and_null_drops_a_field() -> None:
+    assert parse().context == "keep"
+    assert parse(context="Job-Defaults").context == "job-defaults"
+    with pytest.raises(settings.InputError, match="`context` must be one of keep, job-defaults"):
+        parse(context="fresh")
+    assert parse(payload='{"git_sha": null, "threads_override": null}').payload == {
+        "git_sha": None,
+        "threads_override": None,
+    }
+
+
 def test_decimal_poll_interval() -> None:
     assert parse(poll_interval="0.25").poll_interval == 0.25
 
@@ -90,6 +101,7 @@ def test_decimal_poll_interval() -> None:
         ("restart-on", "transient"),
         ("transient-patterns", "timeout"),
         ("rebuild", "with-test-parents"),
+        ("context", "job-defaults"),
     ],
 )
 def test_native_strategy_refuses_what_dbt_clouds_rerun_would_ignore(name: str, value: str) -> None:

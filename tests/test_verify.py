@@ -15,7 +15,7 @@ from restart.avoided import headline as avoided_headline
 from restart.outcome import Outcome
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Run, Step, run_from_json, step_seconds
-from restart.verify import Verdict, complaint, headline, verify
+from restart.verify import Verdict, check_context, complaint, context_complaint, headline, verify
 from tests.factories import SETUP, make_run
 
 COMMANDS = ["dbt seed", "dbt run --select staging+", "dbt test"]
@@ -253,3 +253,40 @@ def test_outputs_of_several_jobs_keep_within_githubs_limit_too() -> None:
     kept = json.loads(values["rerun-nodes"])
     assert set(kept) == {"1", "2"} and all(0 < len(kept[job]) < len(uids) for job in kept)
     assert "job 1: output rerun-nodes lists" in warning and "job 2: output rerun-nodes lists" in warning
+
+
+@pytest.mark.parametrize(
+    ("sent", "trigger", "differences"),
+    [
+        ({}, {"cause": "c", "schema_override": None}, ()),
+        ({"schema_override": "s", "threads_override": 2}, {"schema_override": "s", "threads_override": 2}, ()),
+        ({"schema_override": "s"}, {"cause": "c"}, ("schema_override: sent 's', its trigger records none",)),
+        ({}, {"git_branch": "main"}, ()),  # what dbt Cloud fills in by itself is not held against it
+        ({"threads_override": 2}, {"threads_override": 3}, ("threads_override: sent 2, its trigger records 3",)),
+        (
+            {"generate_docs_override": True},
+            {"generate_docs_override": 1},
+            ("generate_docs_override: sent True, its trigger records a value this tool cannot read",),
+        ),
+        (
+            {"schema_override": "s"},
+            {"schema_override": 5},
+            ("schema_override: sent 's', its trigger records a value this tool cannot read",),
+        ),
+    ],
+)
+def test_the_new_runs_trigger_must_carry_the_context_sent(
+    sent: dict[str, object], trigger: dict[str, object], differences: tuple[str, ...]
+) -> None:
+    new = run_from_json({"id": 2, "job_definition_id": 7, "status": 10, "trigger": trigger})
+    check = check_context(sent, new)
+    assert (check.differences, check.verified) == (differences, not differences)
+    complaint = context_complaint(check, 2)
+    assert bool(complaint) == bool(differences)
+    assert not differences or complaint.startswith("run 2 did not run in the context it was triggered with")
+
+
+def test_a_new_run_read_without_its_trigger_is_not_verified_but_not_blamed() -> None:
+    new = run_from_json({"id": 2, "job_definition_id": 7, "status": 10})
+    check = check_context({"schema_override": "s"}, new)
+    assert (check.unknown, check.verified, context_complaint(check, 2)) == (True, False, "")

@@ -156,13 +156,21 @@ class LocalDbtCloud:
         self.api.artifact_overrides[(run_id, step, name)] = content
 
     def failing_run(
-        self, steps: list[str], faults: list[str], *, environment_id: int, keep_faults: bool = False
+        self,
+        steps: list[str],
+        faults: list[str],
+        *,
+        environment_id: int,
+        keep_faults: bool = False,
+        job: dict[str, Any] | None = None,
+        **trigger: Any,
     ) -> tuple[int, int]:
         """(job id, run id) of a new job whose first run failed on `faults`; then the faults are
-        cleared (the fix) unless `keep_faults`."""
-        job_id = self.add_job(steps, environment_id=environment_id)
+        cleared (the fix) unless `keep_faults`. `job` holds more `add_job` options, `trigger` the
+        run's trigger (`category`, `steps_override`, `schema_override`, ...: see `trigger`)."""
+        job_id = self.add_job(steps, environment_id=environment_id, **(job or {}))
         self.set_faults(faults)
-        run_id = self.trigger(job_id)
+        run_id = self.trigger(job_id, **trigger)
         status = self.wait(run_id)["status"]
         if not keep_faults:
             self.set_faults([])
@@ -180,13 +188,27 @@ class LocalDbtCloud:
         """Pause before each command step (a cancel or a timeout cuts the pause short)."""
         self.engine.step_delay = seconds
 
-    def trigger(self, job_id: int, cause: str = "Scheduled", steps_override: list[str] | None = None) -> int:
-        """Queue a run as the scheduler would (not recorded as a request); returns its id."""
+    def trigger(
+        self,
+        job_id: int,
+        cause: str = "Scheduled",
+        steps_override: list[str] | None = None,
+        *,
+        category: str = "scheduled",
+        **context: Any,
+    ) -> int:
+        """Queue a run as the scheduler would (not recorded as a request), or as `category` says (`ci` for
+        a pull request's run, `api`, ...) with trigger fields in `context` (`schema_override=...`); its id."""
         job = self.engine.jobs[job_id]
-        body: dict[str, Any] = {"cause": cause}
+        body: dict[str, Any] = {"cause": cause, **context}
         if steps_override is not None:
             body["steps_override"] = steps_override
-        return self.engine.trigger(job, validate_trigger(body), "scheduled").id
+        return self.engine.trigger(job, validate_trigger(body), category).id
+
+    def commit(self, branch: str, files: dict[str, str | None]) -> str:
+        """Commit `files` (relative path -> text, None: deleted) on a branch of the project's repository (a
+        new branch starts from main); returns the commit's sha. Runs on that branch or commit build it."""
+        return self.engine.repository.commit(branch, files)
 
     def wait(self, run_id: int, timeout: float = 300) -> dict[str, Any]:
         """Block until the run is complete; returns it with its run steps, trigger and job."""

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from . import warm
 from .fusion import CORE_SUFFIX, FUSION_TRACK, FusionMode, rewrite
 from .model import (
     CANCELLED,
@@ -37,7 +38,10 @@ from .model import (
     read_text,
     tail,
 )
-from .runtimes import RUNTIMES, Environment, Runtime
+from .repository import CheckoutError, Repository
+from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
+from .tracks import TRACKS
+from .warm import DbtProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -50,6 +54,21 @@ LINT = "dbt sqlfluff lint"  # the step a job's `run_lint` adds before its comman
 COMPARE = "dbt compare --select state:modified"  # the step `run_compare_changes` adds after them
 RETRY = "dbt retry"
 RERUN_CAUSE = "Rerun from failure"
+# The trigger fields that make a run's own context; dbt Cloud's rerun from failure keeps them all.
+CONTEXT = (
+    "git_branch",
+    "git_sha",
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "azure_pull_request_id",
+    "non_native_pull_request_id",
+    "schema_override",
+    "target_name_override",
+    "threads_override",
+    "dbt_version_override",
+    "generate_docs_override",
+    "timeout_seconds_override",
+)
 PARTIAL_PARSE = "partial_parse.msgpack"
 CLOCK_SHIM = Path(__file__).resolve().parent / "dbt_at.py"
 CLOCK_ENV = "DBT_EMULATOR_NOW"
@@ -96,6 +115,7 @@ class Engine:
         self.fusion: dict[int, FusionMode] = {}  # environments in Fusion mode (fusion.py rewrites their artifacts)
         self.environments: dict[int, Environment] = {}
         self.runtimes: dict[int, Runtime] = {}  # run id -> the dbt its environment ran it with
+        self.repository = Repository(project_sha)  # what the clone step checks out
         self._job_ids = itertools.count(1)
         self._run_ids = itertools.count(first_run_id)
         self._trigger_ids = itertools.count(5001)
@@ -142,6 +162,7 @@ class Engine:
         threads: int = 4,
         target_name: str = "default",
         engine: str | None = None,
+        job_type: str = "scheduled",
     ) -> Job:
         """Define a job; `engine` also switches its environment's dbt engine."""
         for command in steps:
@@ -164,6 +185,7 @@ class Engine:
                 timeout_seconds=timeout_seconds,
                 threads=threads,
                 target_name=target_name,
+                job_type=job_type,
             )
             self.jobs[job.id] = job
             return job
@@ -172,6 +194,11 @@ class Engine:
         """The id of the job's newest run (0 when it has none)."""
         with self.lock:
             return max((run.id for run in self.runs.values() if run.job.id == job_id), default=0)
+
+    def job_json(self, job: Job) -> dict[str, Any]:
+        """A job as the API returns it: it reports its environment's release track (if any) as `dbt_version`."""
+        build = TRACKS.get(self.environment(job.environment_id).engine)
+        return replace(job, dbt_version=None if build is None else build.track).to_api()
 
     def run_json(self, run: Run, include: set[str]) -> dict[str, Any]:
         """A run as the API returns it."""
@@ -195,20 +222,23 @@ class Engine:
                 commands = [RETRY, *retry_of.skipped_commands()]
                 retry_state = failed.artifacts["run_results.json"]
             run_id = next(self._run_ids)
-            runtime = self.runtimes[run_id] = RUNTIMES[self.environment(job.environment_id).engine]()
+            engine = self.environment(job.environment_id).engine
+            if trigger.dbt_version_override is not None:  # checked by the API before (`runtime_for_version`)
+                engine = runtime_for_version(trigger.dbt_version_override) or engine
+            runtime = self.runtimes[run_id] = RUNTIMES[engine]()
             docs = trigger.generate_docs_override
             timeout = trigger.timeout_seconds_override
             run = Run(
                 id=run_id,
                 account_id=self.account_id,
                 project_id=self.project_id,
-                job=replace(job, execute_steps=list(job.execute_steps)),
+                job=replace(job, execute_steps=list(job.execute_steps), dbt_version=runtime.track),
                 trigger=trigger,
                 commands=commands,
                 generate_docs=job.generate_docs if docs is None else docs,
                 timeout_seconds=job.timeout_seconds if timeout is None else timeout,
                 git_branch=trigger.git_branch or "main",
-                git_sha=trigger.git_sha or project_sha(),
+                git_sha=trigger.git_sha or self._head(trigger.git_branch),
                 dbt_version=FUSION_TRACK if job.environment_id in self.fusion else runtime.version,
                 href=f"{self.base_url}/deploy/{self.account_id}/projects/{self.project_id}/runs/{run_id}/",
                 retry_of=None if retry_of is None else retry_of.id,
@@ -223,6 +253,13 @@ class Engine:
         executor.queue.put(run.id)
         return run
 
+    def _head(self, branch: str | None) -> str:
+        """The newest commit of a branch ('' when there is none: the run's clone step will fail)."""
+        try:
+            return self.repository.head(branch or "main")
+        except CheckoutError:
+            return ""
+
     def rerun(self, job: Job) -> Run:
         """dbt Cloud's "rerun from failure": retry the latest finished run if it failed, else run anew."""
         with self.lock:
@@ -230,17 +267,7 @@ class Engine:
             latest = max(finished, key=lambda r: r.id, default=None)
             if latest is None or latest.retry_blocker(latest.id) is not None:
                 return self.trigger(job, {"cause": RERUN_CAUSE}, "rerun")
-            carried = {
-                key: getattr(latest.trigger, key)
-                for key in (
-                    "git_branch",
-                    "schema_override",
-                    "threads_override",
-                    "target_name_override",
-                    "generate_docs_override",
-                    "timeout_seconds_override",
-                )
-            }
+            carried = {key: value for key in CONTEXT if (value := getattr(latest.trigger, key)) is not None}
             return self.trigger(job, {"cause": RERUN_CAUSE, **carried}, "rerun", retry_of=latest)
 
     def cancel(self, run: Run) -> None:
@@ -329,7 +356,7 @@ class Executor(threading.Thread):
             return action
 
         setup: list[tuple[str, Callable[[Step], int]]] = [
-            (CLONE_STEP, lambda step: self.clone(step, project, hidden)),
+            (CLONE_STEP, lambda step: self.clone(step, project, hidden, run)),
             (PROFILE_STEP, lambda step: self.profile(step, run, profiles)),
             (step_name(DEPS), dbt(DEPS)),
         ]
@@ -447,15 +474,28 @@ class Executor(threading.Thread):
             engine.lock.notify_all()
             return step.status
 
-    def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = ()) -> int:
-        """Copy the dbt project into the run's workspace, with the environment's own files laid over it
-        and without the `hidden` paths (as if deleted in git)."""
+    def clone(self, step: Step, project: Path, hidden: tuple[str, ...] = (), run: Run | None = None) -> int:
+        """Check out the run's branch and commit (its trigger's `git_branch`/`git_sha`, else main's newest)
+        into the run's workspace, with the environment's own files laid over it and without the `hidden`
+        paths (as if deleted in git). A branch or commit the repository lacks fails the step."""
+        wanted = (run.trigger.git_branch, run.trigger.git_sha) if run is not None else (None, None)
+        try:
+            branch, sha, changes = self.engine.repository.checkout(*wanted)
+        except CheckoutError as exc:
+            step.logs = f"{exc}\n"
+            return ERROR
+        if run is not None:
+            with self.engine.lock:
+                run.git_branch, run.git_sha = branch, sha
         shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE, dirs_exist_ok=True)
-        files = self.engine.environment(self.environment_id).project_files
+        files = {**self.engine.environment(self.environment_id).project_files, **changes}
         for name in self.laid - set(files):
             if not (PROJECT_DIR / name).is_file():
                 (project / name).unlink(missing_ok=True)
         for name, content in files.items():
+            if content is None:
+                (project / name).unlink(missing_ok=True)
+                continue
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             (project / name).write_text(content, encoding="utf-8")
         self.laid = set(files)
@@ -465,9 +505,7 @@ class Executor(threading.Thread):
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
-        step.logs = (
-            f"Cloning repository at {project_sha()}\nCopied {PROJECT_DIR} to {project}\nChecked out branch main\n"
-        )
+        step.logs = f"Cloning repository at {sha}\nCopied {PROJECT_DIR} to {project}\nChecked out branch {branch}\n"
         return SUCCESS
 
     def profile(self, step: Step, run: Run, profiles: Path) -> int:
@@ -486,8 +524,9 @@ class Executor(threading.Thread):
             f"      path: '{database}'",
             f"      threads: {threads}",
         ]
-        if trigger.schema_override:
-            lines.append(f"      schema: {trigger.schema_override}")
+        schema = trigger.schema_override or pull_request_schema(run)
+        if schema:
+            lines.append(f"      schema: {schema}")
         profiles.mkdir(parents=True, exist_ok=True)
         text = "\n".join(lines) + "\n"
         (profiles / "profiles.yml").write_text(text, encoding="utf-8")
@@ -508,10 +547,8 @@ class Executor(threading.Thread):
         clock: datetime | None = None,
     ) -> int:
         """Run one dbt command as a subprocess and wait for it, its cancellation or the timeout."""
-        args = shlex.split(command)
+        args = shlex.split(command)[1:]  # dbt's arguments
         runtime = self.engine.runtimes[run.id]
-        # The clock shim runs dbt at a set time, in the runtime's own Python (its venv's dbt-core).
-        args[0:1] = [str(runtime.dbt.parent / "python"), str(CLOCK_SHIM)] if clock is not None else [str(runtime.dbt)]
         target = step.directory / "target"
         target.mkdir(parents=True, exist_ok=True)
         if state is not None:
@@ -542,10 +579,7 @@ class Executor(threading.Thread):
         pause = self.engine.step_delay if delay else 0.0
         if pause > 0 and self.interrupted(run, deadline, pause):
             return ERROR
-        with step.stdout_path.open("wb") as out:
-            process = subprocess.Popen(
-                args, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        process = launch(runtime, args, project, env, step.stdout_path)
         with self.engine.lock:
             run.process = process
         try:
@@ -556,21 +590,22 @@ class Executor(threading.Thread):
                 except subprocess.TimeoutExpired:
                     if self.interrupted(run, deadline, 0):
                         stop(process)
-                        self.as_fusion(run, target)
+                        self.rewrite(run, runtime, target)  # what an interrupted dbt wrote, too
                         return ERROR
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, previous_parse)
-            if runtime.rewrite is not None:
-                runtime.rewrite(target)
-            self.as_fusion(run, target)
+            self.rewrite(run, runtime, target)
             return SUCCESS if code == 0 else ERROR
         finally:
             with self.engine.lock:
                 run.process = None
                 self.engine.lock.notify_all()
 
-    def as_fusion(self, run: Run, target: Path) -> None:
-        """In an environment in Fusion mode, rewrite what dbt wrote to `target` as dbt v2 writes it."""
+    def rewrite(self, run: Run, runtime: Runtime, target: Path) -> None:
+        """What dbt wrote to `target`, as the environment's engine writes it: its runtime's rewrite (a
+        release-track build restamps it), then, in Fusion mode, as dbt v2 writes it."""
+        if runtime.rewrite is not None:
+            runtime.rewrite(target)
         mode = self.engine.fusion.get(run.job.environment_id)
         if mode is not None:
             rewrite(target, mode)
@@ -586,7 +621,40 @@ class Executor(threading.Thread):
         return run.cancelled.wait(pause) if pause else run.cancelled.is_set()
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def pull_request_schema(run: Run) -> str:
+    """A CI job's run of a pull or merge request builds in `dbt_cloud_pr_<job>_<pr>` ('' otherwise)."""
+    if run.job.job_type != "ci":
+        return ""
+    trigger = run.trigger
+    for pr in (
+        trigger.github_pull_request_id,
+        trigger.gitlab_merge_request_id,
+        trigger.azure_pull_request_id,
+        trigger.non_native_pull_request_id,
+    ):
+        if pr is not None:
+            return f"dbt_cloud_pr_{run.job.id}_{pr}"
+    return ""
+
+
+def launch(runtime: Runtime, args: list[str], project: Path, env: dict[str, str], log: Path) -> DbtProcess:
+    """Start `dbt <args>` of `runtime` in `project` with exactly `env`, its output to `log`, in a process
+    group of its own: forked by the runtime's warm worker (warm.py), else as a plain subprocess. With
+    DBT_EMULATOR_NOW in `env` it runs at that time (the clock shim, dbt_at.py)."""
+    python = runtime.dbt.parent / "python"  # the runtime's own Python (its venv's dbt-core)
+    if warm.enabled() and python.is_file():
+        try:
+            return warm.worker(python).start(args, project, env, log)
+        except OSError:
+            pass  # no fork here after all: a plain process
+    command = [str(python), str(CLOCK_SHIM), *args] if CLOCK_ENV in env else [str(runtime.dbt), *args]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: DbtProcess) -> None:
     """Terminate a dbt process group, killing it if it lingers."""
     for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .warm import DbtProcess
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 COMPLETE = (SUCCESS, ERROR, CANCELLED)
@@ -93,6 +94,8 @@ class Job:
     target_name: str = "default"
     run_lint: bool = False
     run_compare_changes: bool = False
+    job_type: str = "scheduled"  # `ci` jobs build a pull request's runs in its own schema
+    dbt_version: str | None = None  # the release track of its environment (tracks.py), else None: inherited
     created_at: datetime = field(default_factory=now)
 
     def to_api(self) -> dict[str, Any]:
@@ -104,8 +107,8 @@ class Job:
             "environment_id": self.environment_id,
             "name": self.name,
             "description": "",
-            "dbt_version": None,
-            "raw_dbt_version": None,
+            "dbt_version": self.dbt_version,
+            "raw_dbt_version": self.dbt_version,
             "deferring_environment_id": None,
             "deferring_job_definition_id": None,
             "execute_steps": list(self.execute_steps),
@@ -114,7 +117,7 @@ class Job:
             "run_generate_sources": self.run_generate_sources,
             "generate_sources": self.run_generate_sources,
             "is_deferrable": False,
-            "job_type": "scheduled",
+            "job_type": self.job_type,
             "lifecycle_webhooks": False,
             "lifecycle_webhooks_url": None,
             "run_compare_changes": self.run_compare_changes,
@@ -276,7 +279,7 @@ class Run:
     finished_at: datetime | None = None
     steps: list[Step] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    process: subprocess.Popen[bytes] | None = None
+    process: DbtProcess | None = None
     has_docs_generated: bool = False
     has_sources_generated: bool = False
 

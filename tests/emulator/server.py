@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .engine import Engine
 from .faults import FaultList, HttpFault
 from .model import ERROR, Job, Run
+from .runtimes import runtime_for_version
 
 Query = dict[str, list[str]]
 SUCCESS_MESSAGE = "Success!"
@@ -192,6 +193,9 @@ def validate_trigger(body: Any) -> dict[str, Any]:
                 errors[name] = problem
             else:
                 fields[name] = list(value)
+    version = fields.get("dbt_version_override")
+    if version is not None and runtime_for_version(version) is None:
+        errors["dbt_version_override"] = [f'"{version}" is not a valid choice.']
     if errors:
         raise ApiError(400, INVALID, errors)
     return fields
@@ -311,7 +315,7 @@ class Api:
 
     def get_job(self, request: Request, job: str) -> Any:
         """GET a job."""
-        return self.job(job).to_api()
+        return self.engine.job_json(self.job(job))
 
     def trigger_run(self, request: Request, job: str) -> Any:
         """POST a run of a job."""
@@ -421,7 +425,7 @@ class Api:
             job = self.engine.add_job(list(body.get("steps") or []), **options)
         except (TypeError, ValueError) as error:
             raise ApiError(400, str(error)) from None
-        return {"job_id": job.id, "job": job.to_api()}
+        return {"job_id": job.id, "job": self.engine.job_json(job)}
 
     def control_faults(self, request: Request) -> Any:
         """Emulator control: set the faults of runs that start from now on."""

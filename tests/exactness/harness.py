@@ -5,6 +5,9 @@ in-process (`dbtRunner`), parsing the project once and handing that manifest to 
 command, so that one failing step, its `dbt retry` and the `dbt ls` of the narrowed command cost
 well under two seconds together. On another dbt engine than the tests' own (dbt 1.12, an old dbt:
 tests/engines) it does the same in a worker process of that engine's venv (tests/exactness/session.py).
+`DbtProject.on_track` is the same project as a dbt platform release-track build runs it: its dbt-core,
+every artifact restamped with the build's calendar version, the run reporting the track
+(tests/emulator/tracks.py).
 
 For a failed step the oracle is what `dbt retry`, run on a copy of that step's own target
 directory, executes (its new run_results.json). The planner's command is resolved with `dbt ls`
@@ -16,6 +19,7 @@ executes.
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import os
 import re
@@ -25,15 +29,16 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from restart import commands as cmds
 from restart.artifacts import parse_manifest, parse_run_results
-from restart.dbt_vocabulary import Rebuild
+from restart.dbt_vocabulary import FAILED, Rebuild
 from restart.plan import Plan, StepArtifacts, StepPlan, make_plan
 from restart.records import ERROR, SUCCESS, Job, Run, Step
+from tests.emulator.tracks import TRACKS, ReleaseTrack
 from tests.engines import DBT_1_11, ENGINES
 from tests.exactness.session import FAULTS_ENV, RemoteSession, Session
 
@@ -80,6 +85,7 @@ class StepRun:
     success: bool
     run_results: dict[str, Any] | None
     manifest: dict[str, Any] | None
+    run_version: str = ""  # the run's `dbt_version` (a release track's name), '' when the run reports its dbt's
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -108,6 +114,24 @@ class DbtProject:
         self.counter = 0
         self.manifest_doc: dict[str, Any] = {}
         self.parse_target = self.work / "parse-target"
+        self.track: ReleaseTrack | None = None
+
+    def on_track(self, name: str) -> DbtProject:
+        """This project (its dbt, database and parsed manifest) run as release-track build `name`: every
+        artifact its steps write restamped with the build's calendar version, the run on its track."""
+        build = TRACKS[name]
+        assert self.engine is ENGINES[build.core], f"{name} runs on {build.core}, not {self.engine.name}"
+        twin = copy.copy(self)
+        twin.track, twin.work = build, self.work / name
+        twin.work.mkdir(exist_ok=True)
+        return twin
+
+    def _step(self, command: str, target: Path, success: bool) -> StepRun:
+        """What a step left in `target`, as the engine (a release-track build: restamped) leaves it."""
+        if self.track is not None:
+            self.track.restamp(target)
+        run_results, manifest = _load(target / "run_results.json"), _load_manifest(target)
+        return StepRun(command, target, success, run_results, manifest, self.track.track if self.track else "")
 
     def _dirs(self) -> list[str]:
         return ["--project-dir", str(self.root), "--profiles-dir", str(self.profiles)]
@@ -154,9 +178,7 @@ class DbtProject:
             reuse_manifest=reuse,
             faults=list(faults),
         )
-        return StepRun(
-            command, target, bool(result["success"]), _load(target / "run_results.json"), _load_manifest(target)
-        )
+        return self._step(command, target, bool(result["success"]))
 
     def interrupt(self, command: str, faults: list[str], when: str) -> StepRun:
         """Run `command` as a subprocess and send it SIGINT once a log line contains `when`.
@@ -189,7 +211,7 @@ class DbtProject:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        return StepRun(command, target, False, _load(target / "run_results.json"), _load_manifest(target))
+        return self._step(command, target, False)
 
     def retry(self, step: StepRun, *, log: Path | None = None) -> set[str]:
         """What `dbt retry` on a copy of the step's target directory runs (faults fixed); with `log`,
@@ -292,25 +314,30 @@ def plan_step(step: StepRun, *, manifest: bool = True, message: str = "", rebuil
         parse_run_results(step.run_results) if step.run_results is not None else None,
         parse_manifest(step.manifest) if manifest and step.manifest is not None else None,
     )
-    plan: Plan = make_plan(single_step_run(step.command, message=message), {4: found}, rebuild=rebuild)
+    run = replace(single_step_run(step.command, message=message), dbt_version=step.run_version)
+    plan: Plan = make_plan(run, {4: found}, rebuild=rebuild)
     return plan.steps[0]
 
 
 def run_recorded(project: DbtProject, command: str, faults: list[str], attempts: int = 3) -> StepRun:
-    """Run a failing step; a fail-fast one again while dbt left no run_results.json.
+    """Run a failing step; a fail-fast one again while dbt's own race spoilt its artifacts.
 
-    Failing fast on several threads, dbt now and then stops before writing any artifact (dbt-core
-    issues 3600 and 7302). Each such try must plan as a rerun of the step as it was, warning that
-    run_results.json is missing; the case is then run again so the oracle gets its artifacts.
+    Failing fast on several threads, dbt races itself: the worker thread flags the failure
+    (`call_runner` sets `_raise_next_tick`) before the pool's callback records the failed node's
+    result, and the main thread, seeing the flag while it still hands out nodes, stops the pool and
+    writes every node without a result as "Skipping due to fail_fast", the failed one included
+    (dbt-core task/runnable.py, `execute_nodes`); now and then it writes no run_results.json at all
+    (dbt-core issues 3600 and 7302). Each such try must plan as a rerun of the step as it was, with
+    a warning; the case is then run again so that the oracle gets the artifacts dbt means to write.
     """
     fail_fast = {"--fail-fast", "-x"} & set(shlex.split(command))
     for _ in range(attempts - 1 if fail_fast else 0):
         step = project.run(command, faults)
-        if step.run_results is not None:
+        if step.run_results is not None and any(status in FAILED for status in step.statuses.values()):
             return step
         planned = plan_step(step)
         assert planned.action == "rerun" and planned.sent == command, planned
-        assert "run_results.json is missing" in planned.warning, planned.warning
+        assert planned.warning, planned
     return project.run(command, faults)
 
 

@@ -1,0 +1,290 @@
+"""A warm dbt: one long-lived process per dbt venv imports dbt once, then forks a child per dbt command.
+
+Starting dbt costs seconds, nearly all of it importing dbt-core and its adapter; the emulator runs a
+dbt process for every step of every run. The worker (`python warm.py`, in the venv of the dbt it
+serves) imports dbt and waits; for each command it forks a child that becomes a process of its own
+(its own process group, its own working directory, environment, argv, stdin from
+/dev/null, stdout and stderr to the step's log), runs dbt's click entry point as `dbt` would, and exits
+with dbt's exit code. Each step is as isolated as a fresh `dbt` process: nothing is shared but the
+imported, not yet used, modules. The worker is single-threaded (it forks safely) and reaps its
+children; the emulator talks to it over its stdin and stdout, one JSON object a line:
+
+    -> {"id": 1, "argv": [...], "cwd": "...", "env": {...}, "log": "..."}
+    <- {"id": 1, "pid": 4242}             the child runs (or {"id": 1, "error": "..."})
+    <- {"pid": 4242, "code": 1}           it ended: its exit code, or -N when killed by signal N
+
+`WarmProcess` is the emulator's handle on a child, shaped like `subprocess.Popen` where the engine uses
+it (`pid`, `wait`, `poll`): the engine cancels a step by signalling the child's process group. The
+client half imports only the standard library at the top, so that this file also runs as the worker
+in another dbt's venv.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+CLOCK_ENV = "DBT_EMULATOR_NOW"  # as in dbt_at.py: run dbt as if started at this time
+WARM_ENV = "DBT_EMULATOR_WARM"  # "0": start every dbt step as a plain subprocess instead
+# What the worker imports before it forks: dbt's entry point, the DuckDB adapter, the tasks the emulated steps run.
+PRELOAD = (
+    "dbt.cli.main",
+    "dbt.adapters.duckdb",
+    "dbt.adapters.duckdb.impl",
+    "dbt.parser.manifest",
+    "dbt.task.build",
+    "dbt.task.deps",
+    "dbt.task.docs.generate",
+    "dbt.task.freshness",
+    "dbt.task.list",
+    "dbt.task.retry",
+    "dbt.task.run_operation",
+)
+
+
+class DbtProcess(Protocol):
+    """A running dbt step as the engine waits for and cancels it: a `subprocess.Popen` or a `WarmProcess`."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+# The worker: runs in the dbt venv it serves.
+
+
+def _child(request: Mapping[str, Any]) -> None:
+    """In the forked child: become the step's own process and run dbt; never returns."""
+    code = 70  # EX_SOFTWARE: dbt was not reached
+    try:
+        os.setpgid(0, 0)  # its own process group (the worker sets it too: whichever runs first)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        for fd in {log, null, 3}:  # 3: the worker's answers
+            os.close(fd)
+        if CLOCK_ENV in os.environ:
+            _set_clock()
+        from dbt.cli.main import cli
+
+        sys.argv = ["dbt", *request["argv"]]
+        try:
+            cli.main(args=request["argv"], prog_name="dbt")
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except BaseException as error:  # whatever dbt raised, the exit code says it
+        import traceback
+
+        traceback.print_exc()
+        code = 1 if not isinstance(error, KeyboardInterrupt) else 130
+    finally:
+        import atexit as child_atexit
+        import logging
+
+        child_atexit._run_exitfuncs()
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # the log may be gone; the code still goes out
+                stream.flush()
+        os._exit(code)
+
+
+def _set_clock() -> None:
+    """dbt_at.py's clock for this invocation: dbt's invocation clock starts at DBT_EMULATOR_NOW."""
+    import importlib.util
+
+    import dbt.cli.requires as requires
+
+    spec = importlib.util.spec_from_file_location("dbt_at", Path(__file__).with_name("dbt_at.py"))
+    assert spec is not None and spec.loader is not None
+    dbt_at = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dbt_at)
+    requires.reset_invocation_id = dbt_at._reset_invocation_id  # type: ignore[attr-defined]
+
+
+def serve() -> None:
+    """The worker's loop: requests on stdin, answers on fd 3 (stdout moved there), children reaped."""
+    os.dup2(1, 3)
+    os.dup2(2, 1)  # whatever dbt's imports print goes to stderr, never into the answers
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    for module in PRELOAD:
+        __import__(module)
+    assert threading.active_count() == 1, "dbt started a thread at import: forking would not be safe"
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    selector.register(wake_read, selectors.EVENT_READ)
+    pending = b""
+    children: set[int] = set()
+    open_ = True
+
+    def answer(message: Mapping[str, Any]) -> None:
+        os.write(3, (json.dumps(message) + "\n").encode())
+
+    while open_ or children:
+        for key, _ in selector.select():
+            if key.fd == wake_read:
+                os.read(wake_read, 4096)
+                continue
+            chunk = os.read(0, 65536)
+            if not chunk:
+                open_ = False
+                selector.unregister(0)
+                continue
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = json.loads(line)
+                try:
+                    pid = os.fork()
+                except OSError as error:
+                    answer({"id": request["id"], "error": repr(error)})
+                    continue
+                if pid == 0:
+                    selector.close()
+                    _child(request)
+                with contextlib.suppress(OSError):  # gone already, or set by the child itself
+                    os.setpgid(pid, pid)  # before the emulator learns the pid, which it may signal at once
+                children.add(pid)
+                answer({"id": request["id"], "pid": pid})
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            children.discard(pid)
+            answer({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+# The client: in the emulator's process.
+
+
+class WarmProcess:
+    """A dbt step forked by a warm worker, waited for like a `subprocess.Popen`."""
+
+    def __init__(self, worker: WarmWorker, pid: int, args: Sequence[str]) -> None:
+        self.worker = worker
+        self.pid = pid
+        self.args = list(args)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        with self.worker.changed:
+            return self.worker.codes.get(self.pid)
+
+    def wait(self, timeout: float | None = None) -> int:
+        worker = self.worker
+        with worker.changed:
+            if not worker.changed.wait_for(lambda: self.pid in worker.codes or not worker.alive, timeout):
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            return worker.codes.get(self.pid, -signal.SIGKILL)  # the worker died: its child taken as killed
+
+
+class WarmWorker:
+    """The emulator's end of one worker process (one per dbt venv, shared by every run's steps)."""
+
+    def __init__(self, python: Path) -> None:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        self.process = subprocess.Popen(
+            [str(python), str(Path(__file__).resolve())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self.lock = threading.Lock()  # one request written at a time
+        self.changed = threading.Condition()
+        self.started: dict[int, int | str] = {}  # request id -> child pid, or the worker's error
+        self.codes: dict[int, int] = {}  # child pid -> exit code
+        self.alive = True
+        self.next_id = 0
+        self.reader = threading.Thread(target=self._read, name=f"warm dbt {python}", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self.changed:
+                if "code" in message:
+                    self.codes[message["pid"]] = message["code"]
+                else:
+                    self.started[message["id"]] = message.get("pid", message.get("error", "no pid"))
+                self.changed.notify_all()
+        with self.changed:  # the worker is gone: so are its children
+            self.alive = False
+            self.changed.notify_all()
+
+    def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> WarmProcess:
+        """Fork a child running `dbt <argv>` in `cwd` with exactly `env`, stdout and stderr to `log`."""
+        assert self.process.stdin is not None
+        with self.lock:
+            self.next_id += 1
+            ident = self.next_id
+            request = {"id": ident, "argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log)}
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        with self.changed:
+            self.changed.wait_for(lambda: ident in self.started or not self.alive)
+            pid = self.started.pop(ident, "the worker exited")
+        if isinstance(pid, str):
+            raise OSError(f"the warm dbt worker could not start dbt {' '.join(argv)}: {pid}")
+        return WarmProcess(self, pid, ["dbt", *argv])
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_WORKERS: dict[Path, WarmWorker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether dbt steps go through a warm worker (fork available, not switched off)."""
+    return hasattr(os, "fork") and os.environ.get(WARM_ENV, "1") != "0"
+
+
+def worker(python: Path) -> WarmWorker:
+    """The warm worker of the dbt venv whose interpreter is `python`, started on first use."""
+    with _WORKERS_LOCK:
+        current = _WORKERS.get(python)
+        if current is None or not current.alive:
+            current = _WORKERS[python] = WarmWorker(python)
+            atexit.register(current.close)
+        return current
+
+
+if __name__ == "__main__":
+    serve()

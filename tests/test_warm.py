@@ -1,0 +1,39 @@
+"""The warm dbt worker (tests/emulator/warm.py): each forked step is its own dbt process, with its own
+working directory, environment, log and exit code. (Cancelling a step through its process group is
+tested through the emulator: tests/test_emulator.py, cancel and timeout.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import warm
+from tests.engines import DBT_1_11, ENGINES
+
+pytestmark = pytest.mark.skipif(not warm.enabled(), reason="no fork on this platform")
+
+
+@pytest.fixture(scope="module")
+def worker() -> warm.WarmWorker:
+    return warm.worker(ENGINES[DBT_1_11].python)
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+    return {**base, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **extra}
+
+
+def test_each_step_has_its_own_cwd_env_log_and_exit_code(worker: warm.WarmWorker, tmp_path: Path) -> None:
+    logs = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        logs.append(folder / "stdout.log")
+        process = worker.start(["debug", "--config-dir"], folder, env(DBT_PROFILES_DIR=str(folder)), logs[-1])
+        assert process.wait(timeout=120) == 0
+    assert str(tmp_path / "one") in logs[0].read_text() and str(tmp_path / "two") not in logs[0].read_text()
+    assert str(tmp_path / "two") in logs[1].read_text(), "no environment leaks from one step to the next"
+    usage = worker.start(["no-such-command"], tmp_path, env(), tmp_path / "usage.log")
+    assert usage.wait(timeout=120) == 2 and "No such command" in (tmp_path / "usage.log").read_text()
