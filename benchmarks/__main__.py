@@ -1,4 +1,7 @@
-"""`python -m benchmarks [compare|scale|startup|polling ...]`: run the benchmarks (all by default), print tables."""
+"""`python -m benchmarks [compare|scale|startup|polling|relay ...]`: run the benchmarks (all by default).
+
+Each prints a markdown table.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,15 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks import compare, polling, scale, startup
+    from benchmarks import compare, polling, relay, scale, startup
 
-    wanted = argv or ["polling", "startup", "scale", "compare"]
+    wanted = argv or ["polling", "startup", "scale", "compare", "relay"]
     sections = {
         "polling": ("Polling cost (fake clock)", polling.table),
         "startup": ("Start-up: entrypoint.py to its first API request", startup.table),
         "scale": ("Planning at scale (synthetic artifacts, one subprocess per case)", scale.table),
         "compare": ("Side by side with dbtc 0.7.0 on the local dbt Cloud", lambda: compare.compare()[0]),
+        "relay": ("The relay: a run's end to the dispatch and to the restart's trigger", relay.table),
     }
     unknown = [name for name in wanted if name not in sections]
     if unknown:

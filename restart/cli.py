@@ -206,7 +206,9 @@ def _epilog() -> str:
     return (
         "Without a sub-command, `restart` is run. Every option falls back to the environment variable shown\n"
         "with it; pass the token through DBT_CLOUD_SERVICE_TOKEN rather than on the command line.\n"
-        "The log goes to stderr; the result to stdout (text, or one JSON object with --json).\n\n"
+        "The log goes to stderr; the result to stdout (text, or one JSON object with --json).\n"
+        "`%(prog)s relay` serves dbt Cloud's webhooks and dispatches restarts to GitHub instead\n"
+        "(a service; its settings come from the environment: `%(prog)s relay --help`).\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -278,6 +280,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     cli = parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["relay"]:  # the webhook relay: a service, its settings from the environment only
+        from restart import relay
+
+        return relay.main(words[1:], env)
     known = {o for action in cli._actions for o in action.option_strings}
     unknown = [w for w in words if w.startswith("--") and w.split("=", 1)[0] not in known]
     if unknown:  # said first: argparse would take the unknown option's value for a sub-command

@@ -161,10 +161,11 @@ def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished 
     """`previous` already restarted (running, queued or finished, whatever its result): exit 0 with a notice.
 
     The same failure dispatched twice (two relays, a redelivery, a re-run workflow) starts one restart.
-    A restart that failed is restarted through its own failure, not through this one's again.
+    A restart that failed is restarted through its own failure, not through this one's again. A dry run
+    plans all the same: it triggers nothing, so it cannot start a second restart.
     """
     run = first_restart(previous, recent)
-    if run is None:
+    if run is None or settings.dry_run:
         return None
     done = "rerun from failure" if run.retrying_run_id == previous.id else "restarted"
     text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,19 @@ def test_the_package_imports_only_the_standard_library_and_the_runtime_dependenc
     assert {"requests", "github", "jsonschema"} <= set(found)
     assert {name: where for name, where in found.items() if name not in allowed} == {}
     assert set(lock_requirements.pins(lock_requirements.REQUIREMENTS)) == {"requests", "pygithub", "jsonschema"}
+
+
+def test_the_image_run_with_relay_starts_the_relay(tmp_path: Path) -> None:
+    image = build(ROOT, tmp_path / "image")
+    env = {**image.env, "PATH": os.environ["PATH"]}
+    run = [*image.entrypoint, "relay"]
+    missing = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr.startswith("dbt-cloud-restart relay: error: DBT_CLOUD_WEBHOOK_SECRET is not set")
+    settings = {"DBT_CLOUD_WEBHOOK_SECRET": "s", "GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "a/b", "PORT": "0"}
+    relay = subprocess.Popen(run, env={**env, **settings}, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert relay.stdout is not None
+    assert "listening on port" in relay.stdout.readline()
+    relay.send_signal(signal.SIGTERM)
+    assert relay.wait(timeout=30) == 0
+    assert "stopped" in relay.stdout.read()

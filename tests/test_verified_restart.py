@@ -20,9 +20,21 @@ DELETED = "models/marts/finance"
 MISSING = "model.shop.revenue_by_day"
 
 
+def failing(cloud: LocalDbtCloud) -> tuple[int, int]:
+    return cloud.failing_run(["dbt seed", "dbt run --select staging+"], ["stg_payments"], environment_id=1)
+
+
 @pytest.fixture(scope="module")
 def failed(cloud: LocalDbtCloud) -> Iterator[tuple[int, int]]:
-    yield cloud.failing_run(["dbt seed", "dbt run --select staging+"], ["stg_payments"], environment_id=1)
+    """One failure, restarted once for real (a second restart of it would be a duplicate: skipped)."""
+    yield failing(cloud)
+    cloud.hide_files([])
+
+
+@pytest.fixture
+def failed_again(cloud: LocalDbtCloud) -> Iterator[tuple[int, int]]:
+    """A failure of its own, for a test that restarts for real after another test did."""
+    yield failing(cloud)
     cloud.hide_files([])
 
 
@@ -73,9 +85,11 @@ def test_a_model_deleted_since_the_failure_fails_the_restart_by_name(
     assert "## ⚠️ dbt Cloud restart" in result.summary and f"missing: {MISSING}" in result.summary
 
 
-def test_verify_warn_lets_it_pass_with_a_warning(cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int]) -> None:
+def test_verify_warn_lets_it_pass_with_a_warning(
+    cloud: LocalDbtCloud, tmp_path: Path, failed_again: tuple[int, int]
+) -> None:
     cloud.hide_files([DELETED])
-    result = restart(cloud, tmp_path, failed, verify="warn")
+    result = restart(cloud, tmp_path, failed_again, verify="warn")
 
     assert result.exit_code == 0, result.log
     assert result.errors() == []
@@ -85,8 +99,9 @@ def test_verify_warn_lets_it_pass_with_a_warning(cloud: LocalDbtCloud, tmp_path:
 
 
 def test_a_restart_not_waited_for_is_not_verified(
-    cloud: LocalDbtCloud, tmp_path: Path, failed: tuple[int, int]
+    cloud: LocalDbtCloud, tmp_path: Path, failed_again: tuple[int, int]
 ) -> None:
+    failed = failed_again
     cloud.hide_files([])
     before = len(cloud.requests)
     result = restart(cloud, tmp_path, failed, wait="false")

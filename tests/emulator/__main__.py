@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cell-host", help="the account's cell host (e.g. localhost): 401 'Invalid token.' under any other host"
     )
+    parser.add_argument("--webhook", metavar="URL", help="send dbt Cloud's job webhooks to this URL (e.g. a relay's)")
+    parser.add_argument("--webhook-secret", default="local-webhook-secret", help="the webhook's signing secret")
     args = parser.parse_args(argv)
     stopped = threading.Event()
 
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         cloud.api.cell_host = args.cell_host
         for command in args.job:
             print(f"job {cloud.add_job([command])}: {command}", flush=True)
+        if args.webhook:
+            cloud.webhooks.subscribe(args.webhook, args.webhook_secret)
+            print(f"webhooks to {args.webhook}", flush=True)
         print(cloud.base_url, flush=True)
         while not stopped.wait(0.5):
             pass

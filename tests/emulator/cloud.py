@@ -17,6 +17,7 @@ from .faults import HttpFault
 from .fusion import FusionMode
 from .model import ERROR
 from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
+from .webhooks import Webhooks
 
 INCLUDE_ALL = {"trigger", "job", "run_steps"}
 
@@ -46,6 +47,7 @@ class LocalDbtCloud:
         self.root.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(self.root, account_id, first_run_id=first_run_id)
         self.api = Api(self.engine, token)
+        self.webhooks = Webhooks(self.engine, self.api)  # dbt Cloud's outgoing webhooks (subscribe to start)
         self._port = port
         self._host = host
         self._tls = tls  # (certificate chain, private key): serve HTTPS
@@ -86,6 +88,7 @@ class LocalDbtCloud:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.webhooks.stop()
         self.engine.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

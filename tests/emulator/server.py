@@ -239,6 +239,8 @@ class Api:
         self.allowed_ips: list[str] | None = None
         # (run id, step or None, artifact name) -> bytes to serve instead, or None for a 404
         self.artifact_overrides: dict[tuple[int, int | None, str], bytes | None] = {}
+        # Runs whose artifacts are not ingested yet (webhooks.py: until `completed` is sent): 404s.
+        self.ingesting: set[int] = set()
         prefix = r"/api/v2/accounts/(?P<account>\d+)"
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(prefix + r"/jobs/(?P<job>\d+)/"), self.get_job),
@@ -383,6 +385,8 @@ class Api:
         found = self.run(run)
         name = unquote(path).strip("/")
         index = integer(request.query, "step")
+        if found.id in self.ingesting:
+            return MISSING_ARTIFACT
         for key in ((found.id, index, name), (found.id, None, name)):
             if key in self.artifact_overrides:
                 content = self.artifact_overrides[key]
