@@ -2,10 +2,13 @@
 
 Each scenario makes a real dbt run fail in the emulator, clears the fault (the "fix"), runs the
 action, and checks what the new run really executed, node for node, from its run_results.json.
-A failed build also runs on a dbt platform release track (`engine`: the emulator's release-track
-mode, tests/emulator/tracks.py): artifacts stamped `2026.4.7+4533730`, the run on `latest`. The other
-shapes on release tracks are proven by the exactness oracle (tests/test_exactness*.py), which runs
-them as such a build runs them, and by tests/test_dbt_1_12.py (a build after 1.12's rules reached Latest).
+Most shapes run on a dbt platform release track (`TRACK`: the emulator's release-track mode,
+tests/emulator/tracks.py, dbt 1.11 underneath): artifacts stamped `2026.4.7+4533730`, the run on
+`latest`. These are the multi-step job, the failing data test, the shared-name node, dbt Cloud's own rerun
+and the timeout, and each one checks that the failed run's artifacts carry the stamp. The single build
+runs on both plain dbt 1.11 and the track. The dry run and the other cases stay on plain dbt 1.11, as do
+the other end-to-end modules (test_faults, test_cli, ...). A build after 1.12's rules reached Latest is
+covered by tests/test_dbt_1_12.py.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import requests
 
 from tests.emulator import LocalDbtCloud
 from tests.emulator.runtimes import DEFAULT
-from tests.emulator.tracks import LATEST_BEFORE_1_12, TRACKS
+from tests.emulator.tracks import LATEST_BEFORE_1_12, TRACKS, assert_on_track
 from tests.runner import ROOT, ActionResult, inputs, run_action
 
 RETRY = {"error", "fail", "skipped", "runtime error", "partial success"}
+TRACK = LATEST_BEFORE_1_12  # the release-track build most scenarios run on: dbt 1.11 underneath, restamped
 
 
 def environment(cloud: LocalDbtCloud, environment_id: int, engine: str) -> int:
@@ -50,10 +54,7 @@ def assert_engine_named(cloud: LocalDbtCloud, result: ActionResult, run_id: int,
         assert f"Engine of the failed run: dbt {run['dbt_version']}" in result.summary
         return
     assert (run["dbt_version"], run["job"]["dbt_version"], job["dbt_version"]) == (build.track,) * 3
-    stamps = {
-        (cloud.artifact(run_id, s["index"]) or {}).get("metadata", {}).get("dbt_version") for s in run["run_steps"]
-    }
-    assert stamps - {None} == {build.stamp}
+    assert_on_track(cloud, run_id, engine)
     assert f"Engine of the failed run: dbt platform Latest track (build {build.stamp.split('+')[0]})" in result.summary
 
 
@@ -123,7 +124,7 @@ def test_single_build_reruns_exactly_the_failed_and_skipped_nodes(
 
 def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     steps = ["dbt seed", 'dbt run --select staging+ --vars \'{"who": "a b"}\'', "dbt test", "dbt docs generate"]
-    job_id, run_id = cloud.failing_run(steps, ["stg_payments"], environment_id=2)
+    job_id, run_id = cloud.failing_run(steps, ["stg_payments"], environment_id=environment(cloud, 2, TRACK))
     expected = to_rerun(cloud, run_id, 5)
 
     result = run_action(tmp_path, inputs(cloud, job_id))
@@ -184,11 +185,13 @@ def test_multi_step_job_keeps_flags_and_reruns_unreached_steps(cloud: LocalDbtCl
     saved = hours * 3600 + minutes * 60 + seconds + sum(r["execution_time"] for r in built)
     assert float(result.outputs["avoided-seconds"]) == pytest.approx(saved, abs=0.06)
     assert f"**Skipped {len(seeds) + len(built)} nodes that already succeeded: about " in result.summary
-    assert_engine_named(cloud, result, run_id, DEFAULT)
+    assert_engine_named(cloud, result, run_id, TRACK)
 
 
 def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, run_id = cloud.failing_run(["dbt build"], ["not_null_stg_orders_order_id"], environment_id=3)
+    job_id, run_id = cloud.failing_run(
+        ["dbt build"], ["not_null_stg_orders_order_id"], environment_id=environment(cloud, 3, TRACK)
+    )
     failed = cloud.executed_nodes(run_id)[4]
     tests_failed = {u for u, s in failed.items() if s == "fail"}
     assert len(tests_failed) == 1
@@ -198,6 +201,7 @@ def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, 
 
     assert_restarted_ok(result, run_id)
     assert set(new_run_steps(cloud, result)[4]) == expected
+    assert_engine_named(cloud, result, run_id, TRACK)
 
 
 @pytest.mark.parametrize(
@@ -211,7 +215,7 @@ def test_failing_test_reruns_the_test_and_what_it_skipped(cloud: LocalDbtCloud, 
 def test_a_node_sharing_its_name_selects_only_itself(
     cloud: LocalDbtCloud, tmp_path: Path, fault: str, rerun: str, not_rerun: str
 ) -> None:
-    job_id, run_id = cloud.failing_run(["dbt build"], [fault], environment_id=4)
+    job_id, run_id = cloud.failing_run(["dbt build"], [fault], environment_id=environment(cloud, 4, TRACK))
     expected = to_rerun(cloud, run_id, 4)
     assert rerun in expected and not_rerun not in expected
 
@@ -220,6 +224,7 @@ def test_a_node_sharing_its_name_selects_only_itself(
     assert_restarted_ok(result, run_id)
     executed = set(new_run_steps(cloud, result)[4])
     assert executed == expected
+    assert_engine_named(cloud, result, run_id, TRACK)
 
 
 def test_dry_run_plans_without_triggering(cloud: LocalDbtCloud, tmp_path: Path) -> None:
@@ -296,8 +301,13 @@ def test_previous_run_succeeded(cloud: LocalDbtCloud, tmp_path: Path, mode: str,
 
 def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     job_id, run_id = cloud.failing_run(
-        ["dbt build"], ["orders"], environment_id=7, category="api", schema_override="dbt_native"
+        ["dbt build"],
+        ["orders"],
+        environment_id=environment(cloud, 7, TRACK),
+        category="api",
+        schema_override="dbt_native",
     )
+    assert_on_track(cloud, run_id, TRACK)
 
     result = run_action(tmp_path, inputs(cloud, job_id, strategy="native"))
 
@@ -324,7 +334,8 @@ def test_native_strategy_uses_dbt_clouds_rerun(cloud: LocalDbtCloud, tmp_path: P
 
 
 def test_timeout_cancels_the_new_run(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id, _run_id = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=8)
+    job_id, run_id = cloud.failing_run(["dbt seed"], ["raw_customers"], environment_id=environment(cloud, 8, TRACK))
+    assert_on_track(cloud, run_id, TRACK)
     cloud.set_step_delay(60)
     try:
         result = run_action(tmp_path, inputs(cloud, job_id, timeout="3", poll_interval="0.5"))

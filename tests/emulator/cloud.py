@@ -220,6 +220,17 @@ class LocalDbtCloud:
         """The run as it is now, with its run steps, trigger and job."""
         return self.engine.run_json(self.engine.runs[run_id], INCLUDE_ALL)
 
+    def stamps(self, run_id: int) -> set[str]:
+        """The `metadata.dbt_version` of every JSON artifact the run's steps wrote."""
+        with self.engine.lock:
+            paths = [p for s in self.engine.runs[run_id].steps for p in s.artifacts.values() if p.suffix == ".json"]
+        found = set()
+        for path in paths:
+            metadata = json.loads(path.read_bytes()).get("metadata") or {}
+            if "dbt_version" in metadata:
+                found.add(str(metadata["dbt_version"]))
+        return found
+
     def artifact(self, run_id: int, step: int, name: str = "run_results.json") -> dict[str, Any] | None:
         """A JSON artifact of one step of a run, or None when that step did not write it."""
         with self.engine.lock:

@@ -17,8 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..engines import DBT_1_11, DBT_1_12
+
+if TYPE_CHECKING:
+    from .cloud import LocalDbtCloud
 
 LATEST_BEFORE_1_12 = "latest-2026.4.7"
 LATEST_WITH_1_12 = "latest-2026.10.6"
@@ -56,3 +60,10 @@ def stamp_artifact(path: Path, stamp: str) -> bool:
     metadata["dbt_version"] = stamp
     path.write_text(json.dumps(document), encoding="utf-8")
     return True
+
+
+def assert_on_track(cloud: LocalDbtCloud, run_id: int, engine: str) -> None:
+    """The run really ran on `engine`'s release track: it reports the track, every artifact carries the stamp."""
+    build = TRACKS[engine]
+    assert cloud.run(run_id)["dbt_version"] == build.track
+    assert cloud.stamps(run_id) == {build.stamp}, f"run {run_id} did not run on {engine}"
