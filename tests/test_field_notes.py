@@ -5,6 +5,9 @@ steps, the account rate-limits with a five-minute cooldown, a token on the wrong
 allowlist answers 403 `account_access_denied`, run ids have 14 digits, and dbt Cloud's own reruns carry
 `retrying_run_id`. Rate-limit tests run the action in-process with a client whose sleep only records the
 pauses, so that waiting out a five-minute cooldown takes no time.
+
+The timeouts run on a dbt platform release track (`TRACK`, tests/emulator/tracks.py: dbt 1.11 underneath,
+artifacts stamped `2026.4.7+4533730`, the run on `latest`) and check that the failed run is on it.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from restart.orchestrate import execute
 from restart.settings import parse
 from restart.signals import Stop
 from tests.emulator import CANCELLED, ERROR, LocalDbtCloud
+from tests.emulator.tracks import LATEST_BEFORE_1_12, TRACKS, assert_on_track
 from tests.runner import inputs, run_action
 
 FIRST_RUN_ID = 70403103922468  # 14 digits, as real run ids have had since mid-2024
 TIMEOUT_MESSAGE = "This run timed out after"
+TRACK = LATEST_BEFORE_1_12
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +187,9 @@ def test_rate_limits_are_waited_out_on_reads_the_trigger_and_polls(
 
 
 def test_polls_that_keep_failing_wait_until_the_timeout_then_cancel(cloud: LocalDbtCloud) -> None:
-    job_id, _ = cloud.failing_run(["dbt seed --select raw_customers"], ["raw_customers"], environment_id=2)
+    cloud.set_environment(2, engine=TRACK)
+    job_id, run_id = cloud.failing_run(["dbt seed --select raw_customers"], ["raw_customers"], environment_id=2)
+    assert_on_track(cloud, run_id, TRACK)
     cloud.set_step_delay(60)
     cloud.add_http_fault("GET", r"/runs/\d+/$", query="^$", status=503, times=10_000)
 
@@ -195,7 +202,9 @@ def test_polls_that_keep_failing_wait_until_the_timeout_then_cancel(cloud: Local
 
 
 def test_a_timed_out_run_reruns_its_interrupted_step_as_written(cloud: LocalDbtCloud, tmp_path: Path) -> None:
-    job_id = cloud.add_job(["dbt seed", "dbt run --select greeting"], environment_id=3, timeout_seconds=10)
+    job_id = cloud.add_job(
+        ["dbt seed", "dbt run --select greeting"], environment_id=3, timeout_seconds=10, engine=TRACK
+    )
     cloud.set_step_delay(30)
     try:
         run_id = cloud.trigger(job_id)
@@ -205,14 +214,17 @@ def test_a_timed_out_run_reruns_its_interrupted_step_as_written(cloud: LocalDbtC
     assert run["status"] == CANCELLED and run["status_message"].startswith(TIMEOUT_MESSAGE)
     interrupted = run["run_steps"][-1]["index"]
     assert run["run_steps"][-1]["name"] == "Invoke dbt with `dbt seed`", "the timeout hit the first command"
-    # dbt writes partial results for an interrupted step: here, one seed done and one failed.
+    # dbt writes partial results for an interrupted step (stamped as the build stamps them): here, one
+    # seed done and one failed.
     partial = (
-        b'{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json"},'
+        b'{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",'
+        b' "dbt_version": "' + TRACKS[TRACK].stamp.encode() + b'"},'
         b' "args": {"which": "seed"}, "results": ['
         b'{"unique_id": "seed.shop.raw_orders", "status": "success", "message": ""},'
         b'{"unique_id": "seed.shop.raw_customers", "status": "error", "message": "interrupted"}]}'
     )
     cloud.override_artifact(run_id, interrupted, "run_results.json", partial)
+    assert cloud.run(run_id)["dbt_version"] == TRACKS[TRACK].track  # dbt never got to write: the served stamp
 
     result = run_action(tmp_path, inputs(cloud, job_id, dry_run="true"))
 
@@ -221,6 +233,7 @@ def test_a_timed_out_run_reruns_its_interrupted_step_as_written(cloud: LocalDbtC
     assert "⏱️ timed out" in result.summary
     assert "seed.shop.raw_customers" in result.summary, "the failures it recorded are still shown"
     assert "never ran: the run timed out before it" in result.summary
+    assert "Engine of the failed run: dbt platform Latest track (build 2026.4.7)" in result.summary
     warnings = [line for line in result.log.splitlines() if line.startswith("::warning")]
     assert any("stopped by the job's timeout" in line for line in warnings), result.log
 

@@ -3,6 +3,10 @@
 The demo project's microbatch models (tests/dbt_project/models/microbatch, enabled by
 `--vars '{microbatch: true}'`) read six events a day; `mb_events@2026-11-03` in the faults fails only
 that day's batch of mb_events.
+
+The backfills run on a dbt platform release track (`TRACK`, tests/emulator/tracks.py: dbt 1.11 underneath,
+artifacts stamped `2026.4.7+4533730`, the run on `latest`), and check that the failed run carries the stamp;
+the nightly runs on plain dbt 1.11.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pytest
 from restart.artifacts import parse_run_results
 from restart.microbatch import ModelBatches, batches_rebuilt, parse_time
 from tests.emulator import SUCCESS, LocalDbtCloud
+from tests.emulator.tracks import LATEST_BEFORE_1_12, assert_on_track
 from tests.exactness.harness import started_batches
 from tests.runner import ActionResult, inputs, run_action
 
@@ -23,6 +28,7 @@ VARS = "--vars '{microbatch: true}'"
 BUILD = f"dbt build {VARS} --select tag:microbatch"
 BACKFILL = f"{BUILD} --event-time-start 2026-11-01 --event-time-end 2026-11-05"
 EVENTS_PER_DAY = 6
+TRACK = LATEST_BEFORE_1_12
 
 
 def by_file(name: str) -> str:
@@ -50,7 +56,9 @@ def days(cloud: LocalDbtCloud, table: str, environment_id: int) -> dict[str, int
 
 @pytest.fixture(scope="module")
 def backfill(cloud: LocalDbtCloud, tmp_path_factory: pytest.TempPathFactory) -> tuple[ActionResult, int]:
-    job_id, _ = cloud.failing_run([BACKFILL], ["mb_events@2026-11-03"], environment_id=1)
+    cloud.set_environment(1, engine=TRACK)
+    job_id, run_id = cloud.failing_run([BACKFILL], ["mb_events@2026-11-03"], environment_id=1)
+    assert_on_track(cloud, run_id, TRACK)
     return restart(cloud, tmp_path_factory.mktemp("backfill"), job_id)
 
 
@@ -82,7 +90,9 @@ def test_the_restart_rebuilt_every_failed_batch(cloud: LocalDbtCloud, backfill: 
 
 def test_two_models_failing_different_batches_get_a_step_each(cloud: LocalDbtCloud, tmp_path: Path) -> None:
     faults = ["mb_events@2026-11-03", "mb_sessions@2026-11-02"]
-    job_id, _ = cloud.failing_run([BACKFILL], faults, environment_id=2)
+    cloud.set_environment(2, engine=TRACK)
+    job_id, run_id = cloud.failing_run([BACKFILL], faults, environment_id=2)
+    assert_on_track(cloud, run_id, TRACK)
 
     result, new_run = restart(cloud, tmp_path, job_id)
 
