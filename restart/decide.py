@@ -162,10 +162,10 @@ def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished 
 
     The same failure dispatched twice (two relays, a redelivery, a re-run workflow) starts one restart.
     A restart that failed is restarted through its own failure, not through this one's again. A dry run
-    plans all the same: it triggers nothing, so it cannot start a second restart.
+    says the same: it reports what a real run would do.
     """
     run = first_restart(previous, recent)
-    if run is None or settings.dry_run:
+    if run is None:
         return None
     done = "rerun from failure" if run.retrying_run_id == previous.id else "restarted"
     text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"

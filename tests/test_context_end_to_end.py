@@ -41,7 +41,14 @@ def test_a_run_with_its_own_schema_and_steps_is_restarted_in_them(cloud: LocalDb
     )
     assert "raw_orders" in tables_in(cloud, "dbt_ctx", 21) and not tables_in(cloud, "main", 21)
 
-    result = run_action(tmp_path, inputs(cloud, job_id, payload='{"threads_override": 3}'))
+    # From the job's defaults (a dry run, before the restart below: a second restart of one failure stops
+    # as a duplicate): nothing of the failed run's context would be sent.
+    defaults = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), context="job-defaults", dry_run="true"))
+    assert (defaults.exit_code, defaults.outputs["status"]) == (0, "planned"), defaults.log
+    assert defaults.json_output("context") == {}
+    assert "- Context: the job's defaults (`context: job-defaults`)" in defaults.summary
+
+    result = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), payload='{"threads_override": 3}'))
 
     assert (result.exit_code, result.outputs["status"], result.outputs["verified"]) == (0, "success", "true"), (
         result.log
@@ -58,13 +65,6 @@ def test_a_run_with_its_own_schema_and_steps_is_restarted_in_them(cloud: LocalDb
     assert "target: ci" in profile and "threads: 3" in profile and "schema: dbt_ctx" in profile
     assert "| `schema_override` | <code>dbt_ctx</code> | failed run [#" in result.summary
     assert "| `threads_override` | <code>3</code> | `payload` |" in result.summary
-
-    # From the job's defaults (a dry run: the failure above is restarted already, and a second restart of
-    # it would stop as a duplicate): nothing of the failed run's context would be sent.
-    defaults = run_action(tmp_path, inputs(cloud, job_id, run_id=str(run_id), context="job-defaults", dry_run="true"))
-    assert (defaults.exit_code, defaults.outputs["status"]) == (0, "planned"), defaults.log
-    assert defaults.json_output("context") == {}
-    assert "- Context: the job's defaults (`context: job-defaults`)" in defaults.summary
 
 
 def test_a_pull_request_run_is_restarted_on_its_commit_in_its_schema(cloud: LocalDbtCloud, tmp_path: Path) -> None:

@@ -229,12 +229,12 @@ def test_the_same_failure_dispatched_twice_starts_one_restart(strategy: str, fir
     assert (second.status, second.exit_code, second.existing) == ("skipped", 0, first.new_run)
 
 
-def test_a_dry_run_of_a_failure_restarted_already_still_shows_the_plan() -> None:
+def test_a_dry_run_of_a_failure_restarted_already_says_what_a_real_run_would() -> None:
     cloud = failed_build()
-    restart_with(cloud, run_id="100", wait="false")
+    first = restart_with(cloud, run_id="100", wait="false")
     dry = restart_with(cloud, run_id="100", dry_run="true")
     assert posts(cloud) == ["trigger"]
-    assert (dry.status, dry.existing) == ("planned", None) and dry.plan is not None
+    assert (dry.status, dry.existing) == ("skipped", first.new_run)
 
 
 def test_a_restart_that_failed_is_restarted_through_its_own_failure_and_counted() -> None:
