@@ -45,38 +45,29 @@ class RecordError(ValueError):
 
 
 # A run's own context, as its `trigger` records it (OpenAPI `RunTrigger`): the fields a trigger request
-# may set beyond `cause` and `steps_override`, by the type the API gives them. Scheduled runs leave them null.
-TEXT_CONTEXT = (
-    "git_branch",
-    "git_sha",
-    "schema_override",
-    "target_name_override",
-    "dbt_version_override",
-)
-INTEGER_CONTEXT = (
+# may set beyond `cause` and `steps_override`, in the API's order, with the type the API gives each.
+# Scheduled runs leave them null.
+CONTEXT_TYPES: dict[str, type] = {
+    "git_branch": str,
+    "git_sha": str,
+    "github_pull_request_id": int,
+    "gitlab_merge_request_id": int,
+    "azure_pull_request_id": int,
+    "non_native_pull_request_id": int,
+    "schema_override": str,
+    "target_name_override": str,
+    "threads_override": int,
+    "dbt_version_override": str,
+    "generate_docs_override": bool,
+    "timeout_seconds_override": int,
+}
+CONTEXT_KEYS = tuple(CONTEXT_TYPES)
+PULL_REQUEST_KEYS = (
     "github_pull_request_id",
     "gitlab_merge_request_id",
     "azure_pull_request_id",
     "non_native_pull_request_id",
-    "threads_override",
-    "timeout_seconds_override",
 )
-BOOLEAN_CONTEXT = ("generate_docs_override",)
-CONTEXT_KEYS = (
-    "git_branch",
-    "git_sha",
-    "github_pull_request_id",
-    "gitlab_merge_request_id",
-    "azure_pull_request_id",
-    "non_native_pull_request_id",
-    "schema_override",
-    "target_name_override",
-    "threads_override",
-    "dbt_version_override",
-    "generate_docs_override",
-    "timeout_seconds_override",
-)
-PULL_REQUEST_KEYS = CONTEXT_KEYS[2:6]
 ContextValue = str | int | bool
 
 
@@ -112,15 +103,13 @@ class RunContext:
 
 
 def _context_value(key: str, value: Any) -> ContextValue | None:
-    """One trigger field read leniently: a digit string for an id, blank text as unset; else `RecordError`."""
-    if key in TEXT_CONTEXT and isinstance(value, str):
+    """One trigger field read leniently: an id in ASCII digits, blank text as unset; else `RecordError`."""
+    kind = CONTEXT_TYPES[key]
+    if kind is str and isinstance(value, str):
         return value if value.strip() else None
-    if key in INTEGER_CONTEXT and not isinstance(value, bool):
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-    if key in BOOLEAN_CONTEXT and isinstance(value, bool):
+    if kind is int and (number := as_id(value.strip() if isinstance(value, str) else value)) is not None:
+        return number
+    if kind is bool and isinstance(value, bool):
         return value
     raise RecordError(f"the run's trigger has {key} {str(value)[:40]!r} of type {type(value).__name__}")
 
@@ -344,7 +333,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         retry_not_supported_reason=_optional(data.get("retry_not_supported_reason"), str),
         retrying_run_id=as_id(data.get("retrying_run_id")),
         dbt_version=str(data.get("dbt_version") or ""),
-        context=context_from_json(data.get("trigger")),
+        context=context_from_json(found),
     )
 
 
