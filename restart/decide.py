@@ -20,7 +20,7 @@ from restart.overrides import NewContext, merge, sha_note, unread_refusal
 from restart.plan import Plan
 from restart.records import ACTIVE, CANCELLED, QUEUED, STARTING, SUCCESS, Run
 from restart.settings import Settings
-from restart.verify import Verdict, complaint
+from restart.verify import ContextCheck, Verdict, complaint, context_complaint
 
 RETRY_REASONS = {
     "RETRY_UNSUPPORTED_CMD": "a step runs a command dbt retry does not support",
@@ -541,7 +541,22 @@ def judge(settings: Settings, outcome: Outcome, verdict: Verdict) -> Finished:
         says.append(
             Say("warning", f"run {new.id} also ran {len(verdict.unplanned)} node(s) that were not planned: {shown}")
         )
-    why = complaint(verdict, new.id) if new.status == SUCCESS else ""
+    return _verified_or_not(settings, outcome, says, complaint(verdict, new.id) if new.status == SUCCESS else "")
+
+
+def judge_context(settings: Settings, outcome: Outcome, check: ContextCheck) -> Finished:
+    """The outcome with the new run's trigger checked against the context sent; another context fails
+    the step (`verify: fail`) or warns (`verify: warn`), as planned work left undone does."""
+    new = outcome.new_run
+    assert new is not None
+    outcome = replace(outcome, context_check=check)
+    unknown = f"run {new.id} was read without its trigger: its context is not verified"
+    says = [Say("warning", unknown)] if check.unknown else []
+    return _verified_or_not(settings, outcome, says, context_complaint(check, new.id))
+
+
+def _verified_or_not(settings: Settings, outcome: Outcome, says: list[Say], why: str) -> Finished:
+    """`outcome` as it is when nothing is wrong (`why` empty) or `verify: warn`; else a failed step."""
     if not why:
         return Finished(outcome=outcome, say=tuple(says))
     if settings.verify == "warn":

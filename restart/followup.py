@@ -16,7 +16,7 @@ from restart.plan import Plan
 from restart.records import Run
 from restart.settings import Settings
 from restart.transport import ApiError
-from restart.verify import check_context, context_complaint, verify
+from restart.verify import check_context, verify
 
 READ_WAIT = 120.0  # seconds the end of a restart waits for the dropped steps' results still being read
 
@@ -103,23 +103,12 @@ def conclude(settings: Settings, log: actions.Log, outcome: Outcome, reader: Dro
 
 
 def conclude_context(settings: Settings, log: actions.Log, outcome: Outcome) -> Outcome:
-    """The outcome with the new run's trigger checked against the context sent, when it was waited for.
-
-    A new run whose trigger records another context fails the step (`verify: fail`) or warns.
-    """
+    """The outcome with the new run's trigger checked against the context sent, when it was waited for
+    (`decide.judge_context` says whether it fails the step)."""
     new, context = outcome.new_run, outcome.context
     if settings.verify == "off" or new is None or context is None or not new.is_complete:
         return outcome
-    check = check_context(context.body, new)
-    outcome = replace(outcome, context_check=check)
-    if check.unknown:
-        log.warning(f"run {new.id} was read without its trigger: its context is not verified")
-    why = context_complaint(check, new.id)
-    if not why:
-        return outcome
-    if settings.verify == "warn":
-        log.warning(why, title="Not verified")
-        return outcome
-    log.error(why + "; set verify: warn to let such a restart pass", title="Restart not verified")
-    headline = outcome.headline if outcome.headline.endswith("not verified") else f"{outcome.headline}, not verified"
-    return replace(outcome, exit_code=max(outcome.exit_code, 1), headline=headline)
+    judged = decide.judge_context(settings, outcome, check_context(context.body, new))
+    for line in judged.say:
+        log.say(line.level, line.text, line.title)
+    return judged.outcome

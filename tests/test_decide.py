@@ -11,7 +11,7 @@ import pytest
 from restart import decide, settings
 from restart.outcome import Outcome
 from restart.records import CANCELLED, ERROR, RUNNING, SUCCESS
-from restart.verify import verify
+from restart.verify import ContextCheck, verify
 from tests.factories import run_record
 from tests.test_verify import new_run, planned, ran
 
@@ -162,6 +162,26 @@ def test_a_run_that_did_the_planned_work_passes_the_gate_silently() -> None:
     judged = decide.judge(config(), outcome, verify(plan, new, {4: ran("model.shop.c", "model.shop.b")}))
     assert (judged.outcome, judged.say) == (replace(outcome, verdict=judged.outcome.verdict), ())
     assert judged.outcome.verdict and judged.outcome.verdict.verified
+
+
+@pytest.mark.parametrize(
+    ("mode", "differences", "unknown", "code", "levels"),
+    [
+        ("fail", ("schema_override: sent 'dbt_ctx', recorded None",), False, 1, ["error"]),
+        ("warn", ("schema_override: sent 'dbt_ctx', recorded None",), False, 0, ["warning"]),
+        ("fail", (), False, 0, []),
+        ("fail", (), True, 0, ["warning"]),
+    ],
+)
+def test_a_new_run_in_another_context_fails_or_warns_as_undone_work_does(
+    mode: str, differences: tuple[str, ...], unknown: bool, code: int, levels: list[str]
+) -> None:
+    outcome = Outcome(status="success", headline="run #101 success", strategy="select", new_run=NEW)
+    check = ContextCheck(differences, unknown)
+    judged = decide.judge_context(config(verify=mode), outcome, check)
+    assert (judged.outcome.exit_code, judged.outcome.context_check) == (code, check)
+    assert [line.level for line in judged.say] == levels
+    assert judged.outcome.headline.endswith("not verified") == (code == 1)
 
 
 @pytest.mark.parametrize(
