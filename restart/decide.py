@@ -170,15 +170,9 @@ def duplicate(settings: Settings, previous: Run, recent: list[Run]) -> Finished 
     done = "rerun from failure" if run.retrying_run_id == previous.id else "restarted"
     text = f"run {previous.id} was already {done} by run {run.id} ({run.status_name})"
     hint = f"; restart run {run.id} instead if it failed" if run.is_complete and run.status != SUCCESS else ""
-    outcome = Outcome(
-        status="skipped",
-        headline=text + hint,
-        strategy=settings.strategy,
-        previous=previous,
-        existing=run,
-        details=(f"Already restarted by run #{run.id}: {run.href}",),
-    )
-    return Finished(outcome=outcome, say=(Say("notice", f"{text}: {run.href}{hint}", "Already restarted"),))
+    say = Say("notice", f"{text}: {run.href}{hint}", "Already restarted")
+    details = (f"Already restarted by run #{run.id}: {run.href}",)
+    return _finished(settings, "skipped", text + hint, say, previous=previous, existing=run, details=details)
 
 
 @dataclass(frozen=True)
@@ -219,8 +213,9 @@ def delay_before(delay: float, earlier: int) -> Delay:
         return Delay(0.0)
     if earlier <= 0:
         return Delay(delay, f"delay {delay:g}s")
-    grown = min(delay * 2 ** min(earlier, 32), max(DELAY_CAP, delay))
-    capped = " (capped)" if grown < delay * 2 ** min(earlier, 32) else ""
+    doubled = delay * 2 ** min(earlier, 32)
+    grown = min(doubled, max(DELAY_CAP, delay))
+    capped = " (capped)" if grown < doubled else ""
     reason = f"delay {delay:g}s doubled for each of {earlier} earlier restart(s) of this failure{capped}"
     return Delay(grown, reason)
 
