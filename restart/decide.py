@@ -195,6 +195,20 @@ def twin(previous: Run, ours: Run, recent: list[Run]) -> Twin | None:
     return Twin(earlier, cancel=now.status in (QUEUED, STARTING))
 
 
+def gave_way(settings: Settings, previous: Run, earlier: Run, ours: Run) -> Finished:
+    """The end of a restart whose run `ours` was cancelled for `earlier`, another copy's restart of
+    `previous` created first (`twin`)."""
+    text = f"run {previous.id} is already restarted by run {earlier.id} ({earlier.status_name}), created first"
+    say = Say(
+        "notice", f"{text}: {earlier.href}; cancelled run {ours.id} that this restart had started", "Already restarted"
+    )
+    details = (
+        f"Already restarted by run #{earlier.id}: {earlier.href}",
+        f"Run #{ours.id}, triggered at the same time, was cancelled before it started.",
+    )
+    return _finished(settings, "skipped", text, say, previous=previous, existing=earlier, details=details)
+
+
 @dataclass(frozen=True)
 class Delay:
     """How long to wait before triggering, and why (for the log and the summary)."""

@@ -291,21 +291,7 @@ def yield_to_earlier(client: Cloud, settings: Settings, log: actions.Log, previo
             f"{exc}; cancel it in dbt Cloud"
         )
         return None
-    text = f"run {previous.id} is already restarted by run {earlier.id} ({earlier.status_name}), created first"
-    log.notice(
-        f"{text}: {earlier.href}; cancelled run {new.id} that this restart had started", title="Already restarted"
-    )
-    return Outcome(
-        status="skipped",
-        headline=text,
-        strategy=settings.strategy,
-        previous=previous,
-        existing=earlier,
-        details=(
-            f"Already restarted by run #{earlier.id}: {earlier.href}",
-            f"Run #{new.id}, triggered at the same time, was cancelled before it started.",
-        ),
-    )
+    return _said(log, decide.gave_way(settings, previous, earlier, new))
 
 
 def restart(
@@ -328,12 +314,10 @@ def restart(
         log.info(f"run {previous.id} of job {previous.job_id}: {previous.status_name} ({previous.href})")
     found = decide.duplicate(settings, previous, recent) or decide.skip_dispatched(settings, context, previous, recent)
     if found is not None:
-        _say(log, found.say)
-        return found.outcome
+        return _said(log, found)
     gate = decide.gate(settings, previous, recent, busy)
     if isinstance(gate, decide.Finished):
-        _say(log, gate.say)
-        return gate.outcome
+        return _said(log, gate)
     marker = next_marker(previous.id, previous.cause, gate.earlier)
     cause = with_marker(settings.cause or decide.default_cause(previous, context), marker)
     kind = decide.route(settings, previous)
@@ -353,8 +337,7 @@ def restart(
         case _:
             assert_never(kind)
     if isinstance(decision, decide.Finished):
-        _say(log, decision.say)
-        outcome = decision.outcome
+        outcome = _said(log, decision)
         if decision.follow_up and outcome.plan is not None:
             reader = followup.DroppedReader(settings, previous, outcome.plan, connect)
             return followup.conclude(settings, log, outcome, reader)
