@@ -34,7 +34,12 @@ STATUS_NAMES: dict[int, StatusName] = {
     CANCELLED: "cancelled",
 }
 SKIPPED_STEP = "skipped"  # a step's `status_humanized` when a failure stopped the run before it (code unknown)
-TIMED_OUT = "timed out"  # in the `status_message` of a run its job's timeout cancelled
+TIMED_OUT = re.compile(r"\btimed out\b", re.IGNORECASE)  # dbt Cloud: "This run timed out after ..."
+
+
+def says_timed_out(status_message: str) -> bool:
+    """Whether a run's status message says its job's timeout stopped it (the API's and the webhook's)."""
+    return TIMED_OUT.search(status_message) is not None
 
 
 T = TypeVar("T")
@@ -187,7 +192,7 @@ class Run:
     @property
     def timed_out(self) -> bool:
         """Whether the job's timeout stopped the run (dbt Cloud cancels it, saying so)."""
-        return self.status in (CANCELLED, ERROR) and TIMED_OUT in self.status_message.lower()
+        return self.status in (CANCELLED, ERROR) and says_timed_out(self.status_message)
 
     @property
     def status_name(self) -> str:

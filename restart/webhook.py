@@ -13,16 +13,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
+from restart.records import RunStatus, as_id, says_timed_out
+
 # The repository_dispatch event the relay sends; workflows match it in `on: repository_dispatch: types:`.
 DISPATCH_EVENT_TYPE: Final = "dbt-cloud-run-failed"
 MAX_BODY_BYTES: Final = 1024 * 1024  # a delivery is a few KB; anything past this is refused unread
-RUN_SUCCESS, RUN_ERROR, RUN_CANCELLED = 10, 20, 30
-TIMED_OUT: Final = re.compile(r"\btimed out\b", re.IGNORECASE)  # dbt Cloud: "This run timed out after ..."
 
 EventType = Literal["job.run.started", "job.run.completed", "job.run.errored"]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
@@ -68,7 +67,7 @@ class Event:
     @property
     def timed_out(self) -> bool:
         """Whether the run was ended by its job's timeout (status 30 whose message says so)."""
-        return self.run_status_code == RUN_CANCELLED and bool(TIMED_OUT.search(self.run_status_message))
+        return self.run_status_code == RunStatus.CANCELLED and says_timed_out(self.run_status_message)
 
 
 def _digits(value: Any, name: str) -> str:
@@ -102,10 +101,9 @@ def parse(body: bytes) -> Event:
     data = document.get("data")
     if not isinstance(data, dict):
         raise Malformed("data is missing or not an object")
-    code = data.get("runStatusCode")
-    if isinstance(code, str) and code.strip().isdigit():  # a number by the docs; a digit string is read too
-        code = int(code)
-    if isinstance(code, bool) or not isinstance(code, int):
+    found = data.get("runStatusCode")  # a number by the docs; a string of ASCII digits is read too
+    code = as_id(found.strip() if isinstance(found, str) else found)
+    if code is None:
         raise Malformed("data.runStatusCode is missing or not a number")
     return Event(
         event_id=event_id.strip(),
@@ -151,13 +149,13 @@ def decide(event: Event, filters: Filters) -> Verdict:
         return Verdict("ignore", "a run started")
     if event.event_type == "job.run.errored":
         return Verdict("ignore", "errored: waiting for completed, sent once the run's artifacts are ingested")
-    if event.run_status_code == RUN_ERROR:
+    if event.run_status_code == RunStatus.ERROR:
         return Verdict("dispatch", "the run failed")
     if event.timed_out:
         return Verdict("dispatch", "the run timed out")
-    if event.run_status_code == RUN_CANCELLED:
+    if event.run_status_code == RunStatus.CANCELLED:
         return Verdict("ignore", "the run was cancelled, not by its timeout")
-    if event.run_status_code == RUN_SUCCESS:
+    if event.run_status_code == RunStatus.SUCCESS:
         return Verdict("ignore", "the run succeeded")
     return Verdict("ignore", f"run status {event.run_status_code} is not a finished run's")
 
