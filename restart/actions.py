@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from restart.redaction import redact as redact  # its home is restart.redaction; kept for old imports
-
 SUMMARY_LIMIT = 1024 * 1024
 
 

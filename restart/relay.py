@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from restart import __version__
-from restart.actions import redact
+from restart.redaction import redact
 from restart.transport import retry_after_seconds
 from restart.webhook import (
     DISPATCH_EVENT_TYPE,
@@ -50,6 +50,7 @@ DEFAULT_API_URL: Final = "https://api.github.com"
 QUEUE_SIZE: Final = 1000
 READ_TIMEOUT: Final = 10.0  # seconds a client may take to send its request (dbt waits 10 s for the answer)
 GITHUB_TIMEOUT: Final = (5.0, 20.0)  # connect, read
+DEFAULT_DRAIN: Final = 8.0  # seconds queued dispatches may still take on SIGTERM (inside a 10 s stop)
 
 
 HELP: Final = f"""usage: dbt-cloud-restart relay   (or: python -m restart relay; the image: docker run IMAGE relay)
@@ -67,7 +68,7 @@ settings (environment variables):
   RELAY_ENVIRONMENT_IDS     comma-separated environment ids to act on (default: all)
   DBT_CLOUD_ACCOUNT_ID      ignore events from other accounts (default: none ignored)
   RELAY_RETRY_SECONDS       how long a dispatch is retried while GitHub fails (default 900)
-  RELAY_DRAIN_SECONDS       on SIGTERM, how long queued dispatches may still take (default 8)
+  RELAY_DRAIN_SECONDS       on SIGTERM, how long queued dispatches may still take (default {DEFAULT_DRAIN:g})
 
 exit codes: 0 stopped by SIGTERM or SIGINT; 1 cannot listen; 2 a setting missing or malformed"""
 
@@ -87,7 +88,7 @@ class Config:
     port: int = DEFAULT_PORT
     filters: Filters = field(default_factory=Filters)
     backoff: Backoff = field(default_factory=Backoff)
-    drain_seconds: float = 8.0  # on SIGTERM, how long queued dispatches may still take
+    drain_seconds: float = DEFAULT_DRAIN
 
     @property
     def dispatches_url(self) -> str:
@@ -143,7 +144,7 @@ def read_config(env: Mapping[str, str]) -> Config:
         raise ConfigError(f"DBT_CLOUD_ACCOUNT_ID must be digits, got {account!r}")
     filters = Filters(_ids(env, "RELAY_JOB_IDS"), _ids(env, "RELAY_ENVIRONMENT_IDS"), account or None)
     backoff = Backoff(budget=_seconds(env, "RELAY_RETRY_SECONDS", Backoff.budget))
-    drain = _seconds(env, "RELAY_DRAIN_SECONDS", 8.0)
+    drain = _seconds(env, "RELAY_DRAIN_SECONDS", DEFAULT_DRAIN)
     return Config(secret, token, repository, api_url, int(port_text), filters, backoff, drain)
 
 
