@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from restart.records import as_id
+
 STATUS_CONTEXT = "dbt-cloud-restart"
 WORKFLOW_DISPATCH: Final = "workflow_dispatch"
 REPOSITORY_DISPATCH: Final = "repository_dispatch"
@@ -125,13 +127,13 @@ def payload_id(context: Context, input_name: str) -> str:
     raw = context.client_payload.get(key)
     if raw is None or raw == "":
         return ""
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or int(text) <= 0:
+    number = as_id(raw.strip() if isinstance(raw, str) else raw)
+    if number is None or number <= 0:
         raise EventError(
             f"client_payload key `{key}` of the repository_dispatch event must be a positive integer"
             f" (a dbt Cloud {what} id), got {str(raw)[:40]!r}"
         )
-    return text
+    return str(number)
 
 
 def with_event_values(context: Context, values: Mapping[str, str]) -> EventValues:
@@ -160,7 +162,7 @@ def with_event_values(context: Context, values: Mapping[str, str]) -> EventValue
     if account:
         if not given["account-id"]:
             filled["account-id"] = account
-        elif given["account-id"].isdigit() and int(given["account-id"]) != int(account):
+        elif (given_account := as_id(given["account-id"])) is not None and given_account != int(account):
             raise EventError(
                 f"client_payload key `account_id` is {account} but input account-id is {given['account-id']}:"
                 " the event comes from another dbt Cloud account; check the webhook the relay serves"
@@ -176,7 +178,8 @@ def with_event_values(context: Context, values: Mapping[str, str]) -> EventValue
         filled["run-id"] = run
         return EventValues(filled)
     jobs = [part.strip() for part in re.split(r"[,\n]", given["job-id"]) if part.strip()]
-    if jobs and all(part.isdigit() for part in jobs) and int(job) not in {int(part) for part in jobs}:
+    numbers = {as_id(part) for part in jobs}
+    if jobs and None not in numbers and int(job) not in numbers:
         skip = f"the repository_dispatch event names job {job}, which is not in job-id ({', '.join(jobs)})"
         return EventValues(filled, skip)
     filled["job-id"], filled["run-id"] = job, run

@@ -71,6 +71,8 @@ def test_client_payload_fills_the_inputs_the_step_leaves_empty(
     [
         ({}, {**PAYLOAD, "run_id": "12a"}, "client_payload key `run_id` of the repository_dispatch event must be"),
         ({}, {**PAYLOAD, "job_id": "0"}, "client_payload key `job_id` "),
+        ({}, {**PAYLOAD, "job_id": "²"}, "client_payload key `job_id` "),  # str.isdigit says yes, int() no
+        ({}, {**PAYLOAD, "run_id": "١٢"}, "client_payload key `run_id` "),  # Arabic-Indic digits
         ({}, {**PAYLOAD, "job_id": True}, "client_payload key `job_id` "),
         ({}, {**PAYLOAD, "account_id": "-3"}, "client_payload key `account_id` "),
         ({"account-id": "2"}, PAYLOAD, "client_payload key `account_id` is 1 but input account-id is 2"),
