@@ -212,10 +212,6 @@ class Engine:
         return None if self.reading is None else self.reading.built
 
     @property
-    def known(self) -> bool:
-        return self.reading is not None
-
-    @property
     def fusion(self) -> bool:
         return self.kind == Kind.FUSION
 

@@ -59,7 +59,7 @@ def test_what_each_engine_resolves() -> None:
     ]
     assert [Engine(v).indirect_empty for v in ("1.4.9", "1.5.0", "2.0.0", "")] == [False, True, True, False]
     assert Engine("2.0.0-preview.45").fusion and not Engine("1.11.2").fusion
-    assert Engine("latest").known and not Engine("latest").fusion and Engine("latest-fusion").fusion
+    assert Engine("latest").kind is not None and not Engine("latest").fusion and Engine("latest-fusion").fusion
     assert Engine("").unsupported == ""
     for outside in ("0.21.1", "3.0.0", "nightly"):
         assert Engine(outside).unsupported, outside

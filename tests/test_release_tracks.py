@@ -56,7 +56,7 @@ TRACK_NAMES = ["versionless", "latest", "compatible", "extended", "fallback"]
 def test_every_recorded_stamp_reads_as_a_release_track_build_of_current_dbt_core(stamp: str) -> None:
     engine = Engine.of(stamp, "latest")
     assert (engine.kind, engine.built, engine.version) == (Kind.RELEASE_TRACK, RECORDED_STAMPS[stamp], None)
-    assert engine.unsupported == "" and engine.known and not engine.fusion
+    assert engine.unsupported == "" and engine.kind is not None and not engine.fusion
     assert engine.file_by_stem and engine.indirect_empty  # dbt Core 1.8+ selection, never "dbt 2026"
     assert not engine.has(Rule.CONTINUE_ON_ERROR)  # every recorded build predates 1.12 on Latest
     assert engine.name == f"dbt platform Latest track (build {stamp.split('+')[0]})"
