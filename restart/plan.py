@@ -581,10 +581,7 @@ def _plan_failed(
             "nodes rerun too, passed ones included"
         )
     if selection.inexact:
-        warnings.append(
-            f"{where}: {len(selection.inexact)} node(s) selected by name, resource type and package "
-            "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
-        )
+        warnings.append(_inexact(where, len(selection.inexact), "node(s)"))
     warning = "; ".join(warnings)
     skipped = sum(r.status == Status.SKIPPED for r in nodes) + len(unrecorded)
     warned = sum(r.status == Status.WARN for r in nodes)  # rerun under --warn-error
@@ -605,6 +602,14 @@ def _plan_failed(
         stale=tuple(stale),
         graph=nearest_parents(found.manifest, unique_ids) if found.manifest is not None else {},
         kept=_kept(results, unique_ids),
+    )
+
+
+def _inexact(where: str, count: int, what: str) -> str:
+    """The warning for nodes selected without a manifest to prove their selectors exact."""
+    return (
+        f"{where}: {count} {what} selected by name, resource type and package "
+        "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
     )
 
 
@@ -636,12 +641,7 @@ def _split_microbatch_step(
         narrowed = cmds.parse(
             command.narrowed(render(selection.selectors), indirect_empty=command.name in EXECUTES_TESTS)
         )
-        warning = (
-            f"{where}: {len(selection.inexact)} microbatch model(s) selected by name, resource type and package "
-            "without manifest.json to prove the selector exact; dbt may rerun a few more nodes"
-            if selection.inexact
-            else ""
-        )
+        warning = _inexact(where, len(selection.inexact), "microbatch model(s)") if selection.inexact else ""
         split.append(
             StepPlan(
                 planned.command,
