@@ -216,7 +216,8 @@ class Run:
 
 
 def as_id(value: Any) -> int | None:
-    """A number given as a number or in ASCII digits (`int()` also reads Arabic-Indic digits); else None."""
+    """A whole number given as a number or in ASCII digits; else None (`str.isdigit` also takes `²`, which
+    `int()` then refuses, and Arabic-Indic digits, which it reads): ids, counts and codes, wherever read."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from restart.context import STATUS_CONTEXT
 from restart.dbt_vocabulary import REBUILD_FAILED, WITH_TEST_PARENTS, Rebuild
 from restart.overrides import CONTEXT_MODES, KEEP, ContextMode
+from restart.records import as_id
 
 MAX_CAUSE_INPUT = 167  # dbt Cloud keeps 255 characters: a space and a marker of up to 87 follow the input
 TRUE = frozenset({"true", "yes", "on", "1"})
@@ -108,11 +109,6 @@ class Settings:
     status_context: str = STATUS_CONTEXT  # the commit status this restart reports under
 
 
-def is_number(raw: str) -> bool:
-    """Whether `raw` is a whole number in ASCII digits (`str.isdigit` also takes `²` and Arabic-Indic digits)."""
-    return raw.isascii() and raw.isdigit()
-
-
 def _text(values: Mapping[str, str], name: str) -> str:
     return (values.get(name) or "").strip()
 
@@ -123,9 +119,10 @@ def _positive_int(values: Mapping[str, str], name: str, *, required: bool = True
         if required:
             raise InputError(name, "is required (a dbt Cloud numeric id)")
         return None
-    if not is_number(raw) or int(raw) <= 0:
+    number = as_id(raw)
+    if number is None or number <= 0:
         raise InputError(name, f"must be a positive integer, got {raw[:40]!r}")
-    return int(raw)
+    return number
 
 
 def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[int]:
@@ -138,9 +135,10 @@ def _id_list(values: Mapping[str, str], name: str, *, required: bool) -> list[in
     ids = []
     for part in re.split(r"[,\n]", raw):
         part = part.strip()
-        if not is_number(part) or int(part) <= 0:
+        number = as_id(part)
+        if number is None or number <= 0:
             raise InputError(name, f"must be a positive integer (or a comma-separated list), got {part[:40]!r}")
-        ids.append(int(part))
+        ids.append(number)
     return ids
 
 
@@ -154,9 +152,10 @@ def _count(values: Mapping[str, str], name: str, default: int) -> int:
     raw = _text(values, name)
     if not raw:
         return default
-    if not is_number(raw):
+    number = as_id(raw)
+    if number is None:
         raise InputError(name, f"must be a whole number (0 for no limit), got {raw[:40]!r}")
-    return int(raw)
+    return number
 
 
 def _boolean(values: Mapping[str, str], name: str, default: bool) -> bool:
