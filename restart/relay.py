@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from restart import __version__
+from restart.records import as_id
 from restart.redaction import redact
 from restart.transport import retry_after_seconds
 from restart.webhook import (
@@ -97,7 +98,7 @@ class Config:
 
 def _ids(env: Mapping[str, str], name: str) -> frozenset[str]:
     items = [item.strip() for item in env.get(name, "").split(",") if item.strip()]
-    bad = [item for item in items if not (item.isascii() and item.isdigit())]
+    bad = [item for item in items if as_id(item) is None]
     if bad:
         raise ConfigError(f"{name} must be comma-separated ids of digits, got {bad[0]!r}")
     return frozenset(items)
@@ -137,15 +138,16 @@ def read_config(env: Mapping[str, str]) -> Config:
     if urlsplit(api_url).scheme not in ("http", "https") or not urlsplit(api_url).netloc:
         raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
     port_text = env.get("PORT", "").strip() or str(DEFAULT_PORT)
-    if not (port_text.isascii() and port_text.isdigit() and 0 <= int(port_text) <= 65535):
+    port = as_id(port_text)
+    if port is None or port > 65535:
         raise ConfigError(f"PORT must be a port number, got {port_text!r}")
     account = env.get("DBT_CLOUD_ACCOUNT_ID", "").strip()
-    if account and not (account.isascii() and account.isdigit()):
+    if account and as_id(account) is None:
         raise ConfigError(f"DBT_CLOUD_ACCOUNT_ID must be digits, got {account!r}")
     filters = Filters(_ids(env, "RELAY_JOB_IDS"), _ids(env, "RELAY_ENVIRONMENT_IDS"), account or None)
     backoff = Backoff(budget=_seconds(env, "RELAY_RETRY_SECONDS", Backoff.budget))
     drain = _seconds(env, "RELAY_DRAIN_SECONDS", DEFAULT_DRAIN)
-    return Config(secret, token, repository, api_url, int(port_text), filters, backoff, drain)
+    return Config(secret, token, repository, api_url, port, filters, backoff, drain)
 
 
 class Log:
@@ -394,11 +396,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._answer(Answer(411, {"error": "Content-Length required"}))
             return
-        if not (length_text.strip().isascii() and length_text.strip().isdigit()):
+        length = as_id(length_text.strip())
+        if length is None:
             self.close_connection = True
             self._answer(Answer(400, {"error": "bad Content-Length"}))
             return
-        length = int(length_text)
         if length > MAX_BODY_BYTES:
             self.close_connection = True  # the body is left unread
             self.server.relay.log(f"refused a delivery from {self.client_address[0]}: {length} bytes is too large")
