@@ -4,12 +4,15 @@ tested through the emulator: tests/test_emulator.py, cancel and timeout.)"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.emulator import warm
+from tests.emulator.engine import COPY_IGNORE, PROJECT_DIR
 from tests.engines import DBT_1_11, ENGINES
 
 pytestmark = pytest.mark.skipif(not warm.enabled(), reason="no fork on this platform")
@@ -37,3 +40,28 @@ def test_each_step_has_its_own_cwd_env_log_and_exit_code(worker: warm.WarmWorker
     assert str(tmp_path / "two") in logs[1].read_text(), "no environment leaks from one step to the next"
     usage = worker.start(["no-such-command"], tmp_path, env(), tmp_path / "usage.log")
     assert usage.wait(timeout=120) == 2 and "No such command" in (tmp_path / "usage.log").read_text()
+
+
+def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(tmp_path: Path) -> None:
+    """The rehearsal leaves no thread behind: a child's full parse (dbt's static parser, whose Rust
+    thread pool would hang a child forked from a process that had used it) and build finish, and a
+    child sees its own project, database and faults, nothing of the rehearsal's."""
+    rehearsed = warm.WarmWorker(ENGINES[DBT_1_11].python, PROJECT_DIR)
+    try:
+        project = tmp_path / "project"
+        shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE)
+        database = tmp_path / "own.duckdb"
+        (tmp_path / "profiles.yml").write_text(warm.yaml_profile(project, database), encoding="utf-8")
+        dirs = env(DBT_PROFILES_DIR=str(tmp_path), DBT_EMULATOR_FAULTS="stg_payments")
+        codes = []
+        for command in (["deps"], ["parse"], ["build", "--select", "+stg_orders", "+stg_payments"]):
+            process = rehearsed.start(command, project, dirs, tmp_path / f"{command[0]}.log")
+            codes.append(process.wait(timeout=120))
+        assert codes == [0, 0, 1], (tmp_path / "build.log").read_text()
+        results = json.loads((project / "target" / "run_results.json").read_text())
+        statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
+        assert statuses["stg_orders"] == "success" and statuses["stg_payments"] == "error"
+        assert "Starting full parse" in (project / "logs" / "dbt.log").read_text()
+        assert database.is_file()
+    finally:
+        rehearsed.close()

@@ -644,7 +644,7 @@ def launch(runtime: Runtime, args: list[str], project: Path, env: dict[str, str]
     python = runtime.dbt.parent / "python"  # the runtime's own Python (its venv's dbt-core)
     if warm.enabled() and python.is_file():
         try:
-            return warm.worker(python).start(args, project, env, log)
+            return warm.worker(python, PROJECT_DIR).start(args, project, env, log)
         except OSError:
             pass  # no fork here after all: a plain process
     command = [str(python), str(CLOCK_SHIM), *args] if CLOCK_ENV in env else [str(runtime.dbt), *args]

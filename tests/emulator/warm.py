@@ -1,12 +1,15 @@
 """A warm dbt: one long-lived process per dbt venv imports dbt once, then forks a child per dbt command.
 
 Starting dbt costs seconds, nearly all of it importing dbt-core and its adapter; the emulator runs a
-dbt process for every step of every run. The worker (`python warm.py`, in the venv of the dbt it
-serves) imports dbt and waits; for each command it forks a child that becomes a process of its own
-(its own process group, its own working directory, environment, argv, stdin from
-/dev/null, stdout and stderr to the step's log), runs dbt's click entry point as `dbt` would, and exits
-with dbt's exit code. Each step is as isolated as a fresh `dbt` process: nothing is shared but the
-imported, not yet used, modules. The worker is single-threaded (it forks safely) and reaps its
+dbt process for every step of every run. The worker (`python warm.py [PROJECT]`, in the venv of the
+dbt it serves) imports dbt, rehearses the steps' commands once on a scratch copy of PROJECT (`rehearse`:
+a dbt command's first run in a process costs about twice its later ones), and waits; for each command
+it forks a child that becomes a process of its own (its own process group, its own working directory,
+environment, argv, stdin from /dev/null, stdout and stderr to the step's log), runs dbt's click entry
+point as `dbt` would, and exits with dbt's exit code. Each step is as isolated as a fresh `dbt`
+process, or as dbt's programmatic runner's second command in one process: it shares the imported
+modules and the caches dbt fills by content (compiled templates, schemas), never a flag, a connection
+or a file. The worker runs no thread when it forks (checked, native threads included) and reaps its
 children; the emulator talks to it over its stdin and stdout, one JSON object a line:
 
     -> {"id": 1, "argv": [...], "cwd": "...", "env": {...}, "log": "..."}
@@ -49,6 +52,49 @@ PRELOAD = (
     "dbt.task.list",
     "dbt.task.retry",
     "dbt.task.run_operation",
+)
+
+# What the worker runs once before it forks (`rehearse`): the commands the emulated steps run most.
+# A forked child installs the packages and parses first: parsing runs dbt's static parser, whose Rust
+# thread pool (dbt_extractor's rayon workers) would outlive the command, and a child forked from a
+# process with those threads hangs on its first parse. The worker's own commands then reuse that parse,
+# and leave unit tests out: running one parses its fixtures with the static parser too.
+REHEARSAL_PARSE: tuple[tuple[str, ...], ...] = (("deps",), ("parse",))
+REHEARSAL: tuple[tuple[str, ...], ...] = (
+    ("build", "--exclude-resource-type", "unit_test"),
+    ("retry",),
+    ("ls",),
+    ("source", "freshness"),
+    ("docs", "generate"),
+)
+QUIET = ("--log-level", "none", "--log-level-file", "none")
+# The classes a full parse validates YAML and configs against: each builds its JSON schema once per
+# process (about a second together), which the rehearsal's commands, reusing the parse, never do.
+# Names a dbt version lacks are passed over.
+SCHEMAS = (
+    "dbt.adapters.duckdb.credentials.DuckDBCredentials",
+    "dbt.artifacts.resources.v1.components.Contract",
+    "dbt.artifacts.resources.v1.config.TestConfig",
+    "dbt.artifacts.resources.v1.model.ModelConfig",
+    "dbt.artifacts.resources.v1.seed.SeedConfig",
+    "dbt.artifacts.resources.v1.snapshot.SnapshotConfig",
+    "dbt.artifacts.resources.v1.source_definition.SourceConfig",
+    "dbt.artifacts.resources.v1.unit_test_definition.UnitTestConfig",
+    "dbt.contracts.graph.nodes.GenericTestNode",
+    "dbt.contracts.graph.nodes.ModelNode",
+    "dbt.contracts.graph.nodes.SeedNode",
+    "dbt.contracts.graph.nodes.SingularTestNode",
+    "dbt.contracts.graph.nodes.SnapshotNode",
+    "dbt.contracts.graph.unparsed.UnparsedModelUpdate",
+    "dbt.contracts.graph.unparsed.UnparsedNodeUpdate",
+    "dbt.contracts.graph.unparsed.UnparsedSourceDefinition",
+    "dbt.contracts.graph.unparsed.UnparsedUnitTest",
+    "dbt.contracts.project.Configuration",
+    "dbt.contracts.project.PackageConfig",
+    "dbt.contracts.project.ProfileConfig",
+    "dbt.contracts.project.Project",
+    "dbt.contracts.project.ProjectFlags",
+    "dbt.contracts.selection.SelectorFile",
 )
 
 
@@ -123,6 +169,81 @@ def _set_clock() -> None:
     requires.reset_invocation_id = dbt_at._reset_invocation_id  # type: ignore[attr-defined]
 
 
+def rehearse(project: Path) -> None:
+    """Run the emulated steps' dbt commands once in this worker, on a scratch copy of `project` with a
+    scratch DuckDB file, before any child is forked.
+
+    A dbt process spends seconds on its first command beyond importing dbt: modules imported on first
+    use, artifact classes compiled on first use (mashumaro), Jinja templates compiled and cached by
+    their text. The children forked afterwards start with all of that done, as dbt's own programmatic
+    runner does on its second invocation in one process. Nothing of the rehearsal's project, database
+    or flags reaches a child: every dbt invocation resets dbt's flags, adapters and loggers, the
+    DuckDB database is freed here, and the scratch folder is removed."""
+    import gc
+    import importlib
+    import shutil
+    import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    scratch = Path(tempfile.mkdtemp(prefix="warm-dbt-"))
+    saved = dict(os.environ)
+    try:
+        copy = scratch / "project"
+        ignore = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
+        shutil.copytree(project, copy, ignore=ignore)
+        profile = yaml_profile(project, scratch / "rehearsal.duckdb")
+        (scratch / "profiles.yml").write_text(profile, encoding="utf-8")
+        os.environ.update(
+            DBT_PROFILES_DIR=str(scratch),
+            DBT_PROJECT_DIR=str(copy),
+            DBT_TARGET_PATH=str(scratch / "target"),
+            DBT_LOG_PATH=str(scratch / "logs"),
+            DBT_EMULATOR_FAULTS="stg_orders",  # a failure, so that retry and the error paths are rehearsed too
+        )
+        parser = os.fork()
+        if parser == 0:
+            code = 0
+            try:
+                for command in REHEARSAL_PARSE:
+                    code = code or int(not dbtRunner().invoke([*command, *QUIET]).success)
+            finally:
+                os._exit(code)
+        if os.waitstatus_to_exitcode(os.waitpid(parser, 0)[1]) == 0:
+            for command in REHEARSAL:
+                dbtRunner().invoke([*command, *QUIET])
+        for name in SCHEMAS:
+            module, _, attribute = name.rpartition(".")
+            with contextlib.suppress(ImportError, AttributeError):
+                getattr(importlib.import_module(module), attribute).json_schema()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        with contextlib.suppress(ImportError):  # dbt-duckdb keeps the last database open between commands
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+            DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
+        gc.collect()  # the database, unreferenced, is closed, and DuckDB's threads with it
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def yaml_profile(project: Path, database: Path) -> str:
+    """A profiles.yml for `project` (its `profile:` name) on the DuckDB file `database`."""
+    name = "default"
+    for line in (project / "dbt_project.yml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("profile:"):
+            name = line.partition(":")[2].strip().strip("'\"")
+    return f"{name}:\n  target: rehearsal\n  outputs:\n    rehearsal:\n      type: duckdb\n      path: '{database}'\n"
+
+
+def _native_threads() -> int | None:
+    """The threads of this process, Python's and native ones (None where /proc cannot say)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
 def serve() -> None:
     """The worker's loop: requests on stdin, answers on fd 3 (stdout moved there), children reaped."""
     os.dup2(1, 3)
@@ -130,7 +251,10 @@ def serve() -> None:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     for module in PRELOAD:
         __import__(module)
-    assert threading.active_count() == 1, "dbt started a thread at import: forking would not be safe"
+    if len(sys.argv) > 1:
+        rehearse(Path(sys.argv[1]))
+    assert threading.active_count() == 1, "dbt left a thread running: forking would not be safe"
+    assert _native_threads() in (None, 1), "a thread outside Python (DuckDB's?) runs: forking would not be safe"
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -212,11 +336,14 @@ class WarmProcess:
 class WarmWorker:
     """The emulator's end of one worker process (one per dbt venv, shared by every run's steps)."""
 
-    def __init__(self, python: Path) -> None:
+    def __init__(self, python: Path, rehearsal: Path | None = None) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         self.process = subprocess.Popen(
-            [str(python), str(Path(__file__).resolve())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [str(python), str(Path(__file__).resolve()), *([str(rehearsal)] if rehearsal else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
         )
         self.lock = threading.Lock()  # one request written at a time
         self.changed = threading.Condition()
@@ -276,13 +403,17 @@ def enabled() -> bool:
     return hasattr(os, "fork") and os.environ.get(WARM_ENV, "1") != "0"
 
 
-def worker(python: Path) -> WarmWorker:
-    """The warm worker of the dbt venv whose interpreter is `python`, started on first use."""
+def worker(python: Path, rehearsal: Path | None = None) -> WarmWorker:
+    """The warm worker of the dbt venv whose interpreter is `python`, started on first use (rehearsing
+    its commands on the dbt project `rehearsal`, if given). Raises OSError once that worker has died:
+    its venv's steps then run as plain processes, rather than paying for a new worker each."""
     with _WORKERS_LOCK:
         current = _WORKERS.get(python)
-        if current is None or not current.alive:
-            current = _WORKERS[python] = WarmWorker(python)
+        if current is None:
+            current = _WORKERS[python] = WarmWorker(python, rehearsal)
             atexit.register(current.close)
+        if not current.alive:
+            raise OSError(f"the warm dbt worker of {python} has exited")
         return current
 
 
