@@ -44,8 +44,10 @@ class Reporter:
         if self._repo is None:
             from github import Auth, Github  # imported here: only reporting needs PyGithub
 
-            client = Github(auth=Auth.Token(self._token), base_url=self.context.api_url, timeout=15, retry=None)
-            self._repo = client.get_repo(self.context.repository, lazy=True)
+            client = Github(
+                auth=Auth.Token(self._token), base_url=self.context.api_url, timeout=15, retry=None, lazy=True
+            )
+            self._repo = client.get_repo(self.context.repository)  # lazy: no request until a report needs one
         return self._repo
 
     def _guard(self, what: str, action: Callable[[], Any]) -> Any:
