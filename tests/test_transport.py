@@ -26,16 +26,24 @@ def response(status: int, body: Any = None, headers: dict[str, str] | None = Non
 
 
 class Session:
-    """A `requests.Session` stand-in answering from a script (a response or an exception per call)."""
+    """A `requests.Session` stand-in answering from a script (a response or an exception per call), then
+    with `then` to every later request (a rate limit that never lifts); without `then`, a request past
+    the script fails the test."""
 
-    def __init__(self, *answers: requests.Response | Exception) -> None:
+    def __init__(self, *answers: requests.Response | Exception, then: requests.Response | None = None) -> None:
         self.answers = list(answers)
+        self.then = then
         self.headers: dict[str, str] = {}
         self.sent: list[tuple[str, str]] = []
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         self.sent.append((method, url))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if self.answers:
+            answer = self.answers.pop(0)
+        elif self.then is not None:
+            answer = self.then
+        else:
+            raise AssertionError(f"unexpected request past the script: {method} {url}")
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -67,7 +75,7 @@ def test_a_read_waits_out_a_five_minute_rate_limit_cooldown() -> None:
 
 def test_a_rate_limit_that_never_lifts_is_waited_for_at_least_six_minutes() -> None:
     clock = Clock()
-    session = Session(response(429, headers={"Retry-After": "60"}))
+    session = Session(then=response(429, headers={"Retry-After": "60"}))
     with pytest.raises(ApiError, match=r"rate-limited run 1 \(HTTP 429\) \(still after waiting") as caught:
         client(session, clock).get_run(1)
     assert sum(clock.pauses) >= 360 and sum(clock.pauses) <= RATE_LIMIT_WAIT
@@ -76,7 +84,7 @@ def test_a_rate_limit_that_never_lifts_is_waited_for_at_least_six_minutes() -> N
 
 def test_a_rate_limit_without_retry_after_backs_off_instead_of_hammering() -> None:
     clock = Clock()
-    session = Session(response(429, headers={"Retry-After": "0"}))
+    session = Session(then=response(429, headers={"Retry-After": "0"}))
     with pytest.raises(ApiError):
         client(session, clock).get_run(1)
     assert all(pause > 0 for pause in clock.pauses) and sum(clock.pauses) >= 360
@@ -87,7 +95,7 @@ def test_the_trigger_is_sent_again_after_429_but_never_after_a_lost_answer() -> 
     session = Session(response(429, headers={"Retry-After": "300"}), response(200, RUN))
     run, warning = trigger.trigger_run(client(session, clock), 5, {"cause": "x"}, "[marker]")
     assert (run["id"], warning, clock.pauses) == (RUN["id"], "", [300.0])
-    assert [method for method, _ in session.sent] == ["POST", "POST"]
+    assert [method for method, _ in session.sent] == ["POST", "POST"] and not session.answers
 
     lost = Session(response(502), response(200, [{**RUN, "trigger": {"cause": "x [marker]"}}]))
     run, warning = trigger.trigger_run(client(lost, Clock()), 5, {"cause": "x"}, "[marker]")
