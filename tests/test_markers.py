@@ -54,3 +54,11 @@ def test_real_test_files_are_split_as_expected() -> None:
     assert e2e("tests.test_summary.test_the_sample_in_docs_is_what_the_demo_writes")  # `demo.main`
     assert not e2e("tests.test_cli.test_version")
     assert not e2e("tests.test_plan.test_setup_steps_are_never_commands")
+
+
+def test_the_slowest_files_scheduled_first_exist() -> None:
+    from tests.conftest import SLOWEST_FIRST
+
+    here = Path(__file__).parent
+    assert [name for name in SLOWEST_FIRST if not (here / name).is_file()] == []
+    assert len(set(SLOWEST_FIRST)) == len(SLOWEST_FIRST)
