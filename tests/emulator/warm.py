@@ -208,6 +208,7 @@ def rehearse(project: Path) -> None:
                 for command in REHEARSAL_PARSE:
                     code = code or int(not dbtRunner().invoke([*command, *QUIET]).success)
             finally:
+                atexit._run_exitfuncs()  # as a step's child does: multiprocessing unlinks dbt's semaphores
                 os._exit(code)
         if os.waitstatus_to_exitcode(os.waitpid(parser, 0)[1]) == 0:
             for command in REHEARSAL:
