@@ -22,7 +22,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
 
 # The slowest test files, slowest first (seconds on one worker, measured 2026-12-04), scheduled before all
 # others: `make test` hands each of its two workers a whole file at a time (`--dist loadfile`), so a
-# long file taken last would leave the other worker idle for its length.
+# long file taken last would leave the other worker idle for its length. The rest (a few seconds
+# each, most under one) fill the end.
 SLOWEST_FIRST = (
     "test_exactness.py",  # 214
     "test_restart_end_to_end.py",  # 160
@@ -35,6 +36,19 @@ SLOWEST_FIRST = (
     "test_relay.py",  # 36
     "test_field_notes.py",  # 34
     "test_microbatch.py",  # 34
+    "test_warm.py",  # 30
+    "test_emulator_context.py",  # 29
+    "test_heal.py",  # 26
+    "test_summary.py",  # 25
+    "test_exactness_microbatch.py",  # 23
+    "test_fusion.py",  # 21
+    "test_emulator_webhooks.py",  # 18
+    "test_verified_restart.py",  # 17
+    "test_context_end_to_end.py",  # 14
+    "test_relay_end_to_end.py",  # 10
+    "test_versions.py",  # 9
+    "test_tls.py",  # 9
+    "test_reporting.py",  # 8
 )
 
 
