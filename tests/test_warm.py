@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator import warm
-from tests.emulator.engine import COPY_IGNORE, PROJECT_DIR
+from tests.emulator import LocalDbtCloud, warm
+from tests.emulator.engine import COPY_IGNORE, PROJECT_DIR, step_name
+from tests.emulator.model import CANCELLED, SUCCESS
 from tests.engines import DBT_1_11, ENGINES
 
 pytestmark = pytest.mark.skipif(not warm.enabled(), reason="no fork on this platform")
@@ -65,3 +66,23 @@ def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(tm
         assert database.is_file()
     finally:
         rehearsed.close()
+
+
+def test_a_run_waits_queued_for_a_cold_worker_and_its_timeout_counts_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run in a process waits, queued, until its engine's worker has imported dbt and
+    rehearsed (10 s and more): a 6-second job timeout then stops the command step it is meant to stop,
+    never the setup's `dbt deps` behind a worker still starting."""
+    monkeypatch.setattr(warm, "_WORKERS", {})  # a process whose emulator has not started dbt yet
+    try:
+        with LocalDbtCloud(root=tmp_path / "cloud") as cloud:
+            job = cloud.add_job(["dbt seed"], timeout_seconds=6)
+            cloud.set_step_delay(30)
+            run = cloud.wait(cloud.trigger(job), timeout=120)
+        assert run["status"] == CANCELLED and "timed out" in run["status_message"]
+        assert [step["name"] for step in run["run_steps"]][-2:] == [step_name("dbt deps"), step_name("dbt seed")]
+        assert run["run_steps"][-2]["status"] == SUCCESS
+    finally:
+        for started in warm._WORKERS.values():
+            started.close()

@@ -330,6 +330,7 @@ class Executor(threading.Thread):
     def execute(self, run: Run) -> None:
         """Run the setup steps, the commands and the job's extra steps of `run`."""
         engine = self.engine
+        prepare(engine.runtimes[run.id])  # the run stays queued meanwhile, as for a dbt Cloud worker to come up
         with engine.lock:
             if run.cancelled.is_set():
                 return
@@ -637,16 +638,37 @@ def pull_request_schema(run: Run) -> str:
     return ""
 
 
+def warm_worker(runtime: Runtime) -> warm.WarmWorker | None:
+    """The warm worker of the runtime's own Python (its venv's dbt-core), started on first use; None where
+    steps run as plain processes (no fork, switched off, or the worker died)."""
+    python = runtime.dbt.parent / "python"
+    if not (warm.enabled() and python.is_file()):
+        return None
+    try:
+        return warm.worker(python, PROJECT_DIR)
+    except OSError:
+        return None
+
+
+def prepare(runtime: Runtime) -> None:
+    """Wait until the runtime's warm worker takes steps (it imports dbt and rehearses, seconds, once per
+    process): the emulator's own start-up must not count against a run's timeout."""
+    worker = warm_worker(runtime)
+    if worker is not None:
+        worker.wait_ready()
+
+
 def launch(runtime: Runtime, args: list[str], project: Path, env: dict[str, str], log: Path) -> DbtProcess:
     """Start `dbt <args>` of `runtime` in `project` with exactly `env`, its output to `log`, in a process
     group of its own: forked by the runtime's warm worker (warm.py), else as a plain subprocess. With
     DBT_EMULATOR_NOW in `env` it runs at that time (the clock shim, dbt_at.py)."""
-    python = runtime.dbt.parent / "python"  # the runtime's own Python (its venv's dbt-core)
-    if warm.enabled() and python.is_file():
+    worker = warm_worker(runtime)
+    if worker is not None:
         try:
-            return warm.worker(python, PROJECT_DIR).start(args, project, env, log)
+            return worker.start(args, project, env, log)
         except OSError:
             pass  # no fork here after all: a plain process
+    python = runtime.dbt.parent / "python"
     command = [str(python), str(CLOCK_SHIM), *args] if CLOCK_ENV in env else [str(runtime.dbt), *args]
     with log.open("wb") as out:
         return subprocess.Popen(

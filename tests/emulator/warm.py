@@ -12,6 +12,7 @@ modules and the caches dbt fills by content (compiled templates, schemas), never
 or a file. The worker runs no thread when it forks (checked, native threads included) and reaps its
 children; the emulator talks to it over its stdin and stdout, one JSON object a line:
 
+    <- {"ready": true}                    imported and rehearsed: it takes requests
     -> {"id": 1, "argv": [...], "cwd": "...", "env": {...}, "log": "..."}
     <- {"id": 1, "pid": 4242}             the child runs (or {"id": 1, "error": "..."})
     <- {"pid": 4242, "code": 1}           it ended: its exit code, or -N when killed by signal N
@@ -270,6 +271,7 @@ def serve() -> None:
     def answer(message: Mapping[str, Any]) -> None:
         os.write(3, (json.dumps(message) + "\n").encode())
 
+    answer({"ready": True})
     while open_ or children:
         for key, _ in selector.select():
             if key.fd == wake_read:
@@ -351,6 +353,7 @@ class WarmWorker:
         self.started: dict[int, int | str] = {}  # request id -> child pid, or the worker's error
         self.codes: dict[int, int] = {}  # child pid -> exit code
         self.alive = True
+        self.ready = False  # imported and rehearsed
         self.next_id = 0
         self.reader = threading.Thread(target=self._read, name=f"warm dbt {python}", daemon=True)
         self.reader.start()
@@ -360,7 +363,9 @@ class WarmWorker:
         for line in self.process.stdout:
             message = json.loads(line)
             with self.changed:
-                if "code" in message:
+                if "ready" in message:
+                    self.ready = True
+                elif "code" in message:
                     self.codes[message["pid"]] = message["code"]
                 else:
                     self.started[message["id"]] = message.get("pid", message.get("error", "no pid"))
@@ -368,6 +373,11 @@ class WarmWorker:
         with self.changed:  # the worker is gone: so are its children
             self.alive = False
             self.changed.notify_all()
+
+    def wait_ready(self, timeout: float = 300) -> bool:
+        """Block until the worker takes requests (True), or has died or kept starting past `timeout`."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.ready or not self.alive, timeout) and self.ready
 
     def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> WarmProcess:
         """Fork a child running `dbt <argv>` in `cwd` with exactly `env`, stdout and stderr to `log`."""
