@@ -42,8 +42,10 @@ demo: venv
 	$(BIN)/python -m tests.demo
 
 # Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
+# Files go out in collection order, the slowest first (tests/conftest.py), not xdist's by test count.
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 test: venv dbt-1.12
-	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q $(XDIST) --cov --cov-report=term:skip-covered
 
 # The edit-test loop: the pure and fake-backed tests only (seconds). tests/markers.py says which are e2e.
 test-unit: venv
@@ -51,7 +53,7 @@ test-unit: venv
 
 # The end-to-end tests only: the local dbt Cloud, real dbt (1.11 and 1.12), the image, subprocesses.
 test-e2e: venv dbt-1.12
-	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m e2e
+	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q $(XDIST) -m e2e
 
 # The exactness oracle's generated projects on an old dbt (1.7) too: on demand, not in CI (README).
 compat: venv $(DBT_OLD)/.installed

@@ -21,9 +21,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
 
 
 # The slowest test files, slowest first (seconds on one worker, measured 2026-12-04), scheduled before all
-# others: `make test` hands each of its two workers a whole file at a time (`--dist loadfile`), so a
-# long file taken last would leave the other worker idle for its length. The rest (a few seconds
-# each, most under one) fill the end.
+# others: `make test` hands each of its two workers a whole file at a time (`--dist loadfile`, in this
+# order: `--no-loadscope-reorder`), so a long file taken last would leave the other worker idle for its
+# length. The rest (a few seconds each, most under one) fill the end.
 SLOWEST_FIRST = (
     "test_exactness.py",  # 214
     "test_restart_end_to_end.py",  # 160
