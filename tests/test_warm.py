@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import LocalDbtCloud, warm
-from tests.emulator.engine import COPY_IGNORE, PROJECT_DIR, step_name
+from tests.emulator.engine import PROJECT_DIR, step_name
 from tests.emulator.model import CANCELLED, SUCCESS
 from tests.engines import DBT_1_11, ENGINES
 
@@ -50,7 +50,7 @@ def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(tm
     rehearsed = warm.WarmWorker(ENGINES[DBT_1_11].python, PROJECT_DIR)
     try:
         project = tmp_path / "project"
-        shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORE)
+        shutil.copytree(PROJECT_DIR, project, ignore=warm.COPY_IGNORE)
         database = tmp_path / "own.duckdb"
         (tmp_path / "profiles.yml").write_text(warm.yaml_profile(project, database), encoding="utf-8")
         dirs = env(DBT_PROFILES_DIR=str(tmp_path), DBT_EMULATOR_FAULTS="stg_payments")

@@ -41,7 +41,7 @@ from .model import (
 from .repository import CheckoutError, Repository
 from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
 from .tracks import TRACKS
-from .warm import DbtProcess
+from .warm import COPY_IGNORE, DbtProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILE_NAME = "shop"
@@ -72,7 +72,6 @@ CONTEXT = (
 PARTIAL_PARSE = "partial_parse.msgpack"
 CLOCK_SHIM = Path(__file__).resolve().parent / "dbt_at.py"
 CLOCK_ENV = "DBT_EMULATOR_NOW"
-COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
 
 
 def step_name(command: str) -> str:

@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +55,10 @@ PRELOAD = (
     "dbt.task.retry",
     "dbt.task.run_operation",
 )
+
+# What a copy of the dbt project leaves out, as a fresh clone would: build outputs, installed packages,
+# logs and DuckDB files (the emulator's clone step and the rehearsal's scratch copy).
+COPY_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
 
 # What the worker runs once before it forks (`rehearse`): the commands the emulated steps run most.
 # A forked child installs the packages and parses first: parsing runs dbt's static parser, whose Rust
@@ -182,7 +187,6 @@ def rehearse(project: Path) -> None:
     DuckDB database is freed here, and the scratch folder is removed."""
     import gc
     import importlib
-    import shutil
     import tempfile
 
     from dbt.cli.main import dbtRunner
@@ -191,8 +195,7 @@ def rehearse(project: Path) -> None:
     saved = dict(os.environ)
     try:
         copy = scratch / "project"
-        ignore = shutil.ignore_patterns("target", "dbt_packages", "logs", "package-lock.yml", "*.duckdb*")
-        shutil.copytree(project, copy, ignore=ignore)
+        shutil.copytree(project, copy, ignore=COPY_IGNORE)
         profile = yaml_profile(project, scratch / "rehearsal.duckdb")
         (scratch / "profiles.yml").write_text(profile, encoding="utf-8")
         os.environ.update(
