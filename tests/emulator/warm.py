@@ -377,10 +377,10 @@ class WarmWorker:
             self.alive = False
             self.changed.notify_all()
 
-    def wait_ready(self, timeout: float = 300) -> bool:
-        """Block until the worker takes requests (True), or has died or kept starting past `timeout`."""
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Block until the worker takes requests, has died, or has kept starting past `timeout`."""
         with self.changed:
-            return self.changed.wait_for(lambda: self.ready or not self.alive, timeout) and self.ready
+            self.changed.wait_for(lambda: self.ready or not self.alive, timeout)
 
     def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> WarmProcess:
         """Fork a child running `dbt <argv>` in `cwd` with exactly `env`, stdout and stderr to `log`."""
