@@ -228,8 +228,8 @@ class Dispatcher:
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
             if self.clock() > self.drain_deadline:
-                self.log(f"{describe(item.event)}: not dispatched: the relay stopped before GitHub answered")
                 self.on_failure(item.event)
+                self.log(f"{describe(item.event)}: not dispatched: the relay stopped before GitHub answered")
                 continue
             self.send(item)
 
@@ -291,8 +291,9 @@ class Dispatcher:
             time.sleep(max(until - self.clock(), 0.0))
 
     def _give_up(self, item: Queued, why: str) -> bool:
-        self.log(f"{describe(item.event)}: error: not dispatched: {why}")
+        """Forget the event, then say so: once the line is out, a redelivery of it is taken again."""
         self.on_failure(item.event)
+        self.log(f"{describe(item.event)}: error: not dispatched: {why}")
         return False
 
 

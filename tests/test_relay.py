@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from restart.relay import HELP, Config, ConfigError, Dispatcher, Relay, read_config
-from restart.webhook import Filters, sign
+from restart.relay import HELP, Config, ConfigError, Dispatcher, Queued, Relay, read_config
+from restart.webhook import Filters, parse, sign
 from tests.emulator import CANCELLED, ERROR, SUCCESS, LocalDbtCloud
 from tests.emulator.webhooks import Duplicates, record_finished_run
 from tests.fake_dispatches import Failure, FakeDispatches
@@ -306,6 +306,20 @@ def test_a_full_queue_answers_503_and_lets_the_redelivery_through() -> None:
     dispatcher.queue.get_nowait()
     assert receive("wev_2", "2") == 202, "the refused event was forgotten: dbt's redelivery is taken"
     assert receive("wev_2", "2") == 200
+
+
+def test_an_event_is_forgotten_before_the_line_saying_it_was_not_dispatched(github: FakeDispatches) -> None:
+    """Whoever reads "not dispatched" and redelivers at once must find the event taken again, not a duplicate."""
+    config = Config(SECRET, github.token, github.repository, api_url=github.base_url)
+    forgotten: list[str] = []
+    said: list[tuple[str, list[str]]] = []
+    dispatcher = Dispatcher(
+        config, lambda line: said.append((line, list(forgotten))), lambda e: forgotten.append(e.event_id)
+    )
+    github.fail_next(Failure(422))
+    assert dispatcher.send(Queued(parse(body()), 0.0)) is False
+    [(line, forgotten_by_then)] = said
+    assert "error: not dispatched" in line and forgotten_by_then == ["wev_1"]
 
 
 def test_a_dispatch_given_up_after_the_retry_budget_is_taken_again_on_redelivery(github: FakeDispatches) -> None:
