@@ -86,3 +86,30 @@ def test_a_run_waits_queued_for_a_cold_worker_and_its_timeout_counts_from_its_st
     finally:
         for started in warm._WORKERS.values():
             started.close()
+
+
+def test_a_new_environment_starts_from_the_rehearsal_s_parse_and_parses_again_what_differs(
+    cloud: LocalDbtCloud,
+) -> None:
+    """An environment's first run reuses the parse its worker made of the project (dbt Cloud's partial
+    parsing between deployment runs): dbt finds nothing to parse again in an environment on the project
+    as committed, and parses again the files an environment changes, whose new content is what runs."""
+    customers = (PROJECT_DIR / "seeds" / "raw_customers.csv").read_text(encoding="utf-8")
+    changed = {"models/marts/greeting.sql": "select 'bonjour' as greeting\n"}
+    cloud.set_environment(32, project_files=changed)
+    logs = {}
+    for environment in (31, 32):
+        job = cloud.add_job(
+            ["dbt seed --select raw_customers", "dbt run --select greeting"], environment_id=environment
+        )
+        run = cloud.wait(cloud.trigger(job))
+        assert run["status"] == SUCCESS, run["status_message"]
+        seed = cloud.engine.runs[run["id"]].steps[3]
+        assert seed.name == step_name("dbt seed --select raw_customers") and seed.debug_log_path is not None
+        logs[environment] = seed.debug_log_path.read_text(encoding="utf-8")
+        rows = cloud.query("select count(*) from raw_customers", environment)
+        assert rows == [(len(customers.splitlines()) - 1,)]
+    assert "Starting full parse" not in logs[31] and "0 files changed" in logs[31], logs[31][-2000:]
+    assert "Starting full parse" not in logs[32] and "1 files changed" in logs[32], logs[32][-2000:]
+    assert cloud.query("select greeting from greeting", 31) == [("hello, world",)]
+    assert cloud.query("select greeting from greeting", 32) == [("bonjour",)]

@@ -12,7 +12,7 @@ modules and the caches dbt fills by content (compiled templates, schemas), never
 or a file. The worker runs no thread when it forks (checked, native threads included) and reaps its
 children; the emulator talks to it over its stdin and stdout, one JSON object a line:
 
-    <- {"ready": true}                    imported and rehearsed: it takes requests
+    <- {"ready": true, "parse": "..."}    imported and rehearsed: it takes requests (`parse`: below)
     -> {"id": 1, "argv": [...], "cwd": "...", "env": {...}, "log": "..."}
     <- {"id": 1, "pid": 4242}             the child runs (or {"id": 1, "error": "..."})
     <- {"pid": 4242, "code": 1}           it ended: its exit code, or -N when killed by signal N
@@ -34,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -175,29 +176,36 @@ def _set_clock() -> None:
     requires.reset_invocation_id = dbt_at._reset_invocation_id  # type: ignore[attr-defined]
 
 
-def rehearse(project: Path) -> None:
-    """Run the emulated steps' dbt commands once in this worker, on a scratch copy of `project` with a
-    scratch DuckDB file, before any child is forked.
+def layout(root: Path) -> tuple[Path, Path]:
+    """Where a workspace's dbt project and its DuckDB file sit under `root` (an emulated environment's
+    folder, or the rehearsal's scratch folder): the same relative path from one to the other everywhere,
+    so that their profiles (`yaml_profile`) are the same text and a parse made in one is valid in the other."""
+    return root / "workspace" / "project", root / "shop.duckdb"
+
+
+def rehearse(project: Path, scratch: Path) -> Path | None:
+    """Run the emulated steps' dbt commands once in this worker, on a copy of `project` in `scratch` with
+    a scratch DuckDB file, before any child is forked; return the copy's parse (partial_parse.msgpack),
+    None if it failed. `scratch` must outlive the worker's children: the parse points at the copy's files.
 
     A dbt process spends seconds on its first command beyond importing dbt: modules imported on first
     use, artifact classes compiled on first use (mashumaro), Jinja templates compiled and cached by
     their text. The children forked afterwards start with all of that done, as dbt's own programmatic
-    runner does on its second invocation in one process. Nothing of the rehearsal's project, database
-    or flags reaches a child: every dbt invocation resets dbt's flags, adapters and loggers, the
-    DuckDB database is freed here, and the scratch folder is removed."""
+    runner does on its second invocation in one process. Nothing of the rehearsal's database or flags
+    reaches a child: every dbt invocation resets dbt's flags, adapters and loggers, and the DuckDB
+    database is freed here. (The parse reaches a child only as a file the emulator hands on: `first_parse`.)"""
     import gc
     import importlib
-    import tempfile
 
     from dbt.cli.main import dbtRunner
 
-    scratch = Path(tempfile.mkdtemp(prefix="warm-dbt-"))
-    saved = dict(os.environ)
+    saved, cwd = dict(os.environ), os.getcwd()
+    copy, database = layout(scratch)
+    template = scratch / "partial_parse.msgpack"
     try:
-        copy = scratch / "project"
         shutil.copytree(project, copy, ignore=COPY_IGNORE)
-        profile = yaml_profile(project, scratch / "rehearsal.duckdb")
-        (scratch / "profiles.yml").write_text(profile, encoding="utf-8")
+        (scratch / "profiles.yml").write_text(yaml_profile(copy, database), encoding="utf-8")
+        os.chdir(copy)  # the profile names the database relative to the project, as dbt runs in it
         os.environ.update(
             DBT_PROFILES_DIR=str(scratch),
             DBT_PROJECT_DIR=str(copy),
@@ -211,6 +219,8 @@ def rehearse(project: Path) -> None:
             try:
                 for command in REHEARSAL_PARSE:
                     code = code or int(not dbtRunner().invoke([*command, *QUIET]).success)
+                if code == 0:
+                    shutil.copy2(scratch / "target" / template.name, template)
             finally:
                 atexit._run_exitfuncs()  # as a step's child does: multiprocessing unlinks dbt's semaphores
                 os._exit(code)
@@ -222,6 +232,7 @@ def rehearse(project: Path) -> None:
             with contextlib.suppress(ImportError, AttributeError):
                 getattr(importlib.import_module(module), attribute).json_schema()
     finally:
+        os.chdir(cwd)
         os.environ.clear()
         os.environ.update(saved)
         with contextlib.suppress(ImportError):  # dbt-duckdb keeps the last database open between commands
@@ -229,16 +240,19 @@ def rehearse(project: Path) -> None:
 
             DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
         gc.collect()  # the database, unreferenced, is closed, and DuckDB's threads with it
-        shutil.rmtree(scratch, ignore_errors=True)
+    return template if template.is_file() else None
 
 
-def yaml_profile(project: Path, database: Path) -> str:
-    """A profiles.yml for `project` (its `profile:` name) on the DuckDB file `database`."""
+def yaml_profile(project: Path, database: Path, target: str = "rehearsal", extra: Sequence[str] = ()) -> str:
+    """A profiles.yml for `project` (its `profile:` name) on the DuckDB file `database`, named relative to
+    the project (dbt runs in it), with the `extra` lines (`threads: 4`, ...) in its output `target`."""
     name = "default"
     for line in (project / "dbt_project.yml").read_text(encoding="utf-8").splitlines():
         if line.startswith("profile:"):
             name = line.partition(":")[2].strip().strip("'\"")
-    return f"{name}:\n  target: rehearsal\n  outputs:\n    rehearsal:\n      type: duckdb\n      path: '{database}'\n"
+    path = os.path.relpath(database, project)
+    output = [f"      {line}" for line in ("type: duckdb", f"path: '{path}'", *extra)]
+    return "\n".join([f"{name}:", f"  target: {target}", "  outputs:", f"    {target}:", *output]) + "\n"
 
 
 def _native_threads() -> int | None:
@@ -256,8 +270,16 @@ def serve() -> None:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     for module in PRELOAD:
         __import__(module)
-    if len(sys.argv) > 1:
-        rehearse(Path(sys.argv[1]))
+    scratch = Path(tempfile.mkdtemp(prefix="warm-dbt-"))
+    try:
+        parse = rehearse(Path(sys.argv[1]), scratch) if len(sys.argv) > 1 else None
+        _serve(parse)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serve(parse: Path | None) -> None:
+    """Answer requests until stdin closes and every child has been reaped."""
     assert threading.active_count() == 1, "dbt left a thread running: forking would not be safe"
     assert _native_threads() in (None, 1), "a thread outside Python (DuckDB's?) runs: forking would not be safe"
     wake_read, wake_write = os.pipe()
@@ -274,7 +296,7 @@ def serve() -> None:
     def answer(message: Mapping[str, Any]) -> None:
         os.write(3, (json.dumps(message) + "\n").encode())
 
-    answer({"ready": True})
+    answer({"ready": True, "parse": None if parse is None else str(parse)})
     while open_ or children:
         for key, _ in selector.select():
             if key.fd == wake_read:
@@ -357,6 +379,7 @@ class WarmWorker:
         self.codes: dict[int, int] = {}  # child pid -> exit code
         self.alive = True
         self.ready = False  # imported and rehearsed
+        self.parse: Path | None = None  # the rehearsal's parse of its project, once ready (`rehearse`)
         self.next_id = 0
         self.reader = threading.Thread(target=self._read, name=f"warm dbt {python}", daemon=True)
         self.reader.start()
@@ -368,6 +391,7 @@ class WarmWorker:
             with self.changed:
                 if "ready" in message:
                     self.ready = True
+                    self.parse = None if message.get("parse") is None else Path(message["parse"])
                 elif "code" in message:
                     self.codes[message["pid"]] = message["code"]
                 else:
