@@ -9,6 +9,8 @@ the outputs file is read back with a parser as strict as the runner's.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -26,6 +28,13 @@ FAKE_GITHUB_TOKEN = "ghs_faketoken0123456789"
 
 
 def action_metadata() -> dict[str, Any]:
+    """action.yml, parsed (a copy: the caller may change it)."""
+    return copy.deepcopy(_action_metadata())
+
+
+@functools.cache
+def _action_metadata() -> dict[str, Any]:
+    """action.yml, parsed once per test process (PyYAML is pure Python: slow under coverage's tracer)."""
     with open(ROOT / "action.yml", encoding="utf-8") as handle:
         data: dict[str, Any] = yaml.safe_load(handle)
     return data
