@@ -21,7 +21,11 @@ pytestmark = pytest.mark.skipif(not warm.enabled(), reason="no fork on this plat
 
 @pytest.fixture(scope="module")
 def worker() -> warm.WarmWorker:
-    return warm.worker(ENGINES[DBT_1_11].python)
+    """The process's worker for dbt 1.11, rehearsed on the project as the emulator starts it (started here
+    if no emulated run has started it yet)."""
+    started = warm.worker(ENGINES[DBT_1_11].python, PROJECT_DIR)
+    started.wait_ready()
+    return started
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -43,29 +47,28 @@ def test_each_step_has_its_own_cwd_env_log_and_exit_code(worker: warm.WarmWorker
     assert usage.wait(timeout=120) == 2 and "No such command" in (tmp_path / "usage.log").read_text()
 
 
-def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(tmp_path: Path) -> None:
+def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(
+    worker: warm.WarmWorker, tmp_path: Path
+) -> None:
     """The rehearsal leaves no thread behind: a child's full parse (dbt's static parser, whose Rust
     thread pool would hang a child forked from a process that had used it) and build finish, and a
     child sees its own project, database and faults, nothing of the rehearsal's."""
-    rehearsed = warm.WarmWorker(ENGINES[DBT_1_11].python, PROJECT_DIR)
-    try:
-        project = tmp_path / "project"
-        shutil.copytree(PROJECT_DIR, project, ignore=warm.COPY_IGNORE)
-        database = tmp_path / "own.duckdb"
-        (tmp_path / "profiles.yml").write_text(warm.yaml_profile(project, database), encoding="utf-8")
-        dirs = env(DBT_PROFILES_DIR=str(tmp_path), DBT_EMULATOR_FAULTS="stg_payments")
-        codes = []
-        for command in (["deps"], ["parse"], ["build", "--select", "+stg_orders", "+stg_payments"]):
-            process = rehearsed.start(command, project, dirs, tmp_path / f"{command[0]}.log")
-            codes.append(process.wait(timeout=120))
-        assert codes == [0, 0, 1], (tmp_path / "build.log").read_text()
-        results = json.loads((project / "target" / "run_results.json").read_text())
-        statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
-        assert statuses["stg_orders"] == "success" and statuses["stg_payments"] == "error"
-        assert "Starting full parse" in (project / "logs" / "dbt.log").read_text()
-        assert database.is_file()
-    finally:
-        rehearsed.close()
+    assert worker.parse is not None, "the worker did not rehearse"
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR, project, ignore=warm.COPY_IGNORE)
+    database = tmp_path / "own.duckdb"
+    (tmp_path / "profiles.yml").write_text(warm.yaml_profile(project, database), encoding="utf-8")
+    dirs = env(DBT_PROFILES_DIR=str(tmp_path), DBT_EMULATOR_FAULTS="stg_payments")
+    codes = []
+    for command in (["deps"], ["parse"], ["build", "--select", "+stg_orders", "+stg_payments"]):
+        process = worker.start(command, project, dirs, tmp_path / f"{command[0]}.log")
+        codes.append(process.wait(timeout=120))
+    assert codes == [0, 0, 1], (tmp_path / "build.log").read_text()
+    results = json.loads((project / "target" / "run_results.json").read_text())
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
+    assert statuses["stg_orders"] == "success" and statuses["stg_payments"] == "error"
+    assert "Starting full parse" in (project / "logs" / "dbt.log").read_text()
+    assert database.is_file()
 
 
 def test_a_run_waits_queued_for_a_cold_worker_and_its_timeout_counts_from_its_start(
