@@ -17,6 +17,7 @@ from .faults import HttpFault
 from .fusion import FusionMode
 from .model import ERROR
 from .server import Api, EmulatorServer, RecordedRequest, validate_trigger
+from .threads import untraced
 from .webhooks import Webhooks
 
 INCLUDE_ALL = {"trigger", "job", "run_steps"}
@@ -79,8 +80,13 @@ class LocalDbtCloud:
             scheme = "https"
         self.base_url = f"{scheme}://{host!s}:{port}"
         self.engine.base_url = self.base_url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dbt-cloud-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="dbt-cloud-http", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        untraced()
+        assert self._server is not None
+        self._server.serve_forever()
 
     def stop(self) -> None:
         """Stop serving, cancel unfinished runs and clean up."""

@@ -40,6 +40,7 @@ from .model import (
 )
 from .repository import CheckoutError, Repository
 from .runtimes import RUNTIMES, Environment, Runtime, runtime_for_version
+from .threads import untraced
 from .tracks import TRACKS
 from .warm import COPY_IGNORE, DbtProcess
 
@@ -322,6 +323,7 @@ class Executor(threading.Thread):
 
     def run(self) -> None:
         """Execute queued runs until told to stop."""
+        untraced()
         while (run_id := self.queue.get()) is not None:
             with self.busy:
                 run = self.engine.runs[run_id]

@@ -20,6 +20,7 @@ from .engine import Engine
 from .faults import FaultList, HttpFault
 from .model import ERROR, Job, Run
 from .runtimes import runtime_for_version
+from .threads import untraced
 
 Query = dict[str, list[str]]
 SUCCESS_MESSAGE = "Success!"
@@ -515,6 +516,11 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: EmulatorServer
+
+    def handle(self) -> None:
+        """Serve one connection (in a thread of its own), untraced."""
+        untraced()
+        super().handle()
 
     def do_GET(self) -> None:
         """Answer a GET."""

@@ -385,6 +385,7 @@ class WarmWorker:
         self.reader.start()
 
     def _read(self) -> None:
+        sys.settrace(None)  # untraced, as the emulator's other threads (threads.py; this file imports no sibling)
         assert self.process.stdout is not None
         for line in self.process.stdout:
             message = json.loads(line)

@@ -35,6 +35,7 @@ import requests
 from .engine import Engine, project_sha
 from .model import CANCELLED, ERROR, QUEUED, SUCCESS, Run, Trigger, now
 from .server import Api
+from .threads import untraced
 
 EventType = Literal["job.run.started", "job.run.completed", "job.run.errored"]
 ALL_EVENTS: tuple[EventType, ...] = ("job.run.started", "job.run.completed", "job.run.errored")
@@ -148,6 +149,7 @@ class Webhooks:
             self._watcher.join(timeout=5)
 
     def _watch(self) -> None:
+        untraced()
         while not self._stop.is_set():
             with self.engine.lock:
                 changed = [
@@ -246,6 +248,7 @@ class Webhooks:
     ) -> None:
         """Send one event, retrying while it is not answered 2xx in time; switch the webhook off after 5
         consecutive failed attempts."""
+        untraced()
         headers = {"Content-Type": "application/json", "Authorization": signature(subscription.secret, body)}
         timeout = DELIVERY_TIMEOUT * self.time_factor
         for attempt in range(1, RETRIES + 2):
