@@ -41,9 +41,10 @@ $(DBT_OLD)/.installed: tests/engines/dbt-1.7.txt
 demo: venv
 	$(BIN)/python -m tests.demo
 
-# Two workers, one test file each at a time: the end-to-end files each run their own local dbt Cloud.
+# Three workers on two cores, one test file each at a time: the end-to-end files each run their own local
+# dbt Cloud, and a worker waiting on one (its runs, the action's polls) leaves a core to the others.
 # Files go out in collection order, the slowest first (tests/conftest.py), not xdist's by test count.
-XDIST := -n 2 --dist loadfile --no-loadscope-reorder
+XDIST := -n 3 --dist loadfile --no-loadscope-reorder
 test: venv dbt-1.12
 	DBT_ENGINES_REQUIRED=dbt-1.12 $(BIN)/python -m pytest -q $(XDIST) --cov --cov-report=term:skip-covered
 

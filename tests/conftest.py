@@ -20,35 +20,35 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
         yield emulator
 
 
-# The slowest test files, slowest first (seconds on one worker, measured 2026-12-04), scheduled before all
-# others: `make test` hands each of its two workers a whole file at a time (`--dist loadfile`, in this
-# order: `--no-loadscope-reorder`), so a long file taken last would leave the other worker idle for its
-# length. The rest (a few seconds each, most under one) fill the end.
+# The slowest test files, slowest first (seconds on one of three workers, measured 2026-12-04), scheduled
+# before all others: `make test` hands each worker a whole file at a time (`--dist loadfile`, in this order:
+# `--no-loadscope-reorder`), so a long file taken last would leave the other workers idle for its length.
+# The rest (a few seconds each, most under one) fill the end.
 SLOWEST_FIRST = (
-    "test_exactness.py",  # 214
-    "test_restart_end_to_end.py",  # 160
-    "test_exactness_generated.py",  # 122
-    "test_faults.py",  # 83
-    "test_dbt_1_12.py",  # 50
-    "test_cli.py",  # 48
-    "test_emulator.py",  # 47
-    "test_github.py",  # 40
-    "test_relay.py",  # 36
-    "test_field_notes.py",  # 34
-    "test_microbatch.py",  # 34
+    "test_exactness.py",  # 311
+    "test_exactness_generated.py",  # 215
+    "test_restart_end_to_end.py",  # 121
+    "test_faults.py",  # 64
+    "test_dbt_1_12.py",  # 49
+    "test_exactness_microbatch.py",  # 45
+    "test_relay.py",  # 35
+    "test_cli.py",  # 33
     "test_warm.py",  # 30
-    "test_emulator_context.py",  # 29
-    "test_heal.py",  # 26
-    "test_summary.py",  # 25
-    "test_exactness_microbatch.py",  # 23
-    "test_fusion.py",  # 21
-    "test_emulator_webhooks.py",  # 18
-    "test_verified_restart.py",  # 17
-    "test_context_end_to_end.py",  # 14
-    "test_relay_end_to_end.py",  # 10
-    "test_versions.py",  # 9
-    "test_tls.py",  # 9
-    "test_reporting.py",  # 8
+    "test_summary.py",  # 30
+    "test_emulator.py",  # 29
+    "test_field_notes.py",  # 23
+    "test_microbatch.py",  # 22
+    "test_emulator_webhooks.py",  # 19
+    "test_heal.py",  # 15
+    "test_github.py",  # 15
+    "test_context_end_to_end.py",  # 13
+    "test_emulator_context.py",  # 12
+    "test_verified_restart.py",  # 10
+    "test_selection_index.py",  # 10
+    "test_reporting.py",  # 9
+    "test_relay_end_to_end.py",  # 8
+    "test_fusion.py",  # 8
+    "test_versions.py",  # 7
 )
 
 
