@@ -46,15 +46,17 @@ def untraced() -> Iterator[None]:
     except ImportError:  # another dbt's venv: nothing measures there
         yield
         return
-    current = coverage.Coverage.current()
-    if current is None:
-        yield
-        return
-    current.stop()
+    # Stopping one measurement resumes the one started before it, and a pytest-xdist worker runs two (both
+    # pytest-cov's): stop them all, then start them again in the order they were started.
+    stopped: list[coverage.Coverage] = []
+    while (current := coverage.Coverage.current()) is not None:
+        current.stop()
+        stopped.append(current)
     try:
         yield
     finally:
-        current.start()
+        for measurement in reversed(stopped):
+            measurement.start()
 
 
 def _lines(result: Any) -> list[str] | None:
