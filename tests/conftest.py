@@ -10,8 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.emulator import LocalDbtCloud
+from tests.emulator import LocalDbtCloud, warm
 from tests.markers import MARK, is_e2e
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's first process (xdist's controller, or the only one) lets every process of the run share
+    one warm dbt worker per dbt venv, which imports dbt and rehearses once (tests/emulator/warm.py)."""
+    if not hasattr(config, "workerinput"):
+        config.add_cleanup(warm.share())
 
 
 @pytest.fixture(scope="module")

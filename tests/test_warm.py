@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(not warm.enabled(), reason="no fork on this plat
 
 @pytest.fixture(scope="module")
 def worker() -> warm.WarmWorker:
-    """The process's worker for dbt 1.11, rehearsed on the project as the emulator starts it (started here
-    if no emulated run has started it yet)."""
+    """The run's worker for dbt 1.11, rehearsed on the project as the emulator starts it (started here if
+    no emulated run has started it yet)."""
     started = warm.worker(ENGINES[DBT_1_11].python, PROJECT_DIR)
     started.wait_ready()
     return started
@@ -77,7 +77,8 @@ def test_a_run_waits_queued_for_a_cold_worker_and_its_timeout_counts_from_its_st
     """The first run in a process waits, queued, until its engine's worker has imported dbt and
     rehearsed (10 s and more): a 6-second job timeout then stops the command step it is meant to stop,
     never the setup's `dbt deps` behind a worker still starting."""
-    monkeypatch.setattr(warm, "_WORKERS", {})  # a process whose emulator has not started dbt yet
+    monkeypatch.setattr(warm, "_WORKERS", {})  # a process whose emulator has not started dbt yet,
+    monkeypatch.delenv(warm.SHARED_ENV, raising=False)  # nor any other process of the run
     try:
         with LocalDbtCloud(root=tmp_path / "cloud") as cloud:
             job = cloud.add_job(["dbt seed"], timeout_seconds=6)
@@ -116,3 +117,39 @@ def test_a_new_environment_starts_from_the_rehearsal_s_parse_and_parses_again_wh
     assert "Starting full parse" not in logs[32] and "1 files changed" in logs[32], logs[32][-2000:]
     assert cloud.query("select greeting from greeting", 31) == [("hello, world",)]
     assert cloud.query("select greeting from greeting", 32) == [("bonjour",)]
+
+
+def test_the_processes_of_a_run_share_one_worker_each_told_of_its_own_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `share` (a pytest run's first process), each process of the run connects to the worker the
+    first one started, which imports dbt (and rehearses) once; each connection hears of its own steps
+    only, and the worker ends when the run's first process lets go of its lifeline."""
+    monkeypatch.delenv(warm.SHARED_ENV, raising=False)
+    end = warm.share()
+    folder = Path(os.environ[warm.SHARED_ENV])
+    python = ENGINES[DBT_1_11].python
+    spawned = len(warm._SPAWNED)
+    first, second = warm.WarmWorker(python, None, folder), warm.WarmWorker(python, None, folder)
+    try:
+        assert len(warm._SPAWNED) == spawned + 1 and first.own is None and second.own is None
+        worker = warm._SPAWNED[-1]
+        first.wait_ready()
+        second.wait_ready()
+        logs = folder.parent / f"{folder.name}-logs"
+        logs.mkdir()
+        ok = first.start(["debug", "--config-dir"], logs, env(), logs / "ok.log")
+        usage = second.start(["no-such-command"], logs, env(), logs / "usage.log")
+        assert (ok.wait(timeout=120), usage.wait(timeout=120)) == (0, 2)
+        assert set(first.codes) == {ok.pid} and set(second.codes) == {usage.pid}
+    finally:
+        end()
+    assert worker.wait(timeout=30) == 0
+    assert hung_up(first) and hung_up(second)
+    shutil.rmtree(logs)
+
+
+def hung_up(client: warm.WarmWorker) -> bool:
+    """Whether the worker `client` talks to hangs up within seconds."""
+    with client.changed:
+        gone = client.changed.wait_for(lambda: not client.alive, timeout=10)
+    client.close()
+    return gone

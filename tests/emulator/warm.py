@@ -1,21 +1,25 @@
 """A warm dbt: one long-lived process per dbt venv imports dbt once, then forks a child per dbt command.
 
 Starting dbt costs seconds, nearly all of it importing dbt-core and its adapter; the emulator runs a
-dbt process for every step of every run. The worker (`python warm.py [PROJECT]`, in the venv of the
-dbt it serves) imports dbt, rehearses the steps' commands once on a scratch copy of PROJECT (`rehearse`:
-a dbt command's first run in a process costs about twice its later ones), and waits; for each command
-it forks a child that becomes a process of its own (its own process group, its own working directory,
-environment, argv, stdin from /dev/null, stdout and stderr to the step's log), runs dbt's click entry
-point as `dbt` would, and exits with dbt's exit code. Each step is as isolated as a fresh `dbt`
-process, or as dbt's programmatic runner's second command in one process: it shares the imported
+dbt process for every step of every run. The worker (`python warm.py SOCKET LIFELINE [PROJECT]`, in the
+venv of the dbt it serves) imports dbt, rehearses the steps' commands once on a scratch copy of PROJECT
+(`rehearse`: a dbt command's first run in a process costs about twice its later ones), and waits; for
+each command it forks a child that becomes a process of its own (its own process group, its own working
+directory, environment, argv, stdin from /dev/null, stdout and stderr to the step's log), runs dbt's
+click entry point as `dbt` would, and exits with dbt's exit code. Each step is as isolated as a fresh
+`dbt` process, or as dbt's programmatic runner's second command in one process: it shares the imported
 modules and the caches dbt fills by content (compiled templates, schemas), never a flag, a connection
 or a file. The worker runs no thread when it forks (checked, native threads included) and reaps its
-children; the emulator talks to it over its stdin and stdout, one JSON object a line:
+children. Emulators talk to it over connections to its Unix socket, one JSON object a line:
 
     <- {"ready": true, "parse": "..."}    imported and rehearsed: it takes requests (`parse`: below)
     -> {"id": 1, "argv": [...], "cwd": "...", "env": {...}, "log": "..."}
     <- {"id": 1, "pid": 4242}             the child runs (or {"id": 1, "error": "..."})
     <- {"pid": 4242, "code": 1}           it ended: its exit code, or -N when killed by signal N
+
+It serves until LIFELINE (`-`: its stdin, else a FIFO) reaches its end, then exits once its children
+have. An emulator's worker is its own (its stdin the lifeline), or, under `share` (a pytest run's first
+process, tests/conftest.py), one per dbt venv for every process of the run, which rehearses once.
 
 `WarmProcess` is the emulator's handle on a child, shaped like `subprocess.Popen` where the engine uses
 it (`pid`, `wait`, `poll`): the engine cancels a step by signalling the child's process group. The
@@ -27,21 +31,27 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 CLOCK_ENV = "DBT_EMULATOR_NOW"  # as in dbt_at.py: run dbt as if started at this time
 WARM_ENV = "DBT_EMULATOR_WARM"  # "0": start every dbt step as a plain subprocess instead
+SHARED_ENV = "DBT_EMULATOR_WARM_SHARED"  # the folder of the workers every process of a pytest run shares
+LIFELINE = "lifeline"  # the FIFO in that folder: the workers there exit once nothing holds it open
 # What the worker imports before it forks: dbt's entry point, the DuckDB adapter, the tasks the emulated steps run.
 PRELOAD = (
     "dbt.cli.main",
@@ -119,8 +129,9 @@ class DbtProcess(Protocol):
 # The worker: runs in the dbt venv it serves.
 
 
-def _child(request: Mapping[str, Any]) -> None:
-    """In the forked child: become the step's own process and run dbt; never returns."""
+def _child(request: Mapping[str, Any], inherited: Sequence[int]) -> None:
+    """In the forked child: become the step's own process (none of the worker's `inherited` descriptors)
+    and run dbt; never returns."""
     code = 70  # EX_SOFTWARE: dbt was not reached
     try:
         os.setpgid(0, 0)  # its own process group (the worker sets it too: whichever runs first)
@@ -134,8 +145,9 @@ def _child(request: Mapping[str, Any]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        for fd in {log, null, 3}:  # 3: the worker's answers
-            os.close(fd)
+        for fd in {log, null, *inherited}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if CLOCK_ENV in os.environ:
             _set_clock()
         from dbt.cli.main import cli
@@ -264,22 +276,29 @@ def _native_threads() -> int | None:
 
 
 def serve() -> None:
-    """The worker's loop: requests on stdin, answers on fd 3 (stdout moved there), children reaped."""
-    os.dup2(1, 3)
-    os.dup2(2, 1)  # whatever dbt's imports print goes to stderr, never into the answers
+    """The worker: `warm.py SOCKET LIFELINE [PROJECT]` (module docstring)."""
+    os.dup2(2, 1)  # whatever dbt's imports print goes to stderr
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-    for module in PRELOAD:
-        __import__(module)
+    address, lifeline = sys.argv[1], sys.argv[2]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)  # first: clients connect at once, and wait for `ready`
+    listener.listen(64)
     scratch = Path(tempfile.mkdtemp(prefix="warm-dbt-"))
     try:
-        parse = rehearse(Path(sys.argv[1]), scratch) if len(sys.argv) > 1 else None
-        _serve(parse)
+        for module in PRELOAD:
+            __import__(module)
+        parse = rehearse(Path(sys.argv[3]), scratch) if len(sys.argv) > 3 else None
+        _serve(listener, 0 if lifeline == "-" else os.open(lifeline, os.O_RDONLY | os.O_NONBLOCK), parse)
     finally:
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(address)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _serve(parse: Path | None) -> None:
-    """Answer requests until stdin closes and every child has been reaped."""
+def _serve(listener: socket.socket, lifeline: int, parse: Path | None) -> None:
+    """Answer each connection's requests until `lifeline` reaches its end and every child has been reaped;
+    a child's exit code goes to the connection that started it."""
     assert threading.active_count() == 1, "dbt left a thread running: forking would not be safe"
     assert _native_threads() in (None, 1), "a thread outside Python (DuckDB's?) runs: forking would not be safe"
     wake_read, wake_write = os.pipe()
@@ -287,42 +306,62 @@ def _serve(parse: Path | None) -> None:
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     selector = selectors.DefaultSelector()
-    selector.register(0, selectors.EVENT_READ)
-    selector.register(wake_read, selectors.EVENT_READ)
-    pending = b""
-    children: set[int] = set()
-    open_ = True
+    for source in (listener, lifeline, wake_read):
+        selector.register(source, selectors.EVENT_READ)
+    pending: dict[socket.socket, bytes] = {}  # each connection's unfinished line
+    children: dict[int, socket.socket] = {}  # pid -> the connection that started it
+    ready = {"ready": True, "parse": None if parse is None else str(parse)}
+    alive = True
 
-    def answer(message: Mapping[str, Any]) -> None:
-        os.write(3, (json.dumps(message) + "\n").encode())
+    def answer(connection: socket.socket, message: Mapping[str, Any]) -> None:
+        if connection in pending:
+            try:
+                connection.sendall((json.dumps(message) + "\n").encode())
+            except OSError:  # the emulator went away: so do the answers it would have had
+                drop(connection)
 
-    answer({"ready": True, "parse": None if parse is None else str(parse)})
-    while open_ or children:
+    def drop(connection: socket.socket) -> None:
+        if pending.pop(connection, None) is not None:
+            selector.unregister(connection)
+        connection.close()
+
+    while alive or children:
         for key, _ in selector.select():
-            if key.fd == wake_read:
+            if key.fileobj is listener:
+                connection = listener.accept()[0]
+                pending[connection] = b""
+                selector.register(connection, selectors.EVENT_READ)
+                answer(connection, ready)
+            elif key.fileobj == wake_read:
                 os.read(wake_read, 4096)
-                continue
-            chunk = os.read(0, 65536)
-            if not chunk:
-                open_ = False
-                selector.unregister(0)
-                continue
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                request = json.loads(line)
-                try:
-                    pid = os.fork()
-                except OSError as error:
-                    answer({"id": request["id"], "error": repr(error)})
+            elif key.fileobj == lifeline:
+                if not os.read(lifeline, 4096):
+                    alive = False
+                    selector.unregister(lifeline)
+            else:
+                assert isinstance(key.fileobj, socket.socket)
+                connection = key.fileobj
+                chunk = connection.recv(65536)
+                if not chunk:
+                    drop(connection)
                     continue
-                if pid == 0:
-                    selector.close()
-                    _child(request)
-                with contextlib.suppress(OSError):  # gone already, or set by the child itself
-                    os.setpgid(pid, pid)  # before the emulator learns the pid, which it may signal at once
-                children.add(pid)
-                answer({"id": request["id"], "pid": pid})
+                lines = (pending[connection] + chunk).split(b"\n")
+                pending[connection] = lines.pop()
+                for line in lines:
+                    request = json.loads(line)
+                    try:
+                        pid = os.fork()
+                    except OSError as error:
+                        answer(connection, {"id": request["id"], "error": repr(error)})
+                        continue
+                    if pid == 0:
+                        selector.close()
+                        inherited = [listener.fileno(), lifeline, wake_read, wake_write]
+                        _child(request, inherited + [c.fileno() for c in pending])
+                    with contextlib.suppress(OSError):  # gone already, or set by the child itself
+                        os.setpgid(pid, pid)  # before the emulator learns the pid, which it may signal at once
+                    children[pid] = connection
+                    answer(connection, {"id": request["id"], "pid": pid})
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -330,8 +369,9 @@ def _serve(parse: Path | None) -> None:
                 break
             if pid == 0:
                 break
-            children.discard(pid)
-            answer({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+            starter = children.pop(pid, None)
+            if starter is not None:
+                answer(starter, {"pid": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
 # The client: in the emulator's process.
@@ -362,17 +402,31 @@ class WarmProcess:
 
 
 class WarmWorker:
-    """The emulator's end of one worker process (one per dbt venv, shared by every run's steps)."""
+    """The emulator's end of one worker process (one per dbt venv, shared by every run's steps): a worker of
+    its own, or with `shared` (a `share` folder) the one every process of the pytest run connects to."""
 
-    def __init__(self, python: Path, rehearsal: Path | None = None) -> None:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
-        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-        self.process = subprocess.Popen(
-            [str(python), str(Path(__file__).resolve()), *([str(rehearsal)] if rehearsal else [])],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+    def __init__(self, python: Path, rehearsal: Path | None = None, shared: Path | None = None) -> None:
+        self.own: subprocess.Popen[bytes] | None = None  # the worker, when it is this emulator's own
+        if shared is None:
+            self.folder: Path | None = Path(tempfile.mkdtemp(prefix="warm-dbt-socket-"))
+            address = self.folder / "worker.sock"
+            self.own = _spawn(python, address, "-", rehearsal)
+            try:
+                self.connection = _connect(address, self.own)
+            except OSError:
+                self.own.kill()
+                self.own.wait()
+                raise
+        else:
+            self.folder = None
+            key = hashlib.sha256(f"{python}\0{rehearsal}".encode()).hexdigest()[:16]
+            address = shared / f"{key}.sock"
+            with _locked(shared / f"{key}.lock"):  # one process of the run starts it, the others connect
+                try:
+                    self.connection = _connect(address, None)
+                except OSError:
+                    _SPAWNED.append(_spawn(python, address, str(shared / LIFELINE), rehearsal))
+                    self.connection = _connect(address, _SPAWNED[-1])
         self.lock = threading.Lock()  # one request written at a time
         self.changed = threading.Condition()
         self.started: dict[int, int | str] = {}  # request id -> child pid, or the worker's error
@@ -386,18 +440,18 @@ class WarmWorker:
 
     def _read(self) -> None:
         sys.settrace(None)  # untraced, as the emulator's other threads (threads.py; this file imports no sibling)
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            message = json.loads(line)
-            with self.changed:
-                if "ready" in message:
-                    self.ready = True
-                    self.parse = None if message.get("parse") is None else Path(message["parse"])
-                elif "code" in message:
-                    self.codes[message["pid"]] = message["code"]
-                else:
-                    self.started[message["id"]] = message.get("pid", message.get("error", "no pid"))
-                self.changed.notify_all()
+        with contextlib.suppress(OSError), self.connection.makefile("rb") as answers:
+            for line in answers:
+                message = json.loads(line)
+                with self.changed:
+                    if "ready" in message:
+                        self.ready = True
+                        self.parse = None if message.get("parse") is None else Path(message["parse"])
+                    elif "code" in message:
+                        self.codes[message["pid"]] = message["code"]
+                    else:
+                        self.started[message["id"]] = message.get("pid", message.get("error", "no pid"))
+                    self.changed.notify_all()
         with self.changed:  # the worker is gone: so are its children
             self.alive = False
             self.changed.notify_all()
@@ -409,13 +463,14 @@ class WarmWorker:
 
     def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> WarmProcess:
         """Fork a child running `dbt <argv>` in `cwd` with exactly `env`, stdout and stderr to `log`."""
-        assert self.process.stdin is not None
         with self.lock:
             self.next_id += 1
             ident = self.next_id
             request = {"id": ident, "argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log)}
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
+            try:
+                self.connection.sendall((json.dumps(request) + "\n").encode())
+            except OSError as error:
+                raise OSError(f"the warm dbt worker could not start dbt {' '.join(argv)}: {error!r}") from error
         with self.changed:
             self.changed.wait_for(lambda: ident in self.started or not self.alive)
             pid = self.started.pop(ident, "the worker exited")
@@ -424,17 +479,81 @@ class WarmWorker:
         return WarmProcess(self, pid, ["dbt", *argv])
 
     def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
+        """Hang up; a worker of this emulator's own exits once its children have ended."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+        if self.own is not None:
+            assert self.own.stdin is not None
+            self.own.stdin.close()  # its lifeline
+            try:
+                self.own.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.own.kill()
+                self.own.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _spawn(python: Path, address: Path, lifeline: str, rehearsal: Path | None) -> subprocess.Popen[bytes]:
+    """Start a worker serving on `address` until `lifeline` ends (`-`: the stdin it is given here)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    args = [str(python), str(Path(__file__).resolve()), str(address), lifeline]
+    return subprocess.Popen(
+        [*args, *([str(rehearsal)] if rehearsal else [])],
+        stdin=subprocess.PIPE if lifeline == "-" else subprocess.DEVNULL,
+        env=env,
+        start_new_session=lifeline != "-",  # a shared worker outlives the process that started it
+    )
+
+
+def _connect(address: Path, starting: subprocess.Popen[bytes] | None, timeout: float = 60) -> socket.socket:
+    """A connection to the worker at `address`; with `starting`, wait for that worker to listen there.
+    Raises OSError if none listens (or `starting` exited first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            connection.connect(str(address))
+            return connection
+        except OSError:
+            connection.close()
+            if starting is None or starting.poll() is not None or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (processes of one run wait for each other)."""
+    with path.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
+def share() -> Callable[[], None]:
+    """Let this process and every process it starts (by SHARED_ENV) share one warm worker per dbt venv,
+    started by whichever needs it first; return what ends them (each exits once its children have).
+    The workers' lifeline is a FIFO this process holds open: they also end when it dies."""
+    if os.environ.get(SHARED_ENV):
+        return lambda: None  # an outer process shares its workers already
+    folder = Path(tempfile.mkdtemp(prefix="warm-dbt-shared-"))
+    os.mkfifo(folder / LIFELINE)
+    held = os.open(folder / LIFELINE, os.O_RDWR)
+    os.environ[SHARED_ENV] = str(folder)
+
+    def end() -> None:
+        os.environ.pop(SHARED_ENV, None)
+        os.close(held)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return end
 
 
 _WORKERS: dict[Path, WarmWorker] = {}
 _WORKERS_LOCK = threading.Lock()
+_SPAWNED: list[subprocess.Popen[bytes]] = []  # shared workers this process started (they outlive it)
 
 
 def enabled() -> bool:
@@ -444,12 +563,14 @@ def enabled() -> bool:
 
 def worker(python: Path, rehearsal: Path | None = None) -> WarmWorker:
     """The warm worker of the dbt venv whose interpreter is `python`, started on first use (rehearsing
-    its commands on the dbt project `rehearsal`, if given). Raises OSError once that worker has died:
-    its venv's steps then run as plain processes, rather than paying for a new worker each."""
+    its commands on the dbt project `rehearsal`, if given; under `share`, the run's worker). Raises
+    OSError once that worker has died: its venv's steps then run as plain processes, rather than paying
+    for a new worker each."""
     with _WORKERS_LOCK:
         current = _WORKERS.get(python)
         if current is None:
-            current = _WORKERS[python] = WarmWorker(python, rehearsal)
+            shared = os.environ.get(SHARED_ENV)
+            current = _WORKERS[python] = WarmWorker(python, rehearsal, Path(shared) if shared else None)
             atexit.register(current.close)
         if not current.alive:
             raise OSError(f"the warm dbt worker of {python} has exited")
