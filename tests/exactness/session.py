@@ -10,6 +10,7 @@ client). The tests' own dbt (1.11) runs a `Session` directly.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 FAULTS_ENV = "DBT_EMULATOR_FAULTS"
+# The garbage collector's thresholds while dbt runs in process (Python's: 700, 10, 10). dbt allocates
+# millions of objects a command, most of them freed by reference counting, in a test process that holds
+# much more: collecting less often saves about 7% of dbt's time and changes nothing it does.
+DBT_GC_THRESHOLDS = (50_000, 50, 100)
 
 
 @contextlib.contextmanager
@@ -59,6 +64,17 @@ def untraced() -> Iterator[None]:
             measurement.start()
 
 
+@contextlib.contextmanager
+def roomy_gc() -> Iterator[None]:
+    """Run with the garbage collector's `DBT_GC_THRESHOLDS`, then restore the thresholds it had."""
+    before = gc.get_threshold()
+    gc.set_threshold(*DBT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _lines(result: Any) -> list[str] | None:
     """What `dbt ls` printed (its result), as strings; None for other commands."""
     if isinstance(result, list) and all(isinstance(line, str) for line in result):
@@ -90,7 +106,7 @@ class Session:
             reset_adapters()  # type: ignore[no-untyped-call]
         manifest = self.parsed.get(project) if reuse else None
         runner = dbtRunner(manifest=manifest) if manifest is not None else dbtRunner()
-        with faults_env(faults), contextlib.redirect_stdout(io.StringIO()), untraced():
+        with faults_env(faults), contextlib.redirect_stdout(io.StringIO()), untraced(), roomy_gc():
             result = runner.invoke(args)
         if keep and result.success:
             self.parsed[project] = result.result
