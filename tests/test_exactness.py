@@ -139,8 +139,10 @@ def shops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DbtProjec
 
     def shop_on(engine: str) -> DbtProject:
         if engine not in made:
-            if engine in TRACKS:  # the same dbt's project, its artifacts stamped as the build stamps them
-                made[engine] = shop_on(TRACKS[engine].core).on_track(engine)
+            if engine in TRACKS:  # the same dbt's project, its artifacts stamped as the build stamps them, and
+                # its failing steps and their retries the project's own where it ran them (`on_engines` lists
+                # each case on dbt-core before the tracks)
+                made[engine] = shop_on(TRACKS[engine].core).on_track(engine, reuse=True)
             else:
                 require(engine)
                 made[engine] = make_shop(tmp_path_factory.mktemp(f"exactness-{engine}") / "shop", engine)

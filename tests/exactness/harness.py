@@ -7,7 +7,9 @@ well under two seconds together. On another dbt engine than the tests' own (dbt 
 tests/engines) it does the same in a worker process of that engine's venv (tests/exactness/session.py).
 `DbtProject.on_track` is the same project as a dbt platform release-track build runs it: its dbt-core,
 every artifact restamped with the build's calendar version, the run reporting the track
-(tests/emulator/tracks.py).
+(tests/emulator/tracks.py). With `reuse`, the track's failing step is the project's own run of the same
+command with the same faults, if it ran one (the same dbt on the same project: the same results), copied
+and restamped, and its `dbt retry` that run's.
 
 For a failed step the oracle is what `dbt retry`, run on a copy of that step's own target
 directory, executes (its new run_results.json). The planner's command is resolved with `dbt ls`
@@ -115,14 +117,19 @@ class DbtProject:
         self.manifest_doc: dict[str, Any] = {}
         self.parse_target = self.work / "parse-target"
         self.track: ReleaseTrack | None = None
+        self.reuse = False  # a track's steps: the project's own runs of them (`on_track`)
+        self.steps_run: dict[tuple[str, tuple[str, ...]], StepRun] = {}  # the project's last run of each
+        self.retried: dict[Path, set[str]] = {}  # what `dbt retry` ran for each of the project's steps
+        self.copied_from: dict[Path, Path] = {}  # a track's step -> the project's step it copies
 
-    def on_track(self, name: str) -> DbtProject:
+    def on_track(self, name: str, *, reuse: bool = False) -> DbtProject:
         """This project (its dbt, database and parsed manifest) run as release-track build `name`: every
-        artifact its steps write restamped with the build's calendar version, the run on its track."""
+        artifact its steps write restamped with the build's calendar version, the run on its track; with
+        `reuse`, a step the project ran already is that run's copy, and its `dbt retry` that run's."""
         build = TRACKS[name]
         assert self.engine is ENGINES[build.core], f"{name} runs on {build.core}, not {self.engine.name}"
-        twin = copy.copy(self)
-        twin.track, twin.work = build, self.work / name
+        twin = copy.copy(self)  # the same dicts of runs: the twin reads the project's, adds none of its own
+        twin.track, twin.work, twin.reuse = build, self.work / name, reuse
         twin.work.mkdir(exist_ok=True)
         return twin
 
@@ -161,7 +168,17 @@ class DbtProject:
 
     def run(self, command: str, faults: tuple[str, ...] | list[str] = ()) -> StepRun:
         """Run `command` (a dbt Cloud step) with `faults` injected, in its own target directory."""
-        return self.run_in(self.next_dir("step"), command, faults)
+        key = (command, tuple(faults))
+        ran = self.steps_run.get(key) if self.reuse else None
+        if ran is not None:
+            target = self.next_dir("step")
+            shutil.copytree(ran.target, target, dirs_exist_ok=True)
+            self.copied_from[target] = ran.target
+            return self._step(command, target, ran.success)
+        step = self.run_in(self.next_dir("step"), command, faults)
+        if self.track is None:
+            self.steps_run[key] = step
+        return step
 
     def run_in(
         self, target: Path, command: str, faults: tuple[str, ...] | list[str] = (), *, log: Path | None = None
@@ -216,6 +233,9 @@ class DbtProject:
     def retry(self, step: StepRun, *, log: Path | None = None) -> set[str]:
         """What `dbt retry` on a copy of the step's target directory runs (faults fixed); with `log`,
         dbt's log goes to `log`/dbt.log."""
+        original = self.copied_from.get(step.target)
+        if log is None and original is not None and original in self.retried:
+            return set(self.retried[original])
         target = self.next_dir("retry")
         shutil.copytree(step.target, target, dirs_exist_ok=True)
         shutil.copy2(self.parse_target / "partial_parse.msgpack", target / "partial_parse.msgpack")
@@ -226,7 +246,10 @@ class DbtProject:
         assert result["exception"] is None, result["exception"]
         assert (target / "run_results.json").stat().st_mtime_ns != mtime, "dbt retry wrote no run_results.json"
         written = _load(target / "run_results.json") or {}
-        return self.executed({r["unique_id"] for r in written.get("results", [])})
+        executed = self.executed({r["unique_id"] for r in written.get("results", [])})
+        if self.track is None:
+            self.retried[step.target] = executed
+        return set(executed)
 
     def ls(self, command: str, *, extra: Mapping[str, list[str]] | None = None) -> set[str]:
         """The nodes `command` selects, by `dbt ls` with its selection flags, that its sub-command executes."""
