@@ -32,30 +32,32 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDbtCloud]:
 # `--no-loadscope-reorder`), so a long file taken last would leave the other workers idle for its length.
 # The rest (a few seconds each, most under one) fill the end.
 SLOWEST_FIRST = (
-    "test_exactness.py",  # 311
-    "test_exactness_generated.py",  # 215
-    "test_restart_end_to_end.py",  # 121
-    "test_faults.py",  # 64
-    "test_dbt_1_12.py",  # 49
-    "test_exactness_microbatch.py",  # 45
+    "test_exactness.py",  # 186
+    "test_exactness_generated.py",  # 129
+    "test_restart_end_to_end.py",  # 85
+    "test_faults.py",  # 66
     "test_relay.py",  # 35
-    "test_cli.py",  # 33
-    "test_warm.py",  # 30
-    "test_summary.py",  # 30
-    "test_emulator.py",  # 29
-    "test_field_notes.py",  # 23
-    "test_microbatch.py",  # 22
+    "test_dbt_1_12.py",  # 34
+    "test_exactness_microbatch.py",  # 26
+    "test_warm.py",  # 25
+    "test_field_notes.py",  # 22
+    "test_emulator.py",  # 21
+    "test_microbatch.py",  # 20
     "test_emulator_webhooks.py",  # 19
-    "test_heal.py",  # 15
-    "test_github.py",  # 15
+    "test_github.py",  # 13
     "test_context_end_to_end.py",  # 13
-    "test_emulator_context.py",  # 12
-    "test_verified_restart.py",  # 10
-    "test_selection_index.py",  # 10
-    "test_reporting.py",  # 9
-    "test_relay_end_to_end.py",  # 8
-    "test_fusion.py",  # 8
-    "test_versions.py",  # 7
+    "test_summary.py",  # 12
+    "test_verified_restart.py",  # 11
+    "test_heal.py",  # 11
+    "test_emulator_context.py",  # 11
+    "test_artifacts.py",  # 11
+    "test_cli.py",  # 10
+    "test_selection_index.py",  # 9
+    "test_fusion.py",  # 9
+    "test_reporting.py",  # 8
+    "test_relay_end_to_end.py",  # 6
+    "test_image.py",  # 6
+    "test_versions.py",  # 5
 )
 
 
