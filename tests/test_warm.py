@@ -153,3 +153,17 @@ def hung_up(client: warm.WarmWorker) -> bool:
         gone = client.changed.wait_for(lambda: not client.alive, timeout=10)
     client.close()
     return gone
+
+
+def test_a_shared_worker_started_after_its_run_ended_does_not_serve(tmp_path: Path) -> None:
+    """A shared worker holds its run's lifeline before anything else (Linux tells a FIFO's reader of the
+    hang-up only if a writer was there when it opened): started once the run has let go, it exits."""
+    fifo = tmp_path / warm.LIFELINE
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)
+    held = warm._hold(str(fifo))
+    assert held is not None
+    os.close(writer)
+    assert os.read(held, 1) == b""  # the hang-up reaches it
+    os.close(held)
+    assert warm._hold(str(fifo)) is None

@@ -145,7 +145,7 @@ def _child(request: Mapping[str, Any], inherited: Sequence[int]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        for fd in {log, null, *inherited}:
+        for fd in {log, null, *inherited} - {0, 1, 2}:  # 0: the lifeline of a worker of an emulator's own
             with contextlib.suppress(OSError):
                 os.close(fd)
         if CLOCK_ENV in os.environ:
@@ -280,6 +280,9 @@ def serve() -> None:
     os.dup2(2, 1)  # whatever dbt's imports print goes to stderr
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     address, lifeline = sys.argv[1], sys.argv[2]
+    held = 0 if lifeline == "-" else _hold(lifeline)
+    if held is None:
+        return  # the run it would serve has ended
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)  # first: clients connect at once, and wait for `ready`
     listener.listen(64)
@@ -288,12 +291,25 @@ def serve() -> None:
         for module in PRELOAD:
             __import__(module)
         parse = rehearse(Path(sys.argv[3]), scratch) if len(sys.argv) > 3 else None
-        _serve(listener, 0 if lifeline == "-" else os.open(lifeline, os.O_RDONLY | os.O_NONBLOCK), parse)
+        _serve(listener, held, parse)
     finally:
         listener.close()
         with contextlib.suppress(OSError):
             os.unlink(address)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _hold(fifo: str) -> int | None:
+    """The lifeline FIFO, opened for reading; None when no process holds it open for writing any more.
+    Opened first thing: Linux tells a FIFO's reader of the hang-up only if a writer was there when it opened."""
+    held = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not os.read(held, 4096):
+            os.close(held)
+            return None
+    except BlockingIOError:  # a writer holds it, with nothing to say: the run goes on
+        pass
+    return held
 
 
 def _serve(listener: socket.socket, lifeline: int, parse: Path | None) -> None:
@@ -341,7 +357,10 @@ def _serve(listener: socket.socket, lifeline: int, parse: Path | None) -> None:
             else:
                 assert isinstance(key.fileobj, socket.socket)
                 connection = key.fileobj
-                chunk = connection.recv(65536)
+                try:
+                    chunk = connection.recv(65536)
+                except OSError:  # reset: the emulator went away with answers unread
+                    chunk = b""
                 if not chunk:
                     drop(connection)
                     continue
@@ -425,6 +444,7 @@ class WarmWorker:
                 try:
                     self.connection = _connect(address, None)
                 except OSError:
+                    address.unlink(missing_ok=True)  # a worker killed before it could remove its socket
                     _SPAWNED.append(_spawn(python, address, str(shared / LIFELINE), rehearsal))
                     self.connection = _connect(address, _SPAWNED[-1])
         self.lock = threading.Lock()  # one request written at a time

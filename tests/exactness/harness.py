@@ -128,7 +128,7 @@ class DbtProject:
         `reuse`, a step the project ran already is that run's copy, and its `dbt retry` that run's."""
         build = TRACKS[name]
         assert self.engine is ENGINES[build.core], f"{name} runs on {build.core}, not {self.engine.name}"
-        twin = copy.copy(self)  # the same dicts of runs: the twin reads the project's, adds none of its own
+        twin = copy.copy(self)  # the same dicts of runs: the twin reads the project's, adds no run of its own
         twin.track, twin.work, twin.reuse = build, self.work / name, reuse
         twin.work.mkdir(exist_ok=True)
         return twin
@@ -185,6 +185,10 @@ class DbtProject:
     ) -> StepRun:
         """Run `command` in `target`, which may hold an earlier step's artifacts (as in dbt Cloud);
         with `log`, dbt's log goes to `log`/dbt.log (microbatch batches are counted from it)."""
+        for key, ran in list(self.steps_run.items()):  # a step's folder written again: no longer that run's
+            if ran.target == target:
+                del self.steps_run[key]
+        self.retried.pop(target, None)
         args = shlex.split(command)[1:]
         # A command whose flags change parsing (vars, target, profile) is parsed again for itself.
         reuse = not any(a.startswith(("--vars", "--target", "--profile", "-t")) for a in args)
