@@ -74,7 +74,7 @@ def test_a_rehearsed_worker_forks_steps_that_parse_build_and_fail_as_dbt_does(
 def test_a_run_waits_queued_for_a_cold_worker_and_its_timeout_counts_from_its_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first run in a process waits, queued, until its engine's worker has imported dbt and
+    """The first run to need a worker waits, queued, until its engine's worker has imported dbt and
     rehearsed (10 s and more): a 6-second job timeout then stops the command step it is meant to stop,
     never the setup's `dbt deps` behind a worker still starting."""
     monkeypatch.setattr(warm, "_WORKERS", {})  # a process whose emulator has not started dbt yet,

@@ -649,7 +649,8 @@ def warm_worker(runtime: Runtime) -> warm.WarmWorker | None:
 
 def prepare(runtime: Runtime) -> None:
     """Wait until the runtime's warm worker takes steps (it imports dbt and rehearses, seconds, once per
-    process): the emulator's own start-up must not count against a run's timeout."""
+    process, or once per pytest run when its processes share it): the emulator's own start-up must not count
+    against a run's timeout."""
     worker = warm_worker(runtime)
     if worker is not None:
         worker.wait_ready()
