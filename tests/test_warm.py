@@ -119,7 +119,9 @@ def test_a_new_environment_starts_from_the_rehearsal_s_parse_and_parses_again_wh
     assert cloud.query("select greeting from greeting", 32) == [("bonjour",)]
 
 
-def test_the_processes_of_a_run_share_one_worker_each_told_of_its_own_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_processes_of_a_run_share_one_worker_each_told_of_its_own_steps(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Under `share` (a pytest run's first process), each process of the run connects to the worker the
     first one started, which imports dbt (and rehearses) once; each connection hears of its own steps
     only, and the worker ends when the run's first process lets go of its lifeline."""
@@ -134,17 +136,14 @@ def test_the_processes_of_a_run_share_one_worker_each_told_of_its_own_steps(monk
         worker = warm._SPAWNED[-1]
         first.wait_ready()
         second.wait_ready()
-        logs = folder.parent / f"{folder.name}-logs"
-        logs.mkdir()
-        ok = first.start(["debug", "--config-dir"], logs, env(), logs / "ok.log")
-        usage = second.start(["no-such-command"], logs, env(), logs / "usage.log")
+        ok = first.start(["debug", "--config-dir"], tmp_path, env(), tmp_path / "ok.log")
+        usage = second.start(["no-such-command"], tmp_path, env(), tmp_path / "usage.log")
         assert (ok.wait(timeout=120), usage.wait(timeout=120)) == (0, 2)
         assert set(first.codes) == {ok.pid} and set(second.codes) == {usage.pid}
     finally:
         end()
     assert worker.wait(timeout=30) == 0
     assert hung_up(first) and hung_up(second)
-    shutil.rmtree(logs)
 
 
 def hung_up(client: warm.WarmWorker) -> bool:
@@ -166,4 +165,6 @@ def test_a_shared_worker_started_after_its_run_ended_does_not_serve(tmp_path: Pa
     os.close(writer)
     assert os.read(held, 1) == b""  # the hang-up reaches it
     os.close(held)
-    assert warm._hold(str(fifo)) is None
+    address = tmp_path / "late.sock"
+    late = warm._spawn(ENGINES[DBT_1_11].python, address, str(fifo), None)
+    assert late.wait(timeout=30) == 0 and not address.exists()  # it never listened
