@@ -15,6 +15,10 @@ RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r /app/requ
 
 COPY entrypoint.py /app/entrypoint.py
 COPY restart /app/restart
+# Compiled here, once: PYTHONDONTWRITEBYTECODE (the container is thrown away) would otherwise have every
+# run compile the whole package again before its first request (about 0.25 s of CPU). Unchecked: the
+# image's files never change.
+RUN python -m compileall -q --invalidation-mode unchecked-hash /app/restart
 
 # No USER: the runner mounts its file-command files (GITHUB_OUTPUT, ...) writable by root only.
 ENTRYPOINT ["python", "/app/entrypoint.py"]

@@ -4,8 +4,9 @@ The harness understands exactly the instructions the Dockerfile uses and fails o
 cannot drift from it silently: FROM (this interpreter stands in for the base), ENV (set for the
 process), COPY (from the build context as `.dockerignore` filters it, into the folder), RUN pip
 install (run with this interpreter's pip and `--no-index`: every locked requirement must already be
-installed, as `make venv` installed them from the same lock) and ENTRYPOINT (exec form; `python` is
-this interpreter, absolute paths are the folder's).
+installed, as `make venv` installed them from the same lock), RUN python -m compileall (run with this
+interpreter on the folder's files) and ENTRYPOINT (exec form; `python` is this interpreter, absolute
+paths are the folder's).
 """
 
 from __future__ import annotations
@@ -142,10 +143,15 @@ def _copy(image: Image, arguments: str, context: Path, sent: list[str]) -> None:
 
 def _run(image: Image, arguments: str) -> None:
     argv = shlex.split(arguments)
+    mapped = [str(image.path(a)) if a.startswith("/") else a for a in argv]
+    if argv[:3] == ["python", "-m", "compileall"]:
+        done = subprocess.run([sys.executable, *mapped[1:]], capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise AssertionError(f"RUN {arguments}: failed:\n{done.stdout}{done.stderr}")
+        return
     if argv[:2] != ["pip", "install"]:
-        raise AssertionError(f"only RUN pip install is supported by the harness: {arguments}")
-    mapped = [str(image.path(a)) if a.startswith("/") else a for a in argv[2:]]
-    pip = [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped]
+        raise AssertionError(f"only RUN pip install and python -m compileall are supported by the harness: {arguments}")
+    pip = [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped[2:]]
     done = subprocess.run(pip, capture_output=True, text=True, check=False)
     if done.returncode:
         raise AssertionError(f"RUN {arguments}: the test environment lacks what it installs:\n{done.stderr}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -60,19 +61,36 @@ def test_the_action_runs_the_dockerfile_as_the_harness_does() -> None:
 
 def test_the_install_is_hash_checked_and_the_layers_are_few() -> None:
     steps = list(instructions(DOCKERFILE))
-    runs = [arguments for keyword, arguments in steps if keyword == "RUN"]
-    assert len(runs) == 1
+    installs = [arguments for keyword, arguments in steps if keyword == "RUN" and arguments.startswith("pip")]
+    assert len(installs) == 1
     for flag in ("--require-hashes", "--only-binary=:all:", "--no-cache-dir", "-r /app/requirements.lock"):
-        assert flag in runs[0]
+        assert flag in installs[0]
     layers = [keyword for keyword, _ in steps if keyword in {"RUN", "COPY", "ADD"}]
-    assert len(layers) <= 4, layers
+    assert len(layers) <= 5, layers
     assert "USER" not in {keyword for keyword, _ in steps}  # the runner's file-command files are root's
 
 
 def test_the_image_holds_the_lock_the_entrypoint_and_the_package_only() -> None:
-    package = sorted(f"/app/restart/{p.name}" for p in (ROOT / "restart").glob("*.py"))
-    assert action_image().files() == ["/app/entrypoint.py", "/app/requirements.lock", *package]
+    sources = [p.name for p in (ROOT / "restart").glob("*.py")]
+    package = [f"/app/restart/{name}" for name in sources]
+    compiled = [f"/app/restart/__pycache__/{name[:-3]}.{sys.implementation.cache_tag}.pyc" for name in sources]
+    assert action_image().files() == sorted(["/app/entrypoint.py", "/app/requirements.lock", *package, *compiled])
     assert all("__pycache__" not in f and not f.endswith(".pyc") for f in build_context(ROOT))
+
+
+def test_the_action_starts_from_the_package_compiled_in_the_image(tmp_path: Path) -> None:
+    """No run compiles the package (PYTHONDONTWRITEBYTECODE: nor would it keep what it compiled): every
+    module of it comes from the image's bytecode, which holds for good (unchecked: no source is read)."""
+    image = action_image()
+    env = {**image.env, "PATH": os.environ["PATH"], "GITHUB_ACTIONS": "true", "PYTHONVERBOSE": "1"}
+    started = subprocess.run(image.entrypoint, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 1 and "dbt-cloud-token" in started.stdout
+    package = str(image.path("/app/restart"))
+    loaded = re.findall(r"^# code object from '?(\S+?)'?$", started.stderr, re.MULTILINE)
+    ours = [path for path in loaded if path.startswith(package)]
+    assert len(ours) >= 5 and all(path.endswith(".pyc") for path in ours), ours
+    header = image.path(f"/app/restart/__pycache__/cli.{sys.implementation.cache_tag}.pyc").read_bytes()[4:8]
+    assert int.from_bytes(header, "little") == 0b01, "hash-based bytecode that is never checked against its source"
 
 
 @pytest.mark.parametrize(
