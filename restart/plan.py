@@ -626,9 +626,8 @@ def _split_microbatch_step(
     if planned.action != "narrow" or results is None:
         return [planned]
     command = cmds.parse(item.command)
-    models = [
-        m for r in results.results if r.unique_id in planned.nodes and (m := microbatch.from_result(r)) is not None
-    ]
+    rerun = frozenset(planned.nodes)
+    models = [m for r in results.results if r.unique_id in rerun and (m := microbatch.from_result(r)) is not None]
     if not models or any(command.has_flag(flag) for flag in microbatch.WHOLE_WINDOW_FLAGS):
         return [planned]
     steps = microbatch.plan_windows(models)
