@@ -6,19 +6,27 @@ Every end-to-end test gets the `e2e` marker here (tests/markers.py says which), 
 
 from __future__ import annotations
 
+import compileall
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.emulator import LocalDbtCloud, warm
 from tests.markers import MARK, is_e2e
 
+PACKAGE = Path(__file__).resolve().parent.parent / "restart"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """The run's first process (xdist's controller, or the only one) lets every process of the run share
-    one warm dbt worker per dbt venv, which imports dbt and rehearses once (tests/emulator/warm.py)."""
+    one warm dbt worker per dbt venv, which imports dbt and rehearses once (tests/emulator/warm.py), and
+    compiles the package for the run's processes that import it from the checkout (the CLI's and the
+    relay's, dozens): under PYTHONDONTWRITEBYTECODE each would compile it again (the image's own is
+    compiled when it is built: tests/image.py)."""
     if not hasattr(config, "workerinput"):
         config.add_cleanup(warm.share())
+        compileall.compile_dir(PACKAGE, quiet=1)
 
 
 @pytest.fixture(scope="module")
