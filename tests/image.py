@@ -141,20 +141,26 @@ def _copy(image: Image, arguments: str, context: Path, sent: list[str]) -> None:
             shutil.copy2(context / relative, target)
 
 
+def _on_host(image: Image, argument: str) -> str:
+    """An argument of RUN or ENTRYPOINT as it runs here: `python` is this interpreter, an absolute path the folder's."""
+    if argument == "python":
+        return sys.executable
+    return str(image.path(argument)) if argument.startswith("/") else argument
+
+
 def _run(image: Image, arguments: str) -> None:
     argv = shlex.split(arguments)
-    mapped = [str(image.path(a)) if a.startswith("/") else a for a in argv]
+    mapped = [_on_host(image, a) for a in argv]
     if argv[:3] == ["python", "-m", "compileall"]:
-        done = subprocess.run([sys.executable, *mapped[1:]], capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise AssertionError(f"RUN {arguments}: failed:\n{done.stdout}{done.stderr}")
-        return
-    if argv[:2] != ["pip", "install"]:
+        command, failure = mapped, "failed"
+    elif argv[:2] == ["pip", "install"]:
+        command = [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped[2:]]
+        failure = "the test environment lacks what it installs"
+    else:
         raise AssertionError(f"only RUN pip install and python -m compileall are supported by the harness: {arguments}")
-    pip = [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", *mapped[2:]]
-    done = subprocess.run(pip, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
-        raise AssertionError(f"RUN {arguments}: the test environment lacks what it installs:\n{done.stderr}")
+        raise AssertionError(f"RUN {arguments}: {failure}:\n{done.stdout}{done.stderr}")
 
 
 def build(context: Path, root: Path) -> Image:
@@ -176,9 +182,7 @@ def build(context: Path, root: Path) -> Image:
             _run(image, arguments)
         elif keyword == "ENTRYPOINT":
             argv = json.loads(arguments)
-            image.entrypoint = [
-                sys.executable if a == "python" else str(image.path(a)) if a.startswith("/") else a for a in argv
-            ]
+            image.entrypoint = [_on_host(image, a) for a in argv]
         else:
             raise AssertionError(f"{keyword} is not supported by the harness")
     if not image.entrypoint:
