@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import compileall
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.emulator import LocalDbtCloud, warm
+from tests.image import ROOT
 from tests.markers import MARK, is_e2e
-
-PACKAGE = Path(__file__).resolve().parent.parent / "restart"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
     compiled when it is built: tests/image.py)."""
     if not hasattr(config, "workerinput"):
         config.add_cleanup(warm.share())
-        compileall.compile_dir(PACKAGE, quiet=1)
+        compileall.compile_dir(ROOT / "restart", quiet=1)
 
 
 @pytest.fixture(scope="module")
