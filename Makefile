@@ -1,7 +1,8 @@
 # The README's commands. Every target builds the virtual environment it needs first.
-# The interpreter the venvs are made from: the fastest Python 3.11 or 3.12 on the machine, asked once and only
-# when a venv is made (scripts/pick_python.py: builds differ by a third on this CPU-bound suite). PY=... chooses.
-PY ?= $(eval PY := $(shell python3 scripts/pick_python.py))$(PY)
+# The interpreter the venvs are made from: the fastest Python 3.11 or 3.12 found, asked once and only when
+# a venv is made (scripts/pick_python.py: builds differ by a quarter or more on this CPU-bound suite;
+# python3 if it cannot say). `make clean` then `make PY=... venv` chooses another.
+PY ?= $(eval PY := $(or $(shell python3 scripts/pick_python.py),python3))$(PY)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --quiet --disable-pip-version-check

@@ -49,18 +49,45 @@ def test_the_fastest_usable_interpreter_wins(monkeypatch: pytest.MonkeyPatch) ->
     assert picker.pick() == "/usr/bin/python3.11"
 
 
-def test_a_near_tie_keeps_the_one_listed_first_and_one_interpreter_is_tried_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_near_tie_keeps_the_one_listed_first(monkeypatch: pytest.MonkeyPatch) -> None:
     with_candidates(
         monkeypatch,
         {
             "python3-on-path": probe(0.030, "/usr/bin/python3.11"),
             "/usr/bin/python3.12": probe(0.029, "/usr/bin/python3.12", version=(3, 12)),  # under 5% faster
-            "/usr/bin/python3.11": probe(0.001, "/usr/bin/python3.11"),  # the first again: its first time counts
         },
     )
     assert picker.pick() == "python3-on-path"
+
+
+def test_an_interpreter_of_several_names_keeps_its_best_time_under_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_candidates(
+        monkeypatch,
+        {
+            "python3-on-path": probe(0.040, "/usr/bin/python3.11"),  # probed in a busy spell
+            "pyenv-python3.11": probe(0.033, "/pyenv/3.11.7/bin/python3.11"),
+            "/usr/bin/python3.11": probe(0.025, "/usr/bin/python3.11"),
+        },
+    )
+    assert picker.pick() == "python3-on-path"
+
+
+def test_each_candidate_takes_its_turn_round_after_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy spell during one candidate's first turn does not decide: its best time over the rounds does."""
+    times = {"/pyenv/python3": iter([0.033, 0.034, 0.033]), "/usr/bin/python3": iter([0.060, 0.026, 0.025])}
+    asked: list[str] = []
+
+    def timed(name: str) -> object:
+        asked.append(name)
+        return probe(next(times[name]), name) if name in times else None
+
+    monkeypatch.setattr(picker, "candidates", lambda: ["/pyenv/python3", "/missing/python3", "/usr/bin/python3"])
+    monkeypatch.setattr(picker, "probe", timed)
+    assert picker.pick() == "/usr/bin/python3"
+    assert asked == ["/pyenv/python3", "/missing/python3", "/usr/bin/python3"] + [
+        "/pyenv/python3",
+        "/usr/bin/python3",
+    ] * (picker.ROUNDS - 1)
 
 
 def test_nothing_usable_falls_back_to_python3(monkeypatch: pytest.MonkeyPatch) -> None:
