@@ -3,24 +3,11 @@ no I/O module, and `restart/` has no import cycle. Pure: reads source with `ast`
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "check_imports.py"
+from tests.scripts import load
 
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_imports", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check = load()
+check = load("check_imports")
 
 
 def test_the_package_keeps_the_rule() -> None:

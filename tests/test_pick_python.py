@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "pick_python.py"
+from tests.scripts import load
 
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pick_python", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-picker = load()
+picker = load("pick_python")
 
 
 def with_candidates(monkeypatch: pytest.MonkeyPatch, found: dict[str, object]) -> None:
